@@ -1,0 +1,260 @@
+/**
+ * The gateway/executor protocol, defined once and used by both sides.
+ *
+ * One request per process: the gateway writes one JSON {@linkcode ExecutorRequest}
+ * to the child's stdin and closes it; the child writes one JSON
+ * {@linkcode ExecutorResponse} to stdout and exits. The child imports only this
+ * module and its driver.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+/** Versioned protocol name; both sides refuse any other. */
+export const PROTOCOL_VERSION = "mcp-privileged.executor/1";
+
+/** Upper bound on a request written to a child's stdin (bytes). */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+/** Target of one operation: validated before it reaches `--allow-net`. */
+export const TargetSchema = z.object({
+  host: z.string().min(1).max(253),
+  port: z.number().int().min(1).max(65535),
+});
+/** Target of one operation. */
+export type Target = z.infer<typeof TargetSchema>;
+
+/** The resolved credential, sent only over the child's stdin. */
+export const CredentialSchema = z.object({
+  username: z.string(),
+  /** Password, or a private key in OpenSSH/PEM form when `kind` is `private_key`. */
+  secret: z.string(),
+  kind: z.enum(["password", "private_key"]),
+  /** Passphrase of an encrypted private key. */
+  passphrase: z.string().optional(),
+  /** Windows logon domain, when the account has one. */
+  domain: z.string().optional(),
+});
+/** The resolved credential. */
+export type Credential = z.infer<typeof CredentialSchema>;
+
+/** One acceptable or revoked host key, as in a known_hosts line. */
+export const HostKeySchema = z.object({
+  /** Key type, e.g. `ssh-ed25519`. */
+  type: z.string(),
+  /** Base64 of the SSH wire-format public key blob. */
+  key: z.string(),
+});
+/** One host key. */
+export type HostKey = z.infer<typeof HostKeySchema>;
+
+/** How the SSH executor checks the server's host key. */
+export const HostKeyPolicySchema = z.discriminatedUnion("mode", [
+  z.object({
+    mode: z.literal("verify"),
+    /** Keys known for this host:port; empty means the host is unknown. */
+    allowed: z.array(HostKeySchema),
+    /** Keys marked `@revoked`: always refused. */
+    revoked: z.array(HostKeySchema),
+  }),
+  z.object({ mode: z.literal("disabled") }),
+]);
+/** How the SSH executor checks the server's host key. */
+export type HostKeyPolicy = z.infer<typeof HostKeyPolicySchema>;
+
+/** Run one shell command over SSH. */
+export const SshOperationSchema = z.object({
+  kind: z.literal("ssh"),
+  command: z.string().min(1),
+  hostKeys: HostKeyPolicySchema,
+});
+/** Run one shell command over SSH. */
+export type SshOperation = z.infer<typeof SshOperationSchema>;
+
+/** What the `probe` executor tries, to show what its sandbox allows. */
+export const ProbeActionSchema = z.enum([
+  "noop",
+  "sleep",
+  "connect_target",
+  "connect_other",
+  "read_file",
+  "read_env",
+  "spawn_process",
+  "write_file",
+  "import_npm",
+  "fetch_url",
+  "listen",
+  "resolve_dns",
+]);
+/** What the `probe` executor tries. */
+export type ProbeAction = z.infer<typeof ProbeActionSchema>;
+
+/**
+ * Try one action inside the executor sandbox (tests and the doctor self-test).
+ * The probe never sends or prints the credential.
+ */
+export const ProbeOperationSchema = z.object({
+  kind: z.literal("probe"),
+  action: ProbeActionSchema,
+  /** File for `read_file` and `write_file`. */
+  path: z.string().min(1).max(4096).optional(),
+  /** URL for `fetch_url`. */
+  url: z.string().min(1).max(4096).optional(),
+  /** Host and port for `connect_other` (deliberately not the target). */
+  other: TargetSchema.optional(),
+  /** Milliseconds for `sleep`. */
+  ms: z.number().int().min(0).max(600_000).optional(),
+});
+/** Try one action inside the executor sandbox. */
+export type ProbeOperation = z.infer<typeof ProbeOperationSchema>;
+
+/** Every operation an executor can perform. */
+export const OperationSchema = z.discriminatedUnion("kind", [
+  SshOperationSchema,
+  ProbeOperationSchema,
+]);
+/** Every operation an executor can perform. */
+export type Operation = z.infer<typeof OperationSchema>;
+
+/** Limits the child enforces itself (the parent enforces them again). */
+export const LimitsSchema = z.object({
+  timeoutMs: z.number().int().positive(),
+  maxOutputBytes: z.number().int().positive(),
+});
+/** Limits the child enforces itself. */
+export type Limits = z.infer<typeof LimitsSchema>;
+
+/** The one request a child reads from stdin. */
+export const ExecutorRequestSchema = z.object({
+  protocol: z.literal(PROTOCOL_VERSION),
+  target: TargetSchema,
+  credential: CredentialSchema,
+  operation: OperationSchema,
+  limits: LimitsSchema,
+});
+/** The one request a child reads from stdin. */
+export type ExecutorRequest = z.infer<typeof ExecutorRequestSchema>;
+
+/** Result of an SSH command. A non-zero exit is a normal result. */
+export const SshResultSchema = z.object({
+  kind: z.literal("ssh"),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdoutTruncated: z.boolean(),
+  stderrTruncated: z.boolean(),
+  /** The presented host key (for the audit log), e.g. `SHA256:...`. */
+  hostKeyFingerprint: z.string(),
+});
+/** Result of an SSH command. */
+export type SshResult = z.infer<typeof SshResultSchema>;
+
+/**
+ * What happened when the probe tried its action: `denied` means the sandbox
+ * refused it (`Deno.errors.NotCapable`); `failed` means another error.
+ */
+export const ProbeResultSchema = z.object({
+  kind: z.literal("probe"),
+  action: ProbeActionSchema,
+  outcome: z.enum(["allowed", "denied", "failed"]),
+  /** Class name of the error, e.g. `NotCapable`; null when allowed. */
+  errorName: z.string().nullable(),
+  /** Short, secret-free detail: an error message, a byte count, a status. */
+  detail: z.string().max(1000),
+});
+/** What happened when the probe tried its action. */
+export type ProbeResult = z.infer<typeof ProbeResultSchema>;
+
+/** Every result an executor can return. */
+export const OperationResultSchema = z.discriminatedUnion("kind", [
+  SshResultSchema,
+  ProbeResultSchema,
+]);
+/** Every result an executor can return. */
+export type OperationResult = z.infer<typeof OperationResultSchema>;
+
+/** Failure classes the gateway maps to tool errors. */
+export const ExecutorErrorCodeSchema = z.enum([
+  "bad_request",
+  "connection_failed",
+  "auth_failed",
+  "host_key_unknown",
+  "host_key_mismatch",
+  "host_key_revoked",
+  "tls_failed",
+  "timeout",
+  "driver_error",
+  "internal",
+]);
+/** Failure classes the gateway maps to tool errors. */
+export type ExecutorErrorCode = z.infer<typeof ExecutorErrorCodeSchema>;
+
+/** A failure reported by the child. `message` may be shown to the model after scrubbing. */
+export const ExecutorFailureSchema = z.object({
+  code: ExecutorErrorCodeSchema,
+  message: z.string(),
+  /** The host key the server presented, for host-key failures. */
+  presentedHostKey: HostKeySchema.extend({ fingerprint: z.string() })
+    .optional(),
+});
+/** A failure reported by the child. */
+export type ExecutorFailure = z.infer<typeof ExecutorFailureSchema>;
+
+/** The one response a child writes to stdout. */
+export const ExecutorResponseSchema = z.discriminatedUnion("ok", [
+  z.object({
+    protocol: z.literal(PROTOCOL_VERSION),
+    ok: z.literal(true),
+    result: OperationResultSchema,
+  }),
+  z.object({
+    protocol: z.literal(PROTOCOL_VERSION),
+    ok: z.literal(false),
+    error: ExecutorFailureSchema,
+  }),
+]);
+/** The one response a child writes to stdout. */
+export type ExecutorResponse = z.infer<typeof ExecutorResponseSchema>;
+
+/**
+ * Reads and validates the request from stdin (child side).
+ *
+ * @throws {TypeError} when stdin does not hold one valid request
+ */
+export async function readRequest(): Promise<ExecutorRequest> {
+  const text = await new Response(Deno.stdin.readable).text();
+  if (text.length > MAX_REQUEST_BYTES) {
+    throw new TypeError("Executor request is larger than the protocol allows");
+  }
+  const parsed = ExecutorRequestSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    throw new TypeError(
+      `Executor request does not match ${PROTOCOL_VERSION}: ${
+        parsed.error.issues.map((i) => i.path.join(".")).join(", ")
+      }`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Writes the one response to stdout (child side). */
+export async function writeResponse(response: ExecutorResponse): Promise<void> {
+  const bytes = new TextEncoder().encode(JSON.stringify(response));
+  const writer = Deno.stdout.writable.getWriter();
+  await writer.write(bytes);
+  await writer.close();
+}
+
+/** Builds a failure response (child side). */
+export function failure(
+  code: ExecutorErrorCode,
+  message: string,
+  extra: Omit<ExecutorFailure, "code" | "message"> = {},
+): ExecutorResponse {
+  return {
+    protocol: PROTOCOL_VERSION,
+    ok: false,
+    error: { code, message, ...extra },
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * Builds the CCP client from configuration: reads the CA bundle and the PFX
+ * once, at start-up, so that a bad file stops the service with one line.
+ *
+ * @module
+ */
+import { CcpClient } from "../vault/ccp_client.ts";
+import { parsePfx, PfxError } from "../vault/pfx.ts";
+import { ConfigError, type CyberArkConfig } from "./config.ts";
+
+/**
+ * Creates the CCP client.
+ *
+ * @throws {ConfigError} when the CA bundle or the PFX cannot be used
+ */
+export function createCcpClient(config: CyberArkConfig): CcpClient {
+  let caCertsPem: string[] | undefined;
+  if (config.caBundlePath !== undefined) {
+    caCertsPem = [Deno.readTextFileSync(config.caBundlePath)];
+  }
+  let clientCertificate;
+  if (config.pfxPath !== undefined) {
+    try {
+      clientCertificate = parsePfx(
+        Deno.readFileSync(config.pfxPath),
+        config.pfxPassword!,
+      );
+    } catch (error) {
+      if (error instanceof PfxError) {
+        throw new ConfigError(
+          "CYBERARK_CERT_PFX_PATH",
+          `is unusable: ${error.message}`,
+        );
+      }
+      throw error;
+    }
+    if (clientCertificate.notAfter.getTime() < Date.now()) {
+      throw new ConfigError(
+        "CYBERARK_CERT_PFX_PATH",
+        `holds a certificate that expired on ${clientCertificate.notAfter.toISOString()}; export a current certificate from CyberArk`,
+      );
+    }
+  }
+  return new CcpClient({
+    url: config.ccpUrl,
+    appId: config.appId,
+    verifyTls: config.verifyTls,
+    timeoutMs: config.timeoutMs,
+    ...(caCertsPem === undefined ? {} : { caCertsPem }),
+    ...(clientCertificate === undefined ? {} : { clientCertificate }),
+  });
+}

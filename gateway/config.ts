@@ -1,0 +1,558 @@
+/**
+ * The service configuration: read from the environment (and an optional
+ * `.env` file) in this one place, validated once with zod at start-up.
+ *
+ * An invalid value becomes one {@linkcode ConfigError} line that names the
+ * variable, what is wrong and how to fix it; the value of a secret variable is
+ * never echoed.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { Secret } from "../vault/secret.ts";
+import { parseDotenv } from "./dotenv.ts";
+
+/** Log levels accepted in `LOG_LEVEL`. */
+export type LogLevelName = "debug" | "info" | "warning" | "error";
+
+/** How SSH host keys are checked. */
+export type SshKnownHosts =
+  | { mode: "file"; path: string }
+  | { mode: "disable" };
+
+/** CyberArk CCP settings. */
+export interface CyberArkConfig {
+  /** The full Accounts endpoint, without a query string. */
+  ccpUrl: URL;
+  appId: string;
+  /** `false` only when the operator set `CYBERARK_VERIFY_SSL=false`. */
+  verifyTls: boolean;
+  /** A PEM CA bundle used instead of the system roots. */
+  caBundlePath?: string;
+  /** PKCS#12 client certificate for mTLS. */
+  pfxPath?: string;
+  pfxPassword?: Secret;
+  timeoutMs: number;
+}
+
+/** Handle vault settings. */
+export interface HandleConfig {
+  ttlSeconds: number;
+  singleUse: boolean;
+  hostBinding: boolean;
+}
+
+/** HTTP listener settings. */
+export interface HttpConfig {
+  hostname: string;
+  port: number;
+  /** Addresses or CIDRs whose `X-Forwarded-For` is believed. */
+  trustedProxies: string[];
+  /** Accepted `Host` / `Origin` host names; `["*"]` turns the check off. */
+  allowedHosts: string[];
+  maxRequestBytes: number;
+}
+
+/** The validated configuration of the whole service. */
+export interface Config {
+  /** API keys accepted in `X-API-Key`. */
+  apiKeys: Secret[];
+  cyberark: CyberArkConfig;
+  handles: HandleConfig;
+  winrmAuth: "ntlm" | "basic";
+  sshKnownHosts: SshKnownHosts;
+  log: { format: "json" | "console"; level: LogLevelName };
+  http: HttpConfig;
+  /** Non-fatal findings to log as warnings once logging is up. */
+  warnings: string[];
+}
+
+/** One invalid setting, as one line: variable, problem, fix. */
+export class ConfigError extends Error {
+  /** The environment variable at fault. */
+  readonly variable: string;
+
+  /** Creates the error for one variable. */
+  constructor(variable: string, message: string) {
+    super(`Invalid configuration: ${variable} ${message}`);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+/** Where configuration is read from. */
+export interface LoadConfigOptions {
+  /** Environment variables; defaults to the process environment. */
+  env?: Record<string, string>;
+  /** A `.env` file whose values fill in what the environment lacks. */
+  envFile?: string;
+  /** The home directory for `~` in paths. */
+  home?: string;
+}
+
+const MIN_API_KEY_LENGTH = 32;
+const KEY_HINT = "generate one with: openssl rand -hex 32";
+const BOOLEAN_WORDS = new Map([
+  ["true", true],
+  ["false", false],
+  ["1", true],
+  ["0", false],
+  ["yes", true],
+  ["no", false],
+]);
+
+/** Zod schema for a whole number in a range, with a message that names the fix. */
+function wholeNumber(
+  min: number,
+  max: number,
+  what: string,
+  fallback: number,
+): z.ZodType<number, string | undefined> {
+  return z.string().optional().transform((raw, ctx) => {
+    if (raw === undefined || raw.trim() === "") return fallback;
+    const text = raw.trim();
+    const value = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          `is "${text}", not a whole number of ${what} from ${min} to ${max}; set it in that range (default ${fallback})`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
+function flag(fallback: boolean): z.ZodType<boolean, string | undefined> {
+  return z.string().optional().transform((raw, ctx) => {
+    if (raw === undefined || raw.trim() === "") return fallback;
+    const value = BOOLEAN_WORDS.get(raw.trim().toLowerCase());
+    if (value === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `is "${raw}"; set it to true or false (default ${fallback})`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
+function oneOf<const T extends string>(
+  values: readonly T[],
+  fallback: T,
+): z.ZodType<T, string | undefined> {
+  return z.string().optional().transform((raw, ctx): T => {
+    if (raw === undefined || raw.trim() === "") return fallback;
+    const value = raw.trim().toLowerCase() as T;
+    if (!values.includes(value)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `is "${raw}"; set it to one of ${
+          values.join(", ")
+        } (default ${fallback})`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
+function commaList(): z.ZodType<string[], string | undefined> {
+  return z.string().optional().transform((raw) =>
+    raw === undefined || raw.trim() === ""
+      ? []
+      : raw.split(",").map((s) => s.trim()).filter((s) => s !== "")
+  );
+}
+
+const apiKeysSchema = z.string({
+  error:
+    `is not set; set one or more comma-separated keys of at least ${MIN_API_KEY_LENGTH} characters (${KEY_HINT})`,
+}).transform((raw, ctx) => {
+  const keys = raw.split(",");
+  if (raw.trim() === "") {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        `is empty; set one or more comma-separated keys of at least ${MIN_API_KEY_LENGTH} characters (${KEY_HINT})`,
+    });
+    return z.NEVER;
+  }
+  for (const [index, key] of keys.entries()) {
+    const which = keys.length > 1
+      ? `key ${index + 1} of ${keys.length}`
+      : "the key";
+    const problem = key.trim() !== key || key === ""
+      ? "is empty or has spaces around a comma; list keys as KEY1,KEY2 with no spaces"
+      : /changeme/i.test(key)
+      ? `contains the placeholder "changeme"; replace it with a random key (${KEY_HINT})`
+      : key.length < MIN_API_KEY_LENGTH
+      ? `is ${key.length} characters long; use at least ${MIN_API_KEY_LENGTH} (${KEY_HINT})`
+      : !/^[\x21-\x7e]+$/.test(key)
+      ? `has characters that cannot travel in an HTTP header; use letters and digits (${KEY_HINT})`
+      : undefined;
+    if (problem !== undefined) {
+      ctx.addIssue({ code: "custom", message: `${which} ${problem}` });
+      return z.NEVER;
+    }
+  }
+  return keys.map((key) => new Secret(key));
+});
+
+const ccpUrlSchema = z.string({
+  error:
+    "is not set; set it to the CCP Accounts endpoint, e.g. https://cyberark.example.internal/AIMWebService/api/Accounts",
+}).transform((raw, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        `is not a URL; set it to the CCP Accounts endpoint, e.g. https://cyberark.example.internal/AIMWebService/api/Accounts`,
+    });
+    return z.NEVER;
+  }
+  const problem = url.protocol !== "https:" && url.protocol !== "http:"
+    ? "must start with https://"
+    : url.username !== "" || url.password !== ""
+    ? "must not contain a user name or password; the CCP authenticates the AppID by address or certificate"
+    : url.search !== "" || url.hash !== ""
+    ? "must not contain a query string or fragment; the service adds AppID, Safe and Object itself"
+    : undefined;
+  if (problem !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        `${problem}; set it to the CCP Accounts endpoint, e.g. https://cyberark.example.internal/AIMWebService/api/Accounts`,
+    });
+    return z.NEVER;
+  }
+  return url;
+});
+
+const appIdSchema = z.string({
+  error:
+    "is not set; set it to the Application ID registered in PVWA, e.g. MCP-Privileged-Service",
+}).transform((raw, ctx) => {
+  const value = raw.trim();
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(value)) {
+    ctx.addIssue({
+      code: "custom",
+      message: value === ""
+        ? "is empty; set it to the Application ID registered in PVWA, e.g. MCP-Privileged-Service"
+        : `is "${value}"; an AppID here may contain only letters, digits, '.', '_' and '-' (CyberArk forbids spaces, + & % and ;)`,
+    });
+    return z.NEVER;
+  }
+  return value;
+});
+
+function hostList(fallback: string[]): z.ZodType<string[], string | undefined> {
+  return commaList().transform((values) =>
+    values.length === 0 ? fallback : values.map((v) => v.toLowerCase())
+  );
+}
+
+const envSchema = z.object({
+  MCP_API_KEYS: apiKeysSchema,
+  CYBERARK_CCP_URL: ccpUrlSchema,
+  CYBERARK_APP_ID: appIdSchema,
+  CYBERARK_VERIFY_SSL: z.string().optional(),
+  CYBERARK_CERT_PFX_PATH: z.string().optional(),
+  CYBERARK_CERT_PFX_PASSWORD: z.string().optional(),
+  CYBERARK_TIMEOUT_SECONDS: wholeNumber(1, 300, "seconds", 30),
+  HANDLE_TTL_SECONDS: wholeNumber(5, 3600, "seconds", 300),
+  HANDLE_SINGLE_USE: flag(true),
+  HANDLE_HOST_BINDING: flag(true),
+  WINRM_AUTH: oneOf(["ntlm", "basic"] as const, "ntlm"),
+  SSH_KNOWN_HOSTS: z.string().optional(),
+  LOG_FORMAT: oneOf(["json", "console"] as const, "json"),
+  LOG_LEVEL: z.string().optional(),
+  HOST: z.string().optional(),
+  PORT: wholeNumber(0, 65535, "a TCP port", 8443),
+  TRUSTED_PROXIES: commaList(),
+  ALLOWED_HOSTS: hostList(["localhost", "127.0.0.1", "::1"]),
+  MAX_REQUEST_BYTES: wholeNumber(1024, 64 * 1024 * 1024, "bytes", 1024 * 1024),
+});
+
+const LOG_LEVELS = new Map<string, LogLevelName>([
+  ["debug", "debug"],
+  ["info", "info"],
+  ["warning", "warning"],
+  ["warn", "warning"],
+  ["error", "error"],
+]);
+
+/**
+ * Reads and validates the configuration.
+ *
+ * @throws {ConfigError} for the first invalid value, as one line that names the fix
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env: Record<string, string> = { ...readEnvFile(options.envFile) };
+  Object.assign(env, options.env ?? Deno.env.toObject());
+  const home = options.home ?? env.HOME ?? "";
+
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(
+      String(issue.path[0] ?? "configuration"),
+      issue.message,
+    );
+  }
+  const v = parsed.data;
+  const warnings: string[] = [];
+
+  const verify = parseVerifySsl(v.CYBERARK_VERIFY_SSL, home);
+  if (!verify.verifyTls) {
+    warnings.push(
+      "CYBERARK_VERIFY_SSL=false: the CyberArk certificate is not verified; never use this in production",
+    );
+  }
+  if (v.CYBERARK_CCP_URL.protocol === "http:") {
+    warnings.push(
+      "CYBERARK_CCP_URL uses http://: secrets cross the network in clear text; use https://",
+    );
+  }
+  const pfx = parsePfx(
+    v.CYBERARK_CERT_PFX_PATH,
+    v.CYBERARK_CERT_PFX_PASSWORD,
+    home,
+  );
+  if (pfx.pfxPath !== undefined && v.CYBERARK_CCP_URL.protocol !== "https:") {
+    throw new ConfigError(
+      "CYBERARK_CERT_PFX_PATH",
+      "is set but CYBERARK_CCP_URL is http://; client certificates need https://",
+    );
+  }
+  if (!v.HANDLE_HOST_BINDING) {
+    warnings.push(
+      "HANDLE_HOST_BINDING=false: a handle can be used against any host, not only the account's Address",
+    );
+  }
+  if (!v.HANDLE_SINGLE_USE) {
+    warnings.push(
+      "HANDLE_SINGLE_USE=false: a handle can be redeemed until it expires",
+    );
+  }
+  const sshKnownHosts = parseKnownHostsSetting(v.SSH_KNOWN_HOSTS, home);
+  if (sshKnownHosts.mode === "disable") {
+    warnings.push(
+      "SSH_KNOWN_HOSTS=disable: SSH host keys are not verified; never use this in production",
+    );
+  }
+  const level = v.LOG_LEVEL === undefined || v.LOG_LEVEL.trim() === ""
+    ? "info"
+    : LOG_LEVELS.get(v.LOG_LEVEL.trim().toLowerCase());
+  if (level === undefined) {
+    throw new ConfigError(
+      "LOG_LEVEL",
+      `is "${v.LOG_LEVEL}"; set it to one of DEBUG, INFO, WARNING, ERROR (default INFO)`,
+    );
+  }
+  const hostname = parseListenHost(v.HOST);
+  for (const proxy of v.TRUSTED_PROXIES) {
+    if (!isAddressOrCidr(proxy)) {
+      throw new ConfigError(
+        "TRUSTED_PROXIES",
+        `entry "${proxy}" is not an IP address or CIDR; list proxy addresses like 127.0.0.1,10.0.0.0/24`,
+      );
+    }
+  }
+  if (v.ALLOWED_HOSTS.includes("*")) {
+    warnings.push(
+      "ALLOWED_HOSTS=*: Host and Origin headers are not checked (no DNS-rebinding protection)",
+    );
+  }
+  for (const host of v.ALLOWED_HOSTS) {
+    if (host !== "*" && !/^[a-z0-9.:\[\]-]+$/.test(host)) {
+      throw new ConfigError(
+        "ALLOWED_HOSTS",
+        `entry "${host}" is not a host name; list the names clients use to reach the service, e.g. mcp.example.internal,localhost`,
+      );
+    }
+  }
+
+  return {
+    apiKeys: v.MCP_API_KEYS,
+    cyberark: {
+      ccpUrl: v.CYBERARK_CCP_URL,
+      appId: v.CYBERARK_APP_ID,
+      ...verify,
+      ...pfx,
+      timeoutMs: v.CYBERARK_TIMEOUT_SECONDS * 1000,
+    },
+    handles: {
+      ttlSeconds: v.HANDLE_TTL_SECONDS,
+      singleUse: v.HANDLE_SINGLE_USE,
+      hostBinding: v.HANDLE_HOST_BINDING,
+    },
+    winrmAuth: v.WINRM_AUTH,
+    sshKnownHosts,
+    log: { format: v.LOG_FORMAT, level },
+    http: {
+      hostname,
+      port: v.PORT,
+      trustedProxies: v.TRUSTED_PROXIES,
+      allowedHosts: v.ALLOWED_HOSTS.map((h) => h.replace(/^\[|\]$/g, "")),
+      maxRequestBytes: v.MAX_REQUEST_BYTES,
+    },
+    warnings,
+  };
+}
+
+function readEnvFile(path: string | undefined): Record<string, string> {
+  if (path === undefined) return {};
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return {};
+    throw new ConfigError(
+      "ENV_FILE",
+      `"${path}" cannot be read (${
+        errorName(error)
+      }); make it readable by the service user (chmod 600, owned by that user)`,
+    );
+  }
+  try {
+    return Object.fromEntries(parseDotenv(text, path));
+  } catch (error) {
+    throw new ConfigError("ENV_FILE", (error as Error).message);
+  }
+}
+
+function expandHome(path: string, home: string): string {
+  return path === "~"
+    ? home
+    : path.startsWith("~/")
+    ? `${home}${path.slice(1)}`
+    : path;
+}
+
+function parseVerifySsl(
+  raw: string | undefined,
+  home: string,
+): { verifyTls: boolean; caBundlePath?: string } {
+  const value = raw?.trim() ?? "";
+  if (value === "" || /^(true|1|yes)$/i.test(value)) return { verifyTls: true };
+  if (/^(false|0|no)$/i.test(value)) return { verifyTls: false };
+  const path = expandHome(value, home);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new ConfigError(
+      "CYBERARK_VERIFY_SSL",
+      `is neither true, false nor a readable CA bundle: "${path}" (${
+        errorName(error)
+      }); set true, or the path of a PEM CA bundle readable by the service user`,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ConfigError(
+      "CYBERARK_VERIFY_SSL",
+      `points to "${path}", which holds no PEM certificate; point it at a PEM CA bundle (-----BEGIN CERTIFICATE-----)`,
+    );
+  }
+  return { verifyTls: true, caBundlePath: path };
+}
+
+function parsePfx(
+  rawPath: string | undefined,
+  rawPassword: string | undefined,
+  home: string,
+): { pfxPath?: string; pfxPassword?: Secret } {
+  const path = rawPath?.trim() ?? "";
+  if (path === "") {
+    if (rawPassword !== undefined && rawPassword !== "") {
+      throw new ConfigError(
+        "CYBERARK_CERT_PFX_PASSWORD",
+        "is set but CYBERARK_CERT_PFX_PATH is not; set the path of the PFX file too, or remove the password",
+      );
+    }
+    return {};
+  }
+  const full = expandHome(path, home);
+  try {
+    const info = Deno.statSync(full);
+    if (!info.isFile) throw new Deno.errors.NotFound("not a file");
+    Deno.openSync(full, { read: true }).close();
+  } catch (error) {
+    throw new ConfigError(
+      "CYBERARK_CERT_PFX_PATH",
+      `"${full}" cannot be read (${
+        errorName(error)
+      }); check that the file exists and is readable by the service user (chmod 400, owned by it)`,
+    );
+  }
+  return { pfxPath: full, pfxPassword: new Secret(rawPassword ?? "") };
+}
+
+function parseKnownHostsSetting(
+  raw: string | undefined,
+  home: string,
+): SshKnownHosts {
+  const value = raw?.trim() ?? "";
+  if (value.toLowerCase() === "disable") return { mode: "disable" };
+  return {
+    mode: "file",
+    path: expandHome(value === "" ? "~/.ssh/known_hosts" : value, home),
+  };
+}
+
+function parseListenHost(raw: string | undefined): string {
+  const value = raw?.trim() ?? "";
+  if (value === "") return "0.0.0.0";
+  const bare = value.replace(/^\[|\]$/g, "");
+  if (isIp(bare) || /^[a-zA-Z0-9.-]{1,253}$/.test(bare)) return bare;
+  throw new ConfigError(
+    "HOST",
+    `is "${value}"; set it to the address to listen on, e.g. 0.0.0.0 or 127.0.0.1`,
+  );
+}
+
+/** True for an IPv4 or IPv6 literal. */
+export function isIp(value: string): boolean {
+  return isIpv4(value) || isIpv6(value);
+}
+
+function isIpv4(value: string): boolean {
+  const parts = value.split(".");
+  return parts.length === 4 &&
+    parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+}
+
+function isIpv6(value: string): boolean {
+  if (!/^[0-9a-fA-F:.]+$/.test(value) || !value.includes(":")) return false;
+  try {
+    new URL(`http://[${value}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isAddressOrCidr(value: string): boolean {
+  const [address, bits, extra] = value.split("/");
+  if (extra !== undefined || address === undefined || !isIp(address)) {
+    return false;
+  }
+  if (bits === undefined) return true;
+  const max = isIpv4(address) ? 32 : 128;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
+}
+
+function errorName(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "not found";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotCapable) {
+    return "not allowed by Deno permissions";
+  }
+  return error instanceof Error ? error.name : "unreadable";
+}

@@ -1,0 +1,54 @@
+/**
+ * DNS-rebinding protection: the `Host` header, and `Origin` when present,
+ * must name an allowed host.
+ *
+ * @module
+ */
+
+/** Returns why a request's Host/Origin is not allowed, or `undefined` when it is. */
+export function checkHostAndOrigin(
+  hostHeader: string | undefined,
+  originHeader: string | undefined,
+  allowedHosts: readonly string[],
+): string | undefined {
+  if (allowedHosts.includes("*")) return undefined;
+  const host = hostnameOf(hostHeader ?? "");
+  if (host === undefined || !allowedHosts.includes(host)) {
+    return `Host "${
+      printable(hostHeader ?? "")
+    }" is not allowed; add the name clients use to ALLOWED_HOSTS`;
+  }
+  if (originHeader !== undefined && originHeader !== "null") {
+    let origin: string;
+    try {
+      origin = new URL(originHeader).hostname.toLowerCase().replace(
+        /^\[|\]$/g,
+        "",
+      );
+    } catch {
+      return "Origin header is malformed";
+    }
+    if (!allowedHosts.includes(origin)) {
+      return `Origin "${
+        printable(originHeader)
+      }" is not allowed; add its host to ALLOWED_HOSTS`;
+    }
+  }
+  return undefined;
+}
+
+function hostnameOf(header: string): string | undefined {
+  if (!/^[A-Za-z0-9.\-\[\]:]{1,262}$/.test(header)) return undefined;
+  try {
+    return new URL(`http://${header}/`).hostname.toLowerCase().replace(
+      /^\[|\]$/g,
+      "",
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+function printable(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 100);
+}

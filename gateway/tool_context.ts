@@ -1,0 +1,25 @@
+/**
+ * What every tool handler receives: the services of the gateway and who is
+ * calling.
+ *
+ * @module
+ */
+import type { CcpClient } from "../vault/ccp_client.ts";
+import type { HandleVault } from "../vault/handle_vault.ts";
+import type { Config } from "./config.ts";
+
+/** The long-lived services tools use. */
+export interface GatewayServices {
+  config: Config;
+  ccp: CcpClient;
+  vault: HandleVault;
+}
+
+/** One MCP request's caller and the services. */
+export interface ToolContext {
+  services: GatewayServices;
+  /** The caller's address (after trusted-proxy resolution). */
+  clientIp: string;
+  /** A non-secret id of the API key used. */
+  apiKeyId: string;
+}

@@ -1,0 +1,77 @@
+/**
+ * Maps domain errors to MCP tool errors, in one place, and writes the audit
+ * event each failure calls for. No message built here contains a secret.
+ *
+ * @module
+ */
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { getLogger } from "@logtape/logtape";
+import { CyberArkError } from "../vault/cyberark_error.ts";
+import { HandleError } from "../vault/handle_vault.ts";
+import { audit } from "./audit.ts";
+import type { ToolContext } from "./tool_context.ts";
+
+const log = getLogger(["gateway", "tools"]);
+
+/** What the failing call was about, for the audit line. */
+export interface FailureScope {
+  tool: string;
+  /** Extra audit fields (safe, object_name, host, ...). */
+  fields: Record<string, string | number | null>;
+}
+
+/** A tool result that reports an error to the model. */
+export function toolError(text: string): CallToolResult {
+  return { isError: true, content: [{ type: "text", text }] };
+}
+
+/** Turns any error thrown by a tool into a tool result, auditing it. */
+export function mapToolError(
+  error: unknown,
+  context: ToolContext,
+  scope: FailureScope,
+): CallToolResult {
+  const base = {
+    tool: scope.tool,
+    ...scope.fields,
+    client_ip: context.clientIp,
+  };
+  if (error instanceof CyberArkError) {
+    audit("cyberark_error", {
+      app_id: context.services.ccp.appId,
+      ...base,
+      error_code: error.code,
+      http_status: error.httpStatus ?? null,
+    }, "error");
+    return toolError(error.message);
+  }
+  if (error instanceof HandleError) {
+    if (error.reason === "expired" || error.reason === "already_consumed") {
+      audit("handle_expired", {
+        ...base,
+        handle_id: error.handleId,
+        reason: error.reason,
+      }, "warning");
+    } else {
+      audit("handle_refused", {
+        ...base,
+        handle_id: error.handleId || null,
+        reason: error.reason,
+      }, "warning");
+    }
+    return toolError(error.message);
+  }
+  if (error instanceof TypeError || error instanceof RangeError) {
+    // Input validation: the message names the argument and the fix.
+    return toolError(error.message);
+  }
+  const reference = crypto.randomUUID().slice(0, 8);
+  log.error("Unexpected error in {tool} (reference {reference}): {name}", {
+    tool: scope.tool,
+    reference,
+    name: error instanceof Error ? error.name : typeof error,
+  });
+  return toolError(
+    `Internal error in ${scope.tool} (reference ${reference}); the operators can find it in the service log`,
+  );
+}

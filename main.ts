@@ -1,0 +1,83 @@
+/**
+ * Composition root: config -> vault -> gateway -> Deno.serve.
+ *
+ * `deno task start` runs the service; `deno task check-config` (this file
+ * with `--check-config`) validates the configuration and exits.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { createApp } from "./gateway/app.ts";
+import { createCcpClient } from "./gateway/ccp_setup.ts";
+import { ConfigError, loadConfig } from "./gateway/config.ts";
+import { setupLogging } from "./gateway/logging.ts";
+import { SERVICE_VERSION } from "./gateway/mcp_endpoints.ts";
+import { HandleVault } from "./vault/handle_vault.ts";
+
+const EXIT_CONFIG = 2;
+
+function fail(error: unknown): never {
+  const message = error instanceof ConfigError
+    ? error.message
+    : `Invalid configuration: ${
+      error instanceof Error ? error.message : String(error)
+    }`;
+  // deno-lint-ignore no-console
+  console.error(message);
+  Deno.exit(EXIT_CONFIG);
+}
+
+async function main(): Promise<void> {
+  // ENV_FILE="" reads no file at all (the demo and tests set it).
+  const envFile = Deno.env.get("ENV_FILE") ?? ".env";
+  let config;
+  let ccp;
+  try {
+    config = loadConfig(envFile === "" ? {} : { envFile });
+    ccp = createCcpClient(config.cyberark);
+  } catch (error) {
+    fail(error);
+  }
+  if (Deno.args.includes("--check-config")) {
+    ccp.close();
+    // deno-lint-ignore no-console
+    console.log("Config OK");
+    return;
+  }
+
+  setupLogging(config.log);
+  const log = getLogger(["gateway"]);
+  for (const warning of config.warnings) log.warn(warning);
+
+  const vault = new HandleVault(config.handles);
+  const app = createApp({ config, ccp, vault });
+  const server = Deno.serve({
+    hostname: config.http.hostname,
+    port: config.http.port,
+    onListen: ({ hostname, port }) => {
+      log.info("service_started", {
+        version: SERVICE_VERSION,
+        hostname,
+        port,
+        app_id: config.cyberark.appId,
+        ccp_host: config.cyberark.ccpUrl.host,
+        handle_ttl_seconds: config.handles.ttlSeconds,
+        handle_single_use: config.handles.singleUse,
+        handle_host_binding: config.handles.hostBinding,
+      });
+    },
+  }, app.fetch);
+
+  const stop = async (): Promise<void> => {
+    log.info("service_stopping");
+    await server.shutdown();
+    await vault.close();
+    ccp.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", stop);
+  await server.finished;
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,68 @@
+import { getLogger } from "@logtape/logtape";
+import { resetSync } from "@logtape/logtape";
+import { assertEquals, assertMatch } from "../support/assert.ts";
+import { audit } from "../../gateway/audit.ts";
+import { setupLogging } from "../../gateway/logging.ts";
+import { Secret } from "../../vault/secret.ts";
+
+Deno.test("setupLogging(json) writes flat audit lines as the manual's section 11 shows", () => {
+  const lines: string[] = [];
+  setupLogging({ format: "json", level: "info", write: (l) => lines.push(l) });
+  try {
+    audit("credential_fetched", {
+      app_id: "A",
+      safe: "S",
+      handle_id: "0123456789abcdef",
+      ttl_seconds: 300,
+    });
+    getLogger(["vault", "ccp"]).warn("Careful with {value}", {
+      value: new Secret("hunter2"),
+      event: "spoof",
+    });
+    getLogger(["vault"]).debug("not shown at info");
+  } finally {
+    resetSync();
+  }
+  assertEquals(lines.length, 2);
+  const first = JSON.parse(lines[0]!);
+  assertEquals(Object.keys(first), [
+    "event",
+    "logger",
+    "level",
+    "timestamp",
+    "app_id",
+    "safe",
+    "handle_id",
+    "ttl_seconds",
+  ]);
+  assertEquals(first.event, "credential_fetched");
+  assertEquals(first.logger, "audit");
+  assertEquals(first.level, "info");
+  assertMatch(first.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  const second = JSON.parse(lines[1]!);
+  assertEquals(second.event, 'Careful with "[redacted]"');
+  assertEquals(second.level, "warning");
+  assertEquals(second.value, "[redacted]");
+  assertEquals(lines.join("").includes("hunter2"), false);
+});
+
+Deno.test("setupLogging(console) writes one readable line per record", () => {
+  const lines: string[] = [];
+  setupLogging({
+    format: "console",
+    level: "debug",
+    write: (l) => lines.push(l),
+  });
+  try {
+    audit("auth_failure", {
+      reason: "invalid_or_missing_api_key",
+      client_ip: "10.0.0.5",
+    }, "warning");
+  } finally {
+    resetSync();
+  }
+  assertMatch(
+    lines[0]!,
+    /^\S+Z WARNING audit auth_failure reason=invalid_or_missing_api_key client_ip=10\.0\.0\.5\n$/,
+  );
+});

@@ -1,0 +1,421 @@
+/**
+ * CyberArk Central Credential Provider (CCP) REST client:
+ * `GET {url}?AppID=..&Safe=..&Folder=..&Object=..[&Reason=..]`.
+ *
+ * @module
+ */
+import https from "node:https";
+import { getLogger } from "@logtape/logtape";
+import {
+  ccpCodeError,
+  type CcpErrorContext,
+  CyberArkError,
+  failedAction,
+  httpError,
+  oneLine,
+  transportError,
+} from "./cyberark_error.ts";
+import type { ClientCertificate } from "./pfx.ts";
+import { Secret } from "./secret.ts";
+
+const log = getLogger(["vault", "ccp"]);
+
+/** Largest CCP response body read (bytes). */
+const MAX_BODY_BYTES = 256 * 1024;
+
+/** How to reach the CCP. */
+export interface CcpClientOptions {
+  /** The Accounts endpoint, without a query string. */
+  url: URL;
+  appId: string;
+  /** Verify the CCP's certificate (true unless the operator disabled it). */
+  verifyTls: boolean;
+  /** PEM CA certificates that replace the system roots. */
+  caCertsPem?: string[];
+  /** Client certificate for mTLS. */
+  clientCertificate?: ClientCertificate;
+  timeoutMs: number;
+}
+
+/** What to retrieve. */
+export interface CcpQuery {
+  safe: string;
+  object: string;
+  /** Defaults to `Root`, as the CCP does. */
+  folder?: string;
+  /** Written to the CyberArk audit log. */
+  reason?: string;
+}
+
+/** A retrieved account: the secret stays wrapped. */
+export interface CcpAccount {
+  content: Secret;
+  userName: string;
+  address: string;
+  safe: string;
+  folder: string;
+  name: string;
+  passwordChangeInProcess: boolean;
+  /** Every other property the CCP returned (all strings), without `Content`. */
+  properties: Record<string, string>;
+}
+
+interface RawResponse {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/** Safe and folder names: CyberArk's own limits, minus characters the CCP rejects. */
+// deno-lint-ignore no-control-regex
+const NAME_PATTERN = /^[^\\/:*?"<>|&+%;=\u0000-\u001f\u007f]+$/;
+
+/**
+ * Validates the caller-supplied parts of a CCP query.
+ *
+ * @throws {TypeError} naming the field and the fix
+ */
+export function validateCcpQuery(query: CcpQuery): void {
+  const check = (
+    field: string,
+    value: string | undefined,
+    max: number,
+  ): void => {
+    if (value === undefined) return;
+    if (value.trim() === "" || value !== value.trim()) {
+      throw new TypeError(
+        `Invalid ${field}: it is empty or has leading or trailing spaces; pass the exact name as shown in PVWA`,
+      );
+    }
+    if (value.length > max) {
+      throw new TypeError(`Invalid ${field}: longer than ${max} characters`);
+    }
+    if (!NAME_PATTERN.test(value)) {
+      throw new TypeError(
+        `Invalid ${field}: it contains a character CyberArk does not allow in names (\\ / : * ? " < > | & + % ; = or a control character)`,
+      );
+    }
+  };
+  check("safe", query.safe, 28);
+  check("object_name", query.object, 256);
+  check("folder", query.folder, 256);
+  if (query.reason !== undefined) {
+    if (
+      // deno-lint-ignore no-control-regex
+      query.reason.length > 512 || /[\u0000-\u001f\u007f]/.test(query.reason)
+    ) {
+      throw new TypeError(
+        "Invalid reason: use at most 512 characters of plain text without control characters",
+      );
+    }
+  }
+}
+
+/** Retrieves accounts from the CCP. */
+export class CcpClient {
+  readonly #options: CcpClientOptions;
+  readonly #httpClient: Deno.HttpClient | undefined;
+
+  /** Prepares a client; TLS material is loaded once. */
+  constructor(options: CcpClientOptions) {
+    this.#options = options;
+    const cert = options.clientCertificate;
+    if (
+      options.verifyTls &&
+      (options.caCertsPem !== undefined || cert !== undefined)
+    ) {
+      this.#httpClient = Deno.createHttpClient({
+        ...(options.caCertsPem === undefined
+          ? {}
+          : { caCerts: options.caCertsPem }),
+        ...(cert === undefined
+          ? {}
+          : { cert: cert.certChainPem, key: cert.keyPem.reveal() }),
+      });
+    }
+  }
+
+  /** The AppID sent with every request. */
+  get appId(): string {
+    return this.#options.appId;
+  }
+
+  /**
+   * Retrieves one account.
+   *
+   * @throws {TypeError} for an invalid safe, object, folder or reason
+   * @throws {CyberArkError} for every CCP or transport failure, with the fix in its message
+   */
+  async retrieve(query: CcpQuery): Promise<CcpAccount> {
+    validateCcpQuery(query);
+    const folder = query.folder ?? "Root";
+    const context: CcpErrorContext = {
+      appId: this.#options.appId,
+      safe: query.safe,
+      object: query.object,
+      folder,
+      endpoint: this.#options.url.host,
+    };
+    const url = this.requestUrl(query);
+    if (!this.#options.verifyTls) {
+      log.warn(
+        "CYBERARK_VERIFY_SSL=false: the CCP certificate is not verified for this request to {endpoint}",
+        { endpoint: context.endpoint },
+      );
+    }
+    const raw = this.#options.verifyTls
+      ? await this.#fetchVerified(url, context)
+      : await this.#fetchUnverified(url, context);
+    return parseResponse(raw, context);
+  }
+
+  /** The request URL for a query (exposed for tests and diagnostics; holds no secret). */
+  requestUrl(query: CcpQuery): URL {
+    const params: [string, string][] = [
+      ["AppID", this.#options.appId],
+      ["Safe", query.safe],
+      ["Folder", query.folder ?? "Root"],
+      ["Object", query.object],
+    ];
+    if (query.reason !== undefined && query.reason !== "") {
+      params.push(["Reason", query.reason]);
+    }
+    const url = new URL(this.#options.url);
+    // encodeURIComponent, not URLSearchParams: IIS reads '+' as a space.
+    url.search = params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join(
+      "&",
+    );
+    return url;
+  }
+
+  /** Releases pooled connections. */
+  close(): void {
+    this.#httpClient?.close();
+  }
+
+  async #fetchVerified(
+    url: URL,
+    context: CcpErrorContext,
+  ): Promise<RawResponse> {
+    try {
+      const response = await fetch(url, {
+        headers: { Accept: "application/json" },
+        signal: AbortSignal.timeout(this.#options.timeoutMs),
+        redirect: "manual",
+        ...(this.#httpClient === undefined ? {} : { client: this.#httpClient }),
+      });
+      return {
+        status: response.status,
+        contentType: response.headers.get("content-type") ?? "",
+        body: await readBounded(response),
+      };
+    } catch (error) {
+      throw this.#classify(error, context);
+    }
+  }
+
+  #fetchUnverified(url: URL, context: CcpErrorContext): Promise<RawResponse> {
+    const cert = this.#options.clientCertificate;
+    return new Promise((resolve, reject) => {
+      const request = https.get(url, {
+        rejectUnauthorized: false,
+        headers: { Accept: "application/json" },
+        ...(cert === undefined
+          ? {}
+          : { cert: cert.certChainPem, key: cert.keyPem.reveal() }),
+      }, (response) => {
+        const chunks: Uint8Array[] = [];
+        let size = 0;
+        response.on("data", (chunk: Uint8Array) => {
+          size += chunk.length;
+          if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+        });
+        response.on("end", () => {
+          clearTimeout(timer);
+          resolve({
+            status: response.statusCode ?? 0,
+            contentType: String(response.headers["content-type"] ?? ""),
+            body: new TextDecoder().decode(concat(chunks)),
+          });
+        });
+        response.on("error", (error) => {
+          clearTimeout(timer);
+          reject(this.#classify(error, context));
+        });
+      });
+      const timer = setTimeout(() => {
+        request.destroy(new DOMException("timed out", "TimeoutError"));
+      }, this.#options.timeoutMs);
+      request.on("error", (error) => {
+        clearTimeout(timer);
+        reject(this.#classify(error, context));
+      });
+    });
+  }
+
+  #classify(error: unknown, context: CcpErrorContext): CyberArkError {
+    if (error instanceof CyberArkError) return error;
+    const text = describe(error);
+    const timeoutSeconds = Math.round(this.#options.timeoutMs / 1000);
+    if (
+      (error instanceof DOMException && error.name === "TimeoutError") ||
+      /timed out|TimeoutError/i.test(text)
+    ) {
+      return transportError(context, "TIMEOUT", text, {
+        timeoutSeconds,
+        cause: error,
+      });
+    }
+    if (/refused|ECONNREFUSED/i.test(text)) {
+      return transportError(context, "CONNECTION_REFUSED", text, {
+        cause: error,
+      });
+    }
+    if (
+      /dns error|ENOTFOUND|EAI_AGAIN|failed to lookup|Name or service not known/i
+        .test(text)
+    ) {
+      return transportError(context, "DNS_ERROR", oneLine(text, 200), {
+        cause: error,
+      });
+    }
+    if (
+      /certificate|tls|ssl|handshake|UnknownIssuer|NotValidForName/i.test(text)
+    ) {
+      return transportError(context, "TLS_ERROR", oneLine(text, 200), {
+        cause: error,
+      });
+    }
+    return transportError(context, "NETWORK_ERROR", oneLine(text, 200), {
+      cause: error,
+    });
+  }
+}
+
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && depth < 5; depth++) {
+    if (current instanceof Error) {
+      parts.push(`${current.name}: ${current.message}`);
+      const code = (current as { code?: unknown }).code;
+      if (typeof code === "string") parts.push(code);
+      current = current.cause;
+    } else {
+      parts.push(String(current));
+      break;
+    }
+  }
+  return parts.join(" / ");
+}
+
+async function readBounded(response: Response): Promise<string> {
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      break;
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(concat(chunks));
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+function parseJsonObject(body: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(body);
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? value as Record<string, unknown>
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseResponse(raw: RawResponse, context: CcpErrorContext): CcpAccount {
+  const json = parseJsonObject(raw.body);
+  if (raw.status !== 200) {
+    const code = json?.ErrorCode;
+    if (typeof code === "string" && /^[A-Z]{2,8}\d{3}[A-Z]$/.test(code)) {
+      const message = typeof json?.ErrorMsg === "string" ? json.ErrorMsg : "";
+      return throwing(ccpCodeError(context, code, message, raw.status));
+    }
+    const hint = typeof json?.Message === "string"
+      ? `ASP.NET said: ${oneLine(json.Message, 200)}`
+      : /html/i.test(raw.contentType) || /^\s*</.test(raw.body)
+      ? `an HTML page${htmlTitle(raw.body)}`
+      : raw.body.trim() === ""
+      ? "an empty body"
+      : `a ${raw.contentType || "non-JSON"} body`;
+    return throwing(httpError(context, raw.status, hint));
+  }
+  if (json === undefined) {
+    return throwing(
+      new CyberArkError(
+        "INVALID_RESPONSE",
+        `${
+          failedAction(context)
+        }: ${context.endpoint} answered HTTP 200 with a body that is not a JSON object; check that CYBERARK_CCP_URL is the REST endpoint (…/api/Accounts), not the SOAP one or a portal page`,
+        { httpStatus: 200 },
+      ),
+    );
+  }
+  const strings: Record<string, string> = {};
+  for (const [key, value] of Object.entries(json)) {
+    // Every CCP value is a string; tolerate booleans and numbers from proxies.
+    if (typeof value === "string") strings[key] = value;
+    else if (typeof value === "number" || typeof value === "boolean") {
+      strings[key] = String(value);
+    }
+  }
+  const content = strings.Content;
+  if (content === undefined || content === "") {
+    return throwing(
+      new CyberArkError(
+        "NO_CONTENT",
+        `${
+          failedAction(context)
+        }: the CCP answered without a Content value; check in PVWA that the account has a password or key set`,
+        { httpStatus: 200 },
+      ),
+    );
+  }
+  delete strings.Content;
+  return {
+    content: new Secret(content),
+    userName: strings.UserName ?? "",
+    address: strings.Address ?? "",
+    safe: strings.Safe ?? context.safe,
+    folder: strings.Folder ?? context.folder,
+    name: strings.Name ?? context.object,
+    passwordChangeInProcess: /^true$/i.test(
+      strings.PasswordChangeInProcess ?? "",
+    ),
+    properties: strings,
+  };
+}
+
+function htmlTitle(body: string): string {
+  const match = /<title>([^<]{1,120})<\/title>/i.exec(body);
+  return match?.[1] === undefined ? "" : ` titled "${oneLine(match[1], 100)}"`;
+}
+
+function throwing(error: Error): never {
+  throw error;
+}
