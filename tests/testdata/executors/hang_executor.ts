@@ -1,0 +1,5 @@
+// Misbehaving executor: reads its request, then never answers or exits.
+import { readRequest } from "../../../executors/protocol.ts";
+
+await readRequest();
+setInterval(() => {}, 1_000_000);

@@ -1,0 +1,6 @@
+// Misbehaving executor: answers with JSON of another protocol version.
+import { readRequest } from "../../../executors/protocol.ts";
+
+await readRequest();
+const response = { protocol: "mcp-privileged.executor/0", ok: true, result: {} };
+await Deno.stdout.write(new TextEncoder().encode(JSON.stringify(response)));
