@@ -12,6 +12,7 @@ import { createCcpClient } from "./gateway/ccp_setup.ts";
 import { ConfigError, loadConfig } from "./gateway/config.ts";
 import { setupLogging } from "./gateway/logging.ts";
 import { SERVICE_VERSION } from "./gateway/mcp_endpoints.ts";
+import { ExecutorSpawner } from "./executors/spawner.ts";
 import { HandleVault } from "./vault/handle_vault.ts";
 
 const EXIT_CONFIG = 2;
@@ -50,7 +51,13 @@ async function main(): Promise<void> {
   for (const warning of config.warnings) log.warn(warning);
 
   const vault = new HandleVault(config.handles);
-  const app = createApp({ config, ccp, vault });
+  const executors = new ExecutorSpawner({
+    maxConcurrent: config.executors.maxConcurrent,
+    maxQueued: config.executors.maxQueued,
+    defaultTimeoutMs: config.executors.defaultTimeoutSeconds * 1000,
+    defaultMaxOutputBytes: config.executors.maxOutputBytes,
+  });
+  const app = createApp({ config, ccp, vault, executors });
   const server = Deno.serve({
     hostname: config.http.hostname,
     port: config.http.port,

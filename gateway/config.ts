@@ -53,6 +53,20 @@ export interface HttpConfig {
   maxRequestBytes: number;
 }
 
+/** Executor (child process) limits. */
+export interface ExecutorConfig {
+  /** Executors running at once; more calls wait in a queue. */
+  maxConcurrent: number;
+  /** Calls waiting for a slot before "busy" errors. */
+  maxQueued: number;
+  /** Time limit of a call that sets none. */
+  defaultTimeoutSeconds: number;
+  /** Largest `timeout_seconds` a tool call may ask for. */
+  maxTimeoutSeconds: number;
+  /** Cap on each captured output stream. */
+  maxOutputBytes: number;
+}
+
 /** The validated configuration of the whole service. */
 export interface Config {
   /** API keys accepted in `X-API-Key`. */
@@ -63,6 +77,7 @@ export interface Config {
   sshKnownHosts: SshKnownHosts;
   log: { format: "json" | "console"; level: LogLevelName };
   http: HttpConfig;
+  executors: ExecutorConfig;
   /** Non-fatal findings to log as warnings once logging is up. */
   warnings: string[];
 }
@@ -277,6 +292,16 @@ const envSchema = z.object({
   TRUSTED_PROXIES: commaList(),
   ALLOWED_HOSTS: hostList(["localhost", "127.0.0.1", "::1"]),
   MAX_REQUEST_BYTES: wholeNumber(1024, 64 * 1024 * 1024, "bytes", 1024 * 1024),
+  EXECUTOR_MAX_CONCURRENT: wholeNumber(1, 256, "executors", 8),
+  EXECUTOR_MAX_QUEUED: wholeNumber(0, 10_000, "calls", 64),
+  EXECUTOR_TIMEOUT_SECONDS: wholeNumber(1, 3600, "seconds", 60),
+  EXECUTOR_MAX_TIMEOUT_SECONDS: wholeNumber(1, 3600, "seconds", 600),
+  EXECUTOR_MAX_OUTPUT_BYTES: wholeNumber(
+    1024,
+    64 * 1024 * 1024,
+    "bytes",
+    1024 * 1024,
+  ),
 });
 
 const LOG_LEVELS = new Map<string, LogLevelName>([
@@ -378,6 +403,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     }
   }
 
+  if (v.EXECUTOR_TIMEOUT_SECONDS > v.EXECUTOR_MAX_TIMEOUT_SECONDS) {
+    throw new ConfigError(
+      "EXECUTOR_TIMEOUT_SECONDS",
+      `is ${v.EXECUTOR_TIMEOUT_SECONDS}, above EXECUTOR_MAX_TIMEOUT_SECONDS (${v.EXECUTOR_MAX_TIMEOUT_SECONDS}); lower it or raise the maximum`,
+    );
+  }
+
   return {
     apiKeys: v.MCP_API_KEYS,
     cyberark: {
@@ -401,6 +433,13 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       trustedProxies: v.TRUSTED_PROXIES,
       allowedHosts: v.ALLOWED_HOSTS.map((h) => h.replace(/^\[|\]$/g, "")),
       maxRequestBytes: v.MAX_REQUEST_BYTES,
+    },
+    executors: {
+      maxConcurrent: v.EXECUTOR_MAX_CONCURRENT,
+      maxQueued: v.EXECUTOR_MAX_QUEUED,
+      defaultTimeoutSeconds: v.EXECUTOR_TIMEOUT_SECONDS,
+      maxTimeoutSeconds: v.EXECUTOR_MAX_TIMEOUT_SECONDS,
+      maxOutputBytes: v.EXECUTOR_MAX_OUTPUT_BYTES,
     },
     warnings,
   };

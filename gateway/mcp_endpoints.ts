@@ -10,6 +10,7 @@ import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/
 import { ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { ToolContext } from "./tool_context.ts";
 import { registerGetCredential } from "./tools/get_credential.ts";
+import { registerSshExecute } from "./tools/ssh_execute.ts";
 
 /** Service version reported to MCP clients. */
 export const SERVICE_VERSION = "0.1.0";
@@ -30,7 +31,7 @@ export type EndpointName = typeof ENDPOINT_NAMES[number];
 /** The tools each endpoint serves. */
 export const ENDPOINT_TOOLS: Record<EndpointName, readonly ToolRegistrar[]> = {
   cyberark: [registerGetCredential],
-  ssh: [],
+  ssh: [registerSshExecute],
   powershell: [],
   database: [],
 };

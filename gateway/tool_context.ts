@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ExecutorSpawner } from "../executors/spawner.ts";
 import type { CcpClient } from "../vault/ccp_client.ts";
 import type { HandleVault } from "../vault/handle_vault.ts";
 import type { Config } from "./config.ts";
@@ -13,6 +14,7 @@ export interface GatewayServices {
   config: Config;
   ccp: CcpClient;
   vault: HandleVault;
+  executors: ExecutorSpawner;
 }
 
 /** One MCP request's caller and the services. */

@@ -6,6 +6,7 @@
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { getLogger } from "@logtape/logtape";
+import { ExecutorBusyError } from "../executors/spawner.ts";
 import { CyberArkError } from "../vault/cyberark_error.ts";
 import { HandleError } from "../vault/handle_vault.ts";
 import { audit } from "./audit.ts";
@@ -59,6 +60,10 @@ export function mapToolError(
         reason: error.reason,
       }, "warning");
     }
+    return toolError(error.message);
+  }
+  if (error instanceof ExecutorBusyError) {
+    log.warn("Executor queue full in {tool}", { tool: scope.tool });
     return toolError(error.message);
   }
   if (error instanceof TypeError || error instanceof RangeError) {

@@ -50,6 +50,8 @@ export interface CcpQuery {
 /** A retrieved account: the secret stays wrapped. */
 export interface CcpAccount {
   content: Secret;
+  /** Passphrase of a private-key account (a `Passphrase`-like property), kept secret too. */
+  passphrase?: Secret;
   userName: string;
   address: string;
   safe: string;
@@ -65,6 +67,9 @@ interface RawResponse {
   contentType: string;
   body: string;
 }
+
+/** Account properties that hold a private key's passphrase: treated as secrets, never as metadata. */
+const PASSPHRASE_PROPERTY = /^(ssh)?(key)?passphrase$/i;
 
 /** Safe and folder names: CyberArk's own limits, minus characters the CCP rejects. */
 // deno-lint-ignore no-control-regex
@@ -397,8 +402,16 @@ function parseResponse(raw: RawResponse, context: CcpErrorContext): CcpAccount {
     );
   }
   delete strings.Content;
+  let passphrase: Secret | undefined;
+  for (const key of Object.keys(strings)) {
+    if (PASSPHRASE_PROPERTY.test(key)) {
+      if (strings[key] !== "") passphrase = new Secret(strings[key]!);
+      delete strings[key];
+    }
+  }
   return {
     content: new Secret(content),
+    ...(passphrase === undefined ? {} : { passphrase }),
     userName: strings.UserName ?? "",
     address: strings.Address ?? "",
     safe: strings.Safe ?? context.safe,

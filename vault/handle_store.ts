@@ -9,6 +9,8 @@ import type { Secret } from "./secret.ts";
 /** What a handle stands for. Keys are derived from the handle, never the handle itself. */
 export interface HandleEntry {
   secret: Secret;
+  /** Passphrase of a private-key secret. */
+  passphrase?: Secret;
   username: string;
   address: string;
   safe: string;

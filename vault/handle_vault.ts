@@ -54,6 +54,8 @@ export interface HandleVaultOptions {
 /** The account a handle is issued for. */
 export interface IssueInput {
   secret: Secret;
+  /** Passphrase of a private-key secret. */
+  passphrase?: Secret;
   username: string;
   address: string;
   safe: string;

@@ -88,6 +88,9 @@ async function getCredential(
     });
     const issued = await vault.issue({
       secret: account.content,
+      ...(account.passphrase === undefined
+        ? {}
+        : { passphrase: account.passphrase }),
       username: account.userName,
       address: account.address,
       safe: account.safe,

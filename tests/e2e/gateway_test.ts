@@ -88,7 +88,7 @@ Deno.test("gateway end to end: tools, get_credential, audit lines, 401s, and no 
       async () => {
         const expected: Record<string, string[]> = {
           cyberark: ["get_credential"],
-          ssh: [],
+          ssh: ["ssh_execute"],
           powershell: [],
           database: [],
         };

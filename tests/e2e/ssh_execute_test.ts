@@ -1,0 +1,407 @@
+/**
+ * ssh_execute end to end: the real gateway (`deno task start`), the CCP
+ * emulator, a real OpenSSH server on loopback, and the MCP SDK client.
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "../support/assert.ts";
+import { startGateway } from "../support/gateway_process.ts";
+import { connectMcp, resultText } from "../support/mcp_client.ts";
+import {
+  announceSshdSkip,
+  generateOtherHostKeys,
+  knownHostsLine,
+  startSshd,
+} from "../support/sshd.ts";
+import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
+
+const skip = await announceSshdSkip();
+const APP = "MCP-Privileged-Service";
+
+Deno.test({
+  name: "ssh_execute end to end against a real OpenSSH server",
+  ignore: skip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const sshd = await startSshd();
+    const wrongPassword = `Wrong-${crypto.randomUUID()}`;
+    const emulator = await startCcpEmulator({
+      data: {
+        applications: [{ appId: APP, safes: ["LINUX"] }],
+        accounts: [
+          {
+            Safe: "LINUX",
+            Name: "pw",
+            Content: sshd.password,
+            UserName: sshd.username,
+            Address: "127.0.0.1",
+          },
+          {
+            Safe: "LINUX",
+            Name: "key",
+            Content: sshd.privateKeyPem,
+            UserName: sshd.username,
+            Address: "127.0.0.1",
+          },
+          {
+            Safe: "LINUX",
+            Name: "key-enc",
+            Content: sshd.encryptedPrivateKeyPem,
+            Passphrase: sshd.keyPassphrase,
+            UserName: sshd.username,
+            Address: "127.0.0.1",
+          },
+          {
+            Safe: "LINUX",
+            Name: "wrong",
+            Content: wrongPassword,
+            UserName: sshd.username,
+            Address: "127.0.0.1",
+          },
+          {
+            Safe: "LINUX",
+            Name: "elsewhere",
+            Content: sshd.password,
+            UserName: sshd.username,
+            Address: "10.1.2.3",
+          },
+        ],
+      },
+    });
+    const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+    const gateway = await startGateway({
+      MCP_API_KEYS: key,
+      CYBERARK_CCP_URL: emulator.url,
+      CYBERARK_APP_ID: APP,
+      SSH_KNOWN_HOSTS: sshd.knownHostsPath,
+      EXECUTOR_MAX_OUTPUT_BYTES: "1048576",
+    });
+    const originalKnownHosts = await Deno.readTextFile(sshd.knownHostsPath);
+    const handles: string[] = [];
+    let cyberark: Client | undefined;
+    let ssh: Client | undefined;
+    const handleFor = async (object: string): Promise<string> => {
+      const result = await cyberark!.callTool({
+        name: "get_credential",
+        arguments: { safe: "LINUX", object_name: object },
+      });
+      const handle = resultText(result).split("\n")[0]!.replace("Handle: ", "");
+      assertMatch(handle, /^secret:\/\//);
+      handles.push(handle);
+      return handle;
+    };
+    const run = async (
+      args: Record<string, unknown>,
+    ): Promise<{ text: string; isError: boolean }> => {
+      const result = await ssh!.callTool({
+        name: "ssh_execute",
+        arguments: { host: "127.0.0.1", port: sshd.port, ...args },
+      });
+      return { text: resultText(result), isError: result.isError === true };
+    };
+    try {
+      cyberark = await connectMcp(`${gateway.baseUrl}/mcp/cyberark`, key);
+      ssh = await connectMcp(`${gateway.baseUrl}/mcp/ssh`, key);
+
+      await t.step(
+        "ssh_execute is listed with the manual's arguments",
+        async () => {
+          const tools = await ssh!.listTools();
+          assertEquals(tools.tools.map((tool: { name: string }) => tool.name), [
+            "ssh_execute",
+          ]);
+          const schema = tools.tools[0]!.inputSchema;
+          assertEquals(Object.keys(schema.properties ?? {}).sort(), [
+            "command",
+            "host",
+            "port",
+            "secret_handle",
+            "timeout_seconds",
+          ]);
+        },
+      );
+
+      await t.step(
+        "a command's stdout and stderr come back in the manual's format and are audited",
+        async () => {
+          const command = "echo hello-$((40+2)); echo oops-$((1+1)) >&2";
+          const { text, isError } = await run({
+            command,
+            secret_handle: await handleFor("pw"),
+          });
+          assertEquals(isError, false);
+          assertEquals(
+            text,
+            `Host: 127.0.0.1\nCommand: ${command}\nExit code: 0\n--- stdout ---\nhello-42\n--- stderr ---\noops-2`,
+          );
+          const line = await gateway.waitFor((e) => e.event === "ssh_executed");
+          assertEquals(line.logger, "audit");
+          assertEquals(line.host, "127.0.0.1");
+          assertEquals(line.port, sshd.port);
+          assertEquals(line.username, sshd.username);
+          assertEquals(line.exit_code, 0);
+          assertEquals(line.stdout_bytes, 9);
+          assertEquals(line.stderr_bytes, 7);
+          assertEquals(line.command, command);
+          assertMatch(String(line.handle_id), /^[0-9a-f]{16}$/);
+          assertEquals(typeof line.duration_ms, "number");
+          assertEquals(line.client_ip, "127.0.0.1");
+          const json = JSON.stringify(line);
+          assert(
+            !json.includes("hello-42") && !json.includes("oops-2"),
+            "no output content in the audit line",
+          );
+        },
+      );
+
+      await t.step(
+        "a non-zero exit is a normal result without stderr section",
+        async () => {
+          const { text, isError } = await run({
+            command: "exit 3",
+            secret_handle: await handleFor("pw"),
+          });
+          assertEquals(isError, false);
+          assertEquals(
+            text,
+            "Host: 127.0.0.1\nCommand: exit 3\nExit code: 3\n--- stdout ---\n",
+          );
+        },
+      );
+
+      await t.step(
+        "key-based auth works, with and without a passphrase",
+        async () => {
+          for (const object of ["key", "key-enc"]) {
+            const { text, isError } = await run({
+              command: "whoami",
+              secret_handle: await handleFor(object),
+            });
+            assertEquals(isError, false, text);
+            assertStringIncludes(text, `--- stdout ---\n${sshd.username}`);
+          }
+        },
+      );
+
+      await t.step(
+        "a wrong password is a tool error naming the manual's checks",
+        async () => {
+          const { text, isError } = await run({
+            command: "true",
+            secret_handle: await handleFor("wrong"),
+          });
+          assertEquals(isError, true);
+          assertStringIncludes(text, "Permission denied");
+          assertStringIncludes(text, "PasswordAuthentication yes");
+          assert(!text.includes(wrongPassword));
+        },
+      );
+
+      await t.step("a handle cannot be used twice", async () => {
+        const handle = await handleFor("pw");
+        assertEquals(
+          (await run({ command: "true", secret_handle: handle })).isError,
+          false,
+        );
+        const again = await run({ command: "true", secret_handle: handle });
+        assertEquals(again.isError, true);
+        assertStringIncludes(again.text, "Handle already consumed");
+        const line = await gateway.waitFor((e) => e.event === "handle_expired");
+        assertEquals(line.reason, "already_consumed");
+      });
+
+      await t.step("a handle bound to another host is refused", async () => {
+        const { text, isError } = await run({
+          command: "true",
+          secret_handle: await handleFor("elsewhere"),
+        });
+        assertEquals(isError, true);
+        assertStringIncludes(text, 'the credential belongs to "10.1.2.3"');
+        const line = await gateway.waitFor((e) => e.event === "handle_refused");
+        assertEquals(line.reason, "host_mismatch");
+      });
+
+      await t.step(
+        "a malformed host is refused before anything runs, and the handle survives",
+        async () => {
+          const handle = await handleFor("pw");
+          for (
+            const host of [
+              "127.0.0.1,10.0.0.1",
+              "127.0.0.1:22",
+              "*",
+              "host name",
+              "-oProxyCommand=x",
+            ]
+          ) {
+            const { text, isError } = await run({
+              host,
+              command: "true",
+              secret_handle: handle,
+            });
+            assertEquals(isError, true, host);
+            assert(!text.includes("Handle"), text);
+          }
+          assertEquals(
+            (await run({ command: "true", secret_handle: handle })).isError,
+            false,
+          );
+        },
+      );
+
+      await t.step(
+        "an unknown host key is refused with the ssh-keyscan fix",
+        async () => {
+          await Deno.writeTextFile(sshd.knownHostsPath, "# empty\n");
+          const { text, isError } = await run({
+            command: "true",
+            secret_handle: await handleFor("pw"),
+          });
+          await Deno.writeTextFile(sshd.knownHostsPath, originalKnownHosts);
+          assertEquals(isError, true);
+          assertStringIncludes(text, "Host key verification failed");
+          assertStringIncludes(
+            text,
+            `ssh-keyscan -H -p ${sshd.port} 127.0.0.1 >> ${sshd.knownHostsPath}`,
+          );
+          assertMatch(text, /SHA256:[A-Za-z0-9+/]{43}/);
+        },
+      );
+
+      await t.step("a changed host key is refused", async () => {
+        const others = await generateOtherHostKeys();
+        await Deno.writeTextFile(
+          sshd.knownHostsPath,
+          others.map((k) => knownHostsLine("127.0.0.1", sshd.port, k)).join(
+            "\n",
+          ) + "\n",
+        );
+        const { text, isError } = await run({
+          command: "true",
+          secret_handle: await handleFor("pw"),
+        });
+        await Deno.writeTextFile(sshd.knownHostsPath, originalKnownHosts);
+        assertEquals(isError, true);
+        assertStringIncludes(text, "does not match");
+        assertStringIncludes(text, "ssh-keygen -R");
+      });
+
+      await t.step("the timeout kills a sleeping command", async () => {
+        const { text, isError } = await run({
+          command: "sleep 30",
+          timeout_seconds: 2,
+          secret_handle: await handleFor("pw"),
+        });
+        assertEquals(isError, true);
+        assertStringIncludes(text, "timed out after 2 s");
+      });
+
+      await t.step(
+        "output is capped at 1 MiB with a visible notice",
+        async () => {
+          const { text, isError } = await run({
+            command: "yes | head -c 5M",
+            secret_handle: await handleFor("pw"),
+          });
+          assertEquals(isError, false);
+          assertStringIncludes(text, "[output truncated at 1048576 bytes]");
+          assert(
+            text.length < 1_100_000 && text.length > 1_000_000,
+            `length ${text.length}`,
+          );
+        },
+      );
+
+      await t.step(
+        "a file on the target that holds the password is printed as [REDACTED]",
+        async () => {
+          const home = `/home/${sshd.username}`;
+          await Deno.writeTextFile(
+            `${home}/notes.txt`,
+            `db password is ${sshd.password}\n`,
+          );
+          const { text } = await run({
+            command: "cat ~/notes.txt; cat ~/notes.txt >&2",
+            secret_handle: await handleFor("pw"),
+          });
+          assertStringIncludes(
+            text,
+            "--- stdout ---\ndb password is [REDACTED]",
+          );
+          assertStringIncludes(
+            text,
+            "--- stderr ---\ndb password is [REDACTED]",
+          );
+          assert(!text.includes(sshd.password));
+        },
+      );
+    } finally {
+      await cyberark?.close();
+      await ssh?.close();
+      await gateway.stop();
+    }
+
+    await t.step(
+      "SSH_KNOWN_HOSTS=disable connects to an unknown host and warns on every connection",
+      async () => {
+        const lax = await startGateway({
+          MCP_API_KEYS: key,
+          CYBERARK_CCP_URL: emulator.url,
+          CYBERARK_APP_ID: APP,
+          SSH_KNOWN_HOSTS: "disable",
+        });
+        try {
+          cyberark = await connectMcp(`${lax.baseUrl}/mcp/cyberark`, key);
+          ssh = await connectMcp(`${lax.baseUrl}/mcp/ssh`, key);
+          for (let i = 0; i < 2; i++) {
+            const { text, isError } = await run({
+              command: "echo ok",
+              secret_handle: await handleFor("pw"),
+            });
+            assertEquals(isError, false, text);
+          }
+          const warnings = lax.events().filter((e) =>
+            String(e.event).includes("SSH_KNOWN_HOSTS=disable: host key")
+          );
+          assertEquals(warnings.length, 2);
+          assertEquals(
+            lax.events().some((e) =>
+              e.level === "warning" &&
+              String(e.event).startsWith("SSH_KNOWN_HOSTS=disable")
+            ),
+            true,
+          );
+        } finally {
+          await cyberark?.close();
+          await ssh?.close();
+          await lax.stop();
+        }
+        for (const line of [...gateway.lines, ...lax.lines]) {
+          for (
+            const needle of [
+              sshd.password,
+              wrongPassword,
+              sshd.keyPassphrase,
+              key,
+              ...handles,
+            ]
+          ) {
+            assert(
+              !line.includes(needle),
+              `log line leaks a value: ${line.slice(0, 200)}`,
+            );
+          }
+          assert(!line.includes("PRIVATE KEY"), "no private key in logs");
+        }
+      },
+    );
+
+    await emulator.close();
+    await sshd.stop();
+  },
+});
