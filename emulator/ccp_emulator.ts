@@ -11,6 +11,9 @@
  * Value matching is exact and case-sensitive (Safe, Folder, Object and the
  * other filters), the strict reading of the operations manual's "CyberArk is
  * case-sensitive"; the reference marks value case as uncertain.
+ * `QueryFormat=Regexp` applies to `Query` values only, each anchored as
+ * `^(?:value)$`; a Query key other than the seven criteria filters on the
+ * account property of that name.
  *
  * It runs on `node:http`/`node:https` rather than `Deno.serve` because only
  * the Node server can ask for a client certificate without requiring one at
