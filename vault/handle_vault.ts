@@ -12,7 +12,6 @@ import { createHash } from "node:crypto";
 import type { HandleEntry, HandleStore } from "./handle_store.ts";
 import { hostMatchesAddress } from "./host_binding.ts";
 import { MemoryHandleStore } from "./memory_handle_store.ts";
-import type { Secret } from "./secret.ts";
 
 /** Prefix of every handle. */
 export const HANDLE_PREFIX = "secret://";
@@ -51,18 +50,8 @@ export interface HandleVaultOptions {
   store?: HandleStore;
 }
 
-/** The account a handle is issued for. */
-export interface IssueInput {
-  secret: Secret;
-  /** Passphrase of a private-key secret. */
-  passphrase?: Secret;
-  username: string;
-  address: string;
-  safe: string;
-  objectName: string;
-  folder: string;
-  properties: Record<string, string>;
-}
+/** The account a handle is issued for (single use comes from the vault's settings). */
+export type IssueInput = Omit<HandleEntry, "singleUse">;
 
 /** What `get_credential` returns to the model (no secret). */
 export interface IssuedHandle {
