@@ -17,7 +17,11 @@ import type {
 import { validateTarget } from "../../executors/target.ts";
 import { audit } from "../audit.ts";
 import type { SshKnownHosts } from "../config.ts";
-import { keyscanFix, lookupHostKeys, parseKnownHosts } from "../known_hosts.ts";
+import {
+  keyscanFix,
+  lookupHostKeys,
+  parseKnownHostsDetailed,
+} from "../known_hosts.ts";
 import type { ToolContext } from "../tool_context.ts";
 import { mapToolError, toolError } from "../tool_errors.ts";
 import {
@@ -178,10 +182,22 @@ async function hostKeyPolicy(
       );
     }
   }
-  return {
-    mode: "verify",
-    ...lookupHostKeys(parseKnownHosts(text), host, port),
-  };
+  const parsed = parseKnownHostsDetailed(text);
+  if (parsed.skipped.length > 0 || parsed.certAuthorityLines.length > 0) {
+    log.warn(
+      "SSH_KNOWN_HOSTS file {path}: {skipped} malformed line(s) and {ca} @cert-authority line(s) ignored",
+      {
+        path: setting.path,
+        skipped: parsed.skipped.length,
+        ca: parsed.certAuthorityLines.length,
+        lines: [
+          ...parsed.skipped.map((s) => s.line),
+          ...parsed.certAuthorityLines,
+        ].slice(0, 20),
+      },
+    );
+  }
+  return { mode: "verify", ...lookupHostKeys(parsed.entries, host, port) };
 }
 
 function sshFailureText(
