@@ -71,6 +71,32 @@ export const SshOperationSchema = z.object({
 /** Run one shell command over SSH. */
 export type SshOperation = z.infer<typeof SshOperationSchema>;
 
+/** Longest PowerShell script accepted (characters). */
+export const MAX_POWERSHELL_SCRIPT_CHARS = 512 * 1024;
+
+/** How the PowerShell executor checks the WinRM listener's certificate (HTTPS only). */
+export const WinrmTlsSchema = z.object({
+  /** false only when the operator set `WINRM_VERIFY_SSL=false`. */
+  verify: z.boolean(),
+  /** PEM CA bundle trusted in addition to the built-in roots (read by the gateway). */
+  caPem: z.string().min(1).max(1024 * 1024).optional(),
+});
+/** How the PowerShell executor checks the WinRM certificate. */
+export type WinrmTls = z.infer<typeof WinrmTlsSchema>;
+
+/** Run one PowerShell script over WinRM (WinRS). */
+export const PowershellOperationSchema = z.object({
+  kind: z.literal("powershell"),
+  script: z.string().min(1).max(MAX_POWERSHELL_SCRIPT_CHARS),
+  /** HTTPS (true) or HTTP with NTLM sealing (false). */
+  useSsl: z.boolean(),
+  /** `basic` only together with `useSsl`. */
+  auth: z.enum(["ntlm", "basic"]),
+  tls: WinrmTlsSchema,
+});
+/** Run one PowerShell script over WinRM. */
+export type PowershellOperation = z.infer<typeof PowershellOperationSchema>;
+
 /** What the `probe` executor tries, to show what its sandbox allows. */
 export const ProbeActionSchema = z.enum([
   "noop",
@@ -108,10 +134,106 @@ export const ProbeOperationSchema = z.object({
 /** Try one action inside the executor sandbox. */
 export type ProbeOperation = z.infer<typeof ProbeOperationSchema>;
 
+/** Longest database name any of the drivers accepts (SQL Server's sysname). */
+export const MAX_DATABASE_NAME_CHARS = 128;
+
+/** A PEM CA bundle, read by the gateway (executors cannot read files). */
+const PemSchema = z.string().min(1).max(1024 * 1024);
+
+/** What every database operation carries besides its TLS settings. */
+const DB_OPERATION_FIELDS = {
+  /** Database to open; checked by the gateway's strict name rule first. */
+  database: z.string().min(1).max(MAX_DATABASE_NAME_CHARS),
+  /** SQL text, sent as one simple query / batch (several statements allowed). */
+  query: z.string().min(1),
+  /** Rows kept per result set; the rest are counted and dropped. */
+  maxRows: z.number().int().positive(),
+  /** Characters kept per cell; longer cells are cut (see {@linkcode DbCellSchema}). */
+  maxCellChars: z.number().int().positive(),
+} as const;
+
+/**
+ * TLS to PostgreSQL, with libpq's `sslmode` meanings: `disable` plaintext,
+ * `prefer` TLS without verification and plaintext when refused, `require`
+ * TLS without verification, `verify-ca` chain only, `verify-full` chain and
+ * host name.
+ */
+export const PostgresTlsSchema = z.object({
+  sslmode: z.enum(["disable", "prefer", "require", "verify-ca", "verify-full"]),
+  /** CA bundle instead of the built-in roots. */
+  ca: PemSchema.optional(),
+});
+/** TLS to PostgreSQL. */
+export type PostgresTls = z.infer<typeof PostgresTlsSchema>;
+
+/** Run SQL on PostgreSQL with `pg`. */
+export const PostgresOperationSchema = z.object({
+  kind: z.literal("postgres"),
+  ...DB_OPERATION_FIELDS,
+  tls: PostgresTlsSchema,
+});
+/** Run SQL on PostgreSQL. */
+export type PostgresOperation = z.infer<typeof PostgresOperationSchema>;
+
+/**
+ * TLS to MySQL / MariaDB, with the MySQL client's `--ssl-mode` meanings
+ * (`verify_identity` checks chain and host name).
+ */
+export const MysqlTlsSchema = z.object({
+  mode: z.enum([
+    "disabled",
+    "preferred",
+    "required",
+    "verify_ca",
+    "verify_identity",
+  ]),
+  /** CA bundle instead of the built-in roots. */
+  ca: PemSchema.optional(),
+});
+/** TLS to MySQL / MariaDB. */
+export type MysqlTls = z.infer<typeof MysqlTlsSchema>;
+
+/** Run SQL on MySQL or MariaDB with `mysql2`. */
+export const MysqlOperationSchema = z.object({
+  kind: z.literal("mysql"),
+  ...DB_OPERATION_FIELDS,
+  tls: MysqlTlsSchema,
+});
+/** Run SQL on MySQL or MariaDB. */
+export type MysqlOperation = z.infer<typeof MysqlOperationSchema>;
+
+/** TLS to SQL Server, as tedious's `encrypt` and `trustServerCertificate`. */
+export const MssqlTlsSchema = z.object({
+  /** Encrypt the whole session (false: at most the login packet). */
+  encrypt: z.boolean(),
+  /** Accept any server certificate (no chain or name check). */
+  trustServerCertificate: z.boolean(),
+  /** CA bundle instead of the built-in roots. */
+  ca: PemSchema.optional(),
+});
+/** TLS to SQL Server. */
+export type MssqlTls = z.infer<typeof MssqlTlsSchema>;
+
+/** Run SQL on SQL Server with `mssql` (tedious). */
+export const MssqlOperationSchema = z.object({
+  kind: z.literal("mssql"),
+  ...DB_OPERATION_FIELDS,
+  tls: MssqlTlsSchema,
+});
+/** Run SQL on SQL Server. */
+export type MssqlOperation = z.infer<typeof MssqlOperationSchema>;
+
+/** A database operation of any engine. */
+export type DbOperation = PostgresOperation | MysqlOperation | MssqlOperation;
+
 /** Every operation an executor can perform. */
 export const OperationSchema = z.discriminatedUnion("kind", [
   SshOperationSchema,
+  PowershellOperationSchema,
   ProbeOperationSchema,
+  PostgresOperationSchema,
+  MysqlOperationSchema,
+  MssqlOperationSchema,
 ]);
 /** Every operation an executor can perform. */
 export type Operation = z.infer<typeof OperationSchema>;
@@ -150,6 +272,27 @@ export const SshResultSchema = z.object({
 /** Result of an SSH command. */
 export type SshResult = z.infer<typeof SshResultSchema>;
 
+/** Result of a PowerShell script. A non-zero exit or an error record is a normal result. */
+export const PowershellResultSchema = z.object({
+  kind: z.literal("powershell"),
+  /** powershell.exe's exit code; null when WinRS reported none. */
+  exitCode: z.number().int().nullable(),
+  /** UTF-8 stdout with `\n` line ends. */
+  stdout: z.string(),
+  /** stderr with CLIXML decoded to readable text (progress records dropped). */
+  stderr: z.string(),
+  /** Exit code not 0, or a CLIXML error record on stderr. */
+  hadErrors: z.boolean(),
+  stdoutTruncated: z.boolean(),
+  stderrTruncated: z.boolean(),
+  /** How the script reached powershell.exe. */
+  delivery: z.enum(["command_line", "stdin"]),
+  /** Whether the WinRS shell was deleted afterwards. */
+  shellDeleted: z.boolean(),
+});
+/** Result of a PowerShell script. */
+export type PowershellResult = z.infer<typeof PowershellResultSchema>;
+
 /**
  * What happened when the probe tried its action: `denied` means the sandbox
  * refused it (`Deno.errors.NotCapable`); `failed` means another error.
@@ -166,10 +309,80 @@ export const ProbeResultSchema = z.object({
 /** What happened when the probe tried its action. */
 export type ProbeResult = z.infer<typeof ProbeResultSchema>;
 
+/**
+ * One cell as text: `null` for SQL NULL, or an object when the executor cut
+ * the text at `maxCellChars`. The `text` / `textTruncated` pair tells the
+ * parent's scrubber that the text ends in a cut, maybe inside a secret.
+ */
+export const DbCellSchema = z.union([
+  z.string(),
+  z.null(),
+  z.object({
+    text: z.string(),
+    textTruncated: z.literal(true),
+    /** Length of the whole value, in characters. */
+    chars: z.number().int().nonnegative(),
+  }),
+]);
+/** One cell as text. */
+export type DbCell = z.infer<typeof DbCellSchema>;
+
+/**
+ * The outcome of one statement: a result set (`columns` not empty), or a
+ * statement without one (`columns` empty, `affectedRows` as reported).
+ */
+export const DbResultSetSchema = z.object({
+  columns: z.array(z.string()),
+  /** The rows kept, each with one cell per column. */
+  rows: z.array(z.array(DbCellSchema)),
+  /** Rows the database sent, kept or not. */
+  rowCount: z.number().int().nonnegative(),
+  /** Why rows were dropped: the row cap, or the output byte cap. */
+  rowsTruncated: z.enum(["max_rows", "max_bytes"]).nullable(),
+  /** Rows changed by a statement without a result set, when reported. */
+  affectedRows: z.number().int().nonnegative().nullable(),
+  /** The statement's command tag (PostgreSQL), e.g. `UPDATE`; else null. */
+  command: z.string().max(64).nullable(),
+});
+/** The outcome of one statement. */
+export type DbResultSet = z.infer<typeof DbResultSetSchema>;
+
+const DB_RESULT_FIELDS = {
+  /** One entry per statement, in order. */
+  resultSets: z.array(DbResultSetSchema),
+  /** From sending the query to its last result (ms). */
+  elapsedMs: z.number().nonnegative(),
+} as const;
+
+/** Result of a PostgreSQL query. */
+export const PostgresResultSchema = z.object({
+  kind: z.literal("postgres"),
+  ...DB_RESULT_FIELDS,
+});
+/** Result of a MySQL / MariaDB query. */
+export const MysqlResultSchema = z.object({
+  kind: z.literal("mysql"),
+  ...DB_RESULT_FIELDS,
+});
+/** Result of a SQL Server query. */
+export const MssqlResultSchema = z.object({
+  kind: z.literal("mssql"),
+  ...DB_RESULT_FIELDS,
+});
+/** Result of a database query of any engine. */
+export type DbResult =
+  | z.infer<typeof PostgresResultSchema>
+  | z.infer<typeof MysqlResultSchema>
+  | z.infer<typeof MssqlResultSchema>;
+
 /** Every result an executor can return. */
 export const OperationResultSchema = z.discriminatedUnion("kind", [
   SshResultSchema,
+  PowershellResultSchema,
   ProbeResultSchema,
+  PostgresResultSchema,
+  MysqlResultSchema,
+  MssqlResultSchema,
 ]);
 /** Every result an executor can return. */
 export type OperationResult = z.infer<typeof OperationResultSchema>;

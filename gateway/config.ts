@@ -9,6 +9,7 @@
  * @module
  */
 import { z } from "zod";
+import type { MssqlTls, MysqlTls, PostgresTls } from "../executors/protocol.ts";
 import { Secret } from "../vault/secret.ts";
 import { parseDotenv } from "./dotenv.ts";
 
@@ -33,6 +34,14 @@ export interface CyberArkConfig {
   pfxPath?: string;
   pfxPassword?: Secret;
   timeoutMs: number;
+}
+
+/** How HTTPS WinRM listeners' certificates are checked. */
+export interface WinrmTlsConfig {
+  /** `false` only when the operator set `WINRM_VERIFY_SSL=false`. */
+  verifyTls: boolean;
+  /** A PEM CA bundle trusted in addition to the built-in roots. */
+  caBundlePath?: string;
 }
 
 /** Handle vault settings. */
@@ -67,6 +76,22 @@ export interface ExecutorConfig {
   maxOutputBytes: number;
 }
 
+/** `db_query` settings: output caps and TLS per engine. */
+export interface DatabaseConfig {
+  /** Rows kept per result set when a call sets no `max_rows`. */
+  defaultMaxRows: number;
+  /** Largest `max_rows` a call may ask for. */
+  maxRows: number;
+  /** Characters kept per cell; longer cells are cut with a notice. */
+  maxCellChars: number;
+  /** PostgreSQL TLS (`ca` holds the PEM text of `PG_SSL_CA`). */
+  postgres: PostgresTls;
+  /** MySQL / MariaDB TLS (`ca` holds the PEM text of `MYSQL_SSL_CA`). */
+  mysql: MysqlTls;
+  /** SQL Server TLS (`ca` holds the PEM text of `MSSQL_SSL_CA`). */
+  mssql: MssqlTls;
+}
+
 /** The validated configuration of the whole service. */
 export interface Config {
   /** API keys accepted in `X-API-Key`. */
@@ -74,10 +99,12 @@ export interface Config {
   cyberark: CyberArkConfig;
   handles: HandleConfig;
   winrmAuth: "ntlm" | "basic";
+  winrmTls: WinrmTlsConfig;
   sshKnownHosts: SshKnownHosts;
   log: { format: "json" | "console"; level: LogLevelName };
   http: HttpConfig;
   executors: ExecutorConfig;
+  databases: DatabaseConfig;
   /** Non-fatal findings to log as warnings once logging is up. */
   warnings: string[];
 }
@@ -284,6 +311,7 @@ const envSchema = z.object({
   HANDLE_SINGLE_USE: flag(true),
   HANDLE_HOST_BINDING: flag(true),
   WINRM_AUTH: oneOf(["ntlm", "basic"] as const, "ntlm"),
+  WINRM_VERIFY_SSL: z.string().optional(),
   SSH_KNOWN_HOSTS: z.string().optional(),
   LOG_FORMAT: oneOf(["json", "console"] as const, "json"),
   LOG_LEVEL: z.string().optional(),
@@ -302,6 +330,28 @@ const envSchema = z.object({
     "bytes",
     1024 * 1024,
   ),
+  DB_DEFAULT_MAX_ROWS: wholeNumber(1, 1_000_000, "rows", 1000),
+  DB_MAX_ROWS: wholeNumber(1, 1_000_000, "rows", 10_000),
+  DB_MAX_CELL_CHARS: wholeNumber(16, 1_000_000, "characters", 2000),
+  PG_SSLMODE: oneOf(
+    ["disable", "prefer", "require", "verify-ca", "verify-full"] as const,
+    "verify-full",
+  ),
+  PG_SSL_CA: z.string().optional(),
+  MYSQL_SSL: oneOf(
+    [
+      "disabled",
+      "preferred",
+      "required",
+      "verify_ca",
+      "verify_identity",
+    ] as const,
+    "verify_identity",
+  ),
+  MYSQL_SSL_CA: z.string().optional(),
+  MSSQL_ENCRYPT: flag(true),
+  MSSQL_TRUST_SERVER_CERTIFICATE: flag(false),
+  MSSQL_SSL_CA: z.string().optional(),
 });
 
 const LOG_LEVELS = new Map<string, LogLevelName>([
@@ -365,6 +415,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       "HANDLE_SINGLE_USE=false: a handle can be redeemed until it expires",
     );
   }
+  const winrmTls = parseVerifySsl(v.WINRM_VERIFY_SSL, home, "WINRM_VERIFY_SSL");
+  if (!winrmTls.verifyTls) {
+    warnings.push(
+      "WINRM_VERIFY_SSL=false: WinRM HTTPS certificates are not verified (a warning is logged on every call); never use this in production",
+    );
+  }
   const sshKnownHosts = parseKnownHostsSetting(v.SSH_KNOWN_HOSTS, home);
   if (sshKnownHosts.mode === "disable") {
     warnings.push(
@@ -403,6 +459,14 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     }
   }
 
+  if (v.DB_DEFAULT_MAX_ROWS > v.DB_MAX_ROWS) {
+    throw new ConfigError(
+      "DB_DEFAULT_MAX_ROWS",
+      `is ${v.DB_DEFAULT_MAX_ROWS}, above DB_MAX_ROWS (${v.DB_MAX_ROWS}); lower it or raise the maximum`,
+    );
+  }
+  const databases = parseDatabaseTls(v, home, warnings);
+
   if (v.EXECUTOR_TIMEOUT_SECONDS > v.EXECUTOR_MAX_TIMEOUT_SECONDS) {
     throw new ConfigError(
       "EXECUTOR_TIMEOUT_SECONDS",
@@ -425,6 +489,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       hostBinding: v.HANDLE_HOST_BINDING,
     },
     winrmAuth: v.WINRM_AUTH,
+    winrmTls,
     sshKnownHosts,
     log: { format: v.LOG_FORMAT, level },
     http: {
@@ -441,8 +506,157 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       maxTimeoutSeconds: v.EXECUTOR_MAX_TIMEOUT_SECONDS,
       maxOutputBytes: v.EXECUTOR_MAX_OUTPUT_BYTES,
     },
+    databases: {
+      defaultMaxRows: v.DB_DEFAULT_MAX_ROWS,
+      maxRows: v.DB_MAX_ROWS,
+      maxCellChars: v.DB_MAX_CELL_CHARS,
+      ...databases,
+    },
     warnings,
   };
+}
+
+/**
+ * Why a database TLS setting is insecure, as the warning logged at start-up
+ * and on every connection it applies to; null when it verifies fully.
+ */
+export function insecureDbTls(
+  engine: "postgres" | "mysql" | "mssql",
+  tls: PostgresTls | MysqlTls | MssqlTls,
+): string | null {
+  if (engine === "postgres" && "sslmode" in tls) {
+    switch (tls.sslmode) {
+      case "disable":
+        return "PG_SSLMODE=disable: PostgreSQL queries and results cross the network in clear text";
+      case "prefer":
+        return "PG_SSLMODE=prefer: the PostgreSQL certificate is not verified and a server without TLS is used in clear text";
+      case "require":
+        return "PG_SSLMODE=require: the PostgreSQL certificate is not verified (anyone on the path can impersonate the server)";
+      case "verify-ca":
+        return "PG_SSLMODE=verify-ca: the PostgreSQL certificate's host name is not checked";
+      default:
+        return null;
+    }
+  }
+  if (engine === "mysql" && "mode" in tls) {
+    switch (tls.mode) {
+      case "disabled":
+        return "MYSQL_SSL=disabled: MySQL queries and results cross the network in clear text";
+      case "preferred":
+        return "MYSQL_SSL=preferred: the MySQL certificate is not verified and a server without TLS is used in clear text";
+      case "required":
+        return "MYSQL_SSL=required: the MySQL certificate is not verified (anyone on the path can impersonate the server)";
+      case "verify_ca":
+        return "MYSQL_SSL=verify_ca: the MySQL certificate's host name is not checked";
+      default:
+        return null;
+    }
+  }
+  if (engine === "mssql" && "encrypt" in tls) {
+    if (!tls.encrypt) {
+      return "MSSQL_ENCRYPT=false: SQL Server queries and results cross the network in clear text (at most the login is encrypted)";
+    }
+    if (tls.trustServerCertificate) {
+      return "MSSQL_TRUST_SERVER_CERTIFICATE=true: the SQL Server certificate is not verified (anyone on the path can impersonate the server)";
+    }
+  }
+  return null;
+}
+
+function parseDatabaseTls(
+  v: z.infer<typeof envSchema>,
+  home: string,
+  warnings: string[],
+): Pick<DatabaseConfig, "postgres" | "mysql" | "mssql"> {
+  const pgCa = readCaFile("PG_SSL_CA", v.PG_SSL_CA, home);
+  const mysqlCa = readCaFile("MYSQL_SSL_CA", v.MYSQL_SSL_CA, home);
+  const mssqlCa = readCaFile("MSSQL_SSL_CA", v.MSSQL_SSL_CA, home);
+  const postgres: PostgresTls = {
+    sslmode: v.PG_SSLMODE,
+    ...(pgCa === undefined ? {} : { ca: pgCa }),
+  };
+  const mysql: MysqlTls = {
+    mode: v.MYSQL_SSL,
+    ...(mysqlCa === undefined ? {} : { ca: mysqlCa }),
+  };
+  const mssql: MssqlTls = {
+    encrypt: v.MSSQL_ENCRYPT,
+    trustServerCertificate: v.MSSQL_TRUST_SERVER_CERTIFICATE,
+    ...(mssqlCa === undefined ? {} : { ca: mssqlCa }),
+  };
+  const unused = (variable: string, setting: string, fix: string): void => {
+    warnings.push(
+      `${variable} is set but ${setting} does not verify certificates, so it is not used; ${fix}`,
+    );
+  };
+  if (pgCa !== undefined && !v.PG_SSLMODE.startsWith("verify")) {
+    unused(
+      "PG_SSL_CA",
+      `PG_SSLMODE=${v.PG_SSLMODE}`,
+      "set PG_SSLMODE=verify-full",
+    );
+  }
+  if (mysqlCa !== undefined && !v.MYSQL_SSL.startsWith("verify")) {
+    unused(
+      "MYSQL_SSL_CA",
+      `MYSQL_SSL=${v.MYSQL_SSL}`,
+      "set MYSQL_SSL=verify_identity",
+    );
+  }
+  if (
+    mssqlCa !== undefined &&
+    (!v.MSSQL_ENCRYPT || v.MSSQL_TRUST_SERVER_CERTIFICATE)
+  ) {
+    unused(
+      "MSSQL_SSL_CA",
+      v.MSSQL_ENCRYPT
+        ? "MSSQL_TRUST_SERVER_CERTIFICATE=true"
+        : "MSSQL_ENCRYPT=false",
+      "set MSSQL_ENCRYPT=true and MSSQL_TRUST_SERVER_CERTIFICATE=false",
+    );
+  }
+  for (
+    const [engine, tls] of [
+      ["postgres", postgres],
+      ["mysql", mysql],
+      ["mssql", mssql],
+    ] as const
+  ) {
+    const warning = insecureDbTls(engine, tls);
+    if (warning !== null) {
+      warnings.push(`${warning}; never use this in production`);
+    }
+  }
+  return { postgres, mysql, mssql };
+}
+
+/** Reads a PEM CA bundle named by a variable; undefined when the variable is unset. */
+function readCaFile(
+  variable: string,
+  raw: string | undefined,
+  home: string,
+): string | undefined {
+  const value = raw?.trim() ?? "";
+  if (value === "") return undefined;
+  const path = expandHome(value, home);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new ConfigError(
+      variable,
+      `"${path}" cannot be read (${
+        errorName(error)
+      }); set it to the path of a PEM CA bundle readable by the service user`,
+    );
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ConfigError(
+      variable,
+      `points to "${path}", which holds no PEM certificate; point it at a PEM CA bundle (-----BEGIN CERTIFICATE-----)`,
+    );
+  }
+  return text;
 }
 
 function readEnvFile(path: string | undefined): Record<string, string> {
@@ -477,6 +691,7 @@ function expandHome(path: string, home: string): string {
 function parseVerifySsl(
   raw: string | undefined,
   home: string,
+  variable = "CYBERARK_VERIFY_SSL",
 ): { verifyTls: boolean; caBundlePath?: string } {
   const value = raw?.trim() ?? "";
   if (value === "" || /^(true|1|yes)$/i.test(value)) return { verifyTls: true };
@@ -487,7 +702,7 @@ function parseVerifySsl(
     text = Deno.readTextFileSync(path);
   } catch (error) {
     throw new ConfigError(
-      "CYBERARK_VERIFY_SSL",
+      variable,
       `is neither true, false nor a readable CA bundle: "${path}" (${
         errorName(error)
       }); set true, or the path of a PEM CA bundle readable by the service user`,
@@ -495,7 +710,7 @@ function parseVerifySsl(
   }
   if (!text.includes("-----BEGIN CERTIFICATE-----")) {
     throw new ConfigError(
-      "CYBERARK_VERIFY_SSL",
+      variable,
       `points to "${path}", which holds no PEM certificate; point it at a PEM CA bundle (-----BEGIN CERTIFICATE-----)`,
     );
   }

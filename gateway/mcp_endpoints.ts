@@ -9,7 +9,9 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { ToolContext } from "./tool_context.ts";
+import { registerDbQuery } from "./tools/db_query.ts";
 import { registerGetCredential } from "./tools/get_credential.ts";
+import { registerPsExecute } from "./tools/ps_execute.ts";
 import { registerSshExecute } from "./tools/ssh_execute.ts";
 
 /** Service version reported to MCP clients. */
@@ -32,8 +34,8 @@ export type EndpointName = typeof ENDPOINT_NAMES[number];
 export const ENDPOINT_TOOLS: Record<EndpointName, readonly ToolRegistrar[]> = {
   cyberark: [registerGetCredential],
   ssh: [registerSshExecute],
-  powershell: [],
-  database: [],
+  powershell: [registerPsExecute],
+  database: [registerDbQuery],
 };
 
 const INSTRUCTIONS: Record<EndpointName, string> = {

@@ -89,8 +89,8 @@ Deno.test("gateway end to end: tools, get_credential, audit lines, 401s, and no 
         const expected: Record<string, string[]> = {
           cyberark: ["get_credential"],
           ssh: ["ssh_execute"],
-          powershell: [],
-          database: [],
+          powershell: ["ps_execute"],
+          database: ["db_query"],
         };
         for (const [name, tools] of Object.entries(expected)) {
           const client = await connectMcp(

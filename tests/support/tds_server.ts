@@ -2496,6 +2496,8 @@ class ByteWriter {
   #view = new DataView(this.#buffer.buffer);
   #length = 0;
 
+  // Callers must reserve before touching #view: `this.#view.setX(this.#reserve(n), v)`
+  // reads #view first, and would write through the old view after a growth.
   #reserve(n: number): number {
     const at = this.#length;
     if (at + n > this.#buffer.length) {
@@ -2511,37 +2513,48 @@ class ByteWriter {
   }
 
   u8(v: number): void {
-    this.#view.setUint8(this.#reserve(1), v);
+    const at = this.#reserve(1);
+    this.#view.setUint8(at, v);
   }
   u16le(v: number): void {
-    this.#view.setUint16(this.#reserve(2), v, true);
+    const at = this.#reserve(2);
+    this.#view.setUint16(at, v, true);
   }
   u16be(v: number): void {
-    this.#view.setUint16(this.#reserve(2), v, false);
+    const at = this.#reserve(2);
+    this.#view.setUint16(at, v, false);
   }
   i16le(v: number): void {
-    this.#view.setInt16(this.#reserve(2), v, true);
+    const at = this.#reserve(2);
+    this.#view.setInt16(at, v, true);
   }
   u32le(v: number): void {
-    this.#view.setUint32(this.#reserve(4), v, true);
+    const at = this.#reserve(4);
+    this.#view.setUint32(at, v, true);
   }
   u32be(v: number): void {
-    this.#view.setUint32(this.#reserve(4), v, false);
+    const at = this.#reserve(4);
+    this.#view.setUint32(at, v, false);
   }
   i32le(v: number): void {
-    this.#view.setInt32(this.#reserve(4), v, true);
+    const at = this.#reserve(4);
+    this.#view.setInt32(at, v, true);
   }
   u64le(v: bigint): void {
-    this.#view.setBigUint64(this.#reserve(8), v, true);
+    const at = this.#reserve(8);
+    this.#view.setBigUint64(at, v, true);
   }
   i64le(v: bigint): void {
-    this.#view.setBigInt64(this.#reserve(8), v, true);
+    const at = this.#reserve(8);
+    this.#view.setBigInt64(at, v, true);
   }
   f32le(v: number): void {
-    this.#view.setFloat32(this.#reserve(4), v, true);
+    const at = this.#reserve(4);
+    this.#view.setFloat32(at, v, true);
   }
   f64le(v: number): void {
-    this.#view.setFloat64(this.#reserve(8), v, true);
+    const at = this.#reserve(8);
+    this.#view.setFloat64(at, v, true);
   }
   /** An unsigned integer of `size` bytes (up to 6), little-endian. */
   uintLe(v: number, size: number): void {

@@ -571,3 +571,17 @@ Deno.test("startTdsServer() answers ENCRYPT_REQ to a client without TLS when enc
     assertEquals(server.preLogins[0]?.answered, "required");
   });
 });
+
+Deno.test("startTdsServer() sends a response that outgrows its write buffer", async () => {
+  // Regression: ByteWriter once wrote through its old DataView after growing.
+  const rows = Array.from({ length: 1500 }, (_, i) => [i]);
+  await withServer({
+    onQuery: () => ({ columns: [{ name: "n", type: "int" }], rows }),
+  }, async (server) => {
+    await withPool(poolConfig(server), async (pool) => {
+      const result = await pool.request().batch("SELECT n FROM numbers");
+      assertEquals(result.recordset.length, 1500);
+      assertEquals(result.recordset[1499].n, 1499);
+    });
+  });
+});

@@ -1,0 +1,262 @@
+/**
+ * `db_query(host, database, db_type, query, secret_handle[, port,
+ * timeout_seconds, max_rows])` on `/mcp/database`: redeems a handle and runs
+ * SQL in a sandboxed PostgreSQL, MySQL / MariaDB or SQL Server executor.
+ *
+ * @module
+ */
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { getLogger } from "@logtape/logtape";
+import { z } from "zod";
+import type { DbOperation, ExecutorFailure } from "../../executors/protocol.ts";
+import { validateTarget } from "../../executors/target.ts";
+import { audit } from "../audit.ts";
+import { type Config, insecureDbTls } from "../config.ts";
+import { type DbType, validateDatabaseName } from "../database_name.ts";
+import { formatDbResult } from "../format_db_result.ts";
+import type { ToolContext } from "../tool_context.ts";
+import { mapToolError, toolError } from "../tool_errors.ts";
+import {
+  executorCredential,
+  secretHandleArgument,
+  timeoutArgument,
+  timeoutMs,
+} from "./_operation.ts";
+
+/** Tool name, as in the operations manual. */
+export const DB_QUERY = "db_query";
+
+/** Default port per engine. */
+export const DEFAULT_DB_PORTS: Readonly<Record<DbType, number>> = {
+  postgres: 5432,
+  mysql: 3306,
+  mssql: 1433,
+};
+
+const ENGINES: Readonly<Record<DbType, string>> = {
+  postgres: "PostgreSQL",
+  mysql: "MySQL",
+  mssql: "SQL Server",
+};
+
+const log = getLogger(["gateway", "database"]);
+const MAX_QUERY_CHARS = 512 * 1024;
+/** Longest query text written to an audit line (the rest is cut). */
+const MAX_AUDITED_QUERY_CHARS = 16 * 1024;
+
+interface DbQueryArgs {
+  host: string;
+  database: string;
+  db_type: DbType;
+  query: string;
+  secret_handle: string;
+  port?: number | undefined;
+  timeout_seconds?: number | undefined;
+  max_rows?: number | undefined;
+}
+
+/** Registers the tool on an MCP server for one request. */
+export function registerDbQuery(server: McpServer, context: ToolContext): void {
+  const { executors: limits, databases } = context.services.config;
+  server.registerTool(DB_QUERY, {
+    title: "Run SQL on a database",
+    description:
+      "Run SQL on PostgreSQL, MySQL/MariaDB or SQL Server with a credential handle from get_credential. " +
+      "Use the host from the handle's Address. Several statements may be sent at once; each result set is shown as a text table " +
+      "(NULL as NULL, binary as 0x hex, dates ISO 8601) and statements without rows report the rows affected. " +
+      "Rows beyond max_rows and very long cells are cut with a notice; prefer LIMIT / TOP and selected columns. " +
+      "Writes are executed: be deliberate. When handles are single-use, call get_credential again before each db_query.",
+    inputSchema: {
+      host: z.string().min(1).max(253).describe(
+        "Database host name or IP address (the credential's Address)",
+      ),
+      database: z.string().min(1).max(128).describe(
+        'Database to connect to, e.g. "orders" (letters, digits, _ $ -)',
+      ),
+      db_type: z.enum(["postgres", "mysql", "mssql"]).describe(
+        "Engine: postgres, mysql (also MariaDB) or mssql (SQL Server)",
+      ),
+      query: z.string().min(1).max(MAX_QUERY_CHARS).describe(
+        'SQL to run, e.g. "SELECT COUNT(*) AS n FROM orders"',
+      ),
+      secret_handle: secretHandleArgument,
+      port: z.number().int().min(1).max(65535).optional().describe(
+        "Port (default 5432 postgres, 3306 mysql, 1433 mssql)",
+      ),
+      timeout_seconds: timeoutArgument(limits),
+      max_rows: z.number().int().min(1).max(databases.maxRows).optional()
+        .describe(
+          `Rows shown per result set (default ${databases.defaultMaxRows}, at most ${databases.maxRows})`,
+        ),
+    },
+    annotations: { destructiveHint: true, openWorldHint: true },
+  }, (args: DbQueryArgs): Promise<CallToolResult> => dbQuery(args, context));
+}
+
+async function dbQuery(
+  args: DbQueryArgs,
+  context: ToolContext,
+): Promise<CallToolResult> {
+  const dbType = args.db_type;
+  const port = args.port ?? DEFAULT_DB_PORTS[dbType];
+  const scope = {
+    tool: DB_QUERY,
+    fields: { host: args.host, port, db_type: dbType },
+  };
+  const started = performance.now();
+  try {
+    // Validate before redeeming: a malformed host or database name neither
+    // consumes the handle nor spawns anything.
+    const target = validateTarget(args.host, port);
+    const database = validateDatabaseName(args.database, dbType);
+    const { config, vault, executors } = context.services;
+    const redeemed = await vault.redeem(args.secret_handle, {
+      host: target.host,
+    });
+    const operation = dbOperation(dbType, database, args, config);
+    const insecure = insecureDbTls(dbType, operation.tls);
+    if (insecure !== null) {
+      log.warn("{warning} (connection to {host}:{port})", {
+        warning: insecure,
+        host: target.host,
+        port: target.port,
+      });
+    }
+    const limitMs = timeoutMs(args.timeout_seconds, config.executors);
+    const outcome = await executors.run({
+      target,
+      credential: executorCredential(redeemed),
+      operation,
+      timeoutMs: limitMs,
+      maxOutputBytes: config.executors.maxOutputBytes,
+    });
+    const base = {
+      host: target.host,
+      port: target.port,
+      database,
+      db_type: dbType,
+      username: redeemed.username,
+      query: args.query.length > MAX_AUDITED_QUERY_CHARS
+        ? `${args.query.slice(0, MAX_AUDITED_QUERY_CHARS)}...`
+        : args.query,
+      query_chars: args.query.length,
+      handle_id: redeemed.handleId,
+      client_ip: context.clientIp,
+      duration_ms: Math.round(performance.now() - started),
+    };
+    if (!outcome.ok || outcome.result.kind !== dbType) {
+      const failure: ExecutorFailure = outcome.ok
+        ? {
+          code: "internal",
+          message: "The database executor returned another kind of result",
+        }
+        : outcome.error;
+      audit("db_queried", {
+        ...base,
+        rows: null,
+        elapsed_ms: null,
+        error_code: failure.code,
+      }, "warning");
+      return toolError(
+        dbFailureText(failure, dbType, target, limitMs, config),
+      );
+    }
+    const result = outcome.result;
+    if (!("resultSets" in result)) {
+      throw new TypeError("The database executor returned no result sets");
+    }
+    const sets = result.resultSets;
+    audit("db_queried", {
+      ...base,
+      rows: sets.reduce((sum, s) => sum + s.rowCount, 0),
+      rows_affected: sets.reduce((sum, s) => sum + (s.affectedRows ?? 0), 0),
+      result_sets: sets.length,
+      truncated: sets.some((s) =>
+        s.rowsTruncated !== null ||
+        s.rows.some((row) =>
+          row.some((c) => c !== null && typeof c !== "string")
+        )
+      ),
+      elapsed_ms: Math.round(result.elapsedMs),
+    });
+    return {
+      content: [{
+        type: "text",
+        text: formatDbResult(result, {
+          host: target.host,
+          database,
+          dbType,
+          query: args.query,
+          maxRows: operation.maxRows,
+          maxRowsLimit: config.databases.maxRows,
+          maxCellChars: operation.maxCellChars,
+          maxOutputBytes: config.executors.maxOutputBytes,
+        }),
+      }],
+    };
+  } catch (error) {
+    return mapToolError(error, context, scope);
+  }
+}
+
+function dbOperation(
+  dbType: DbType,
+  database: string,
+  args: DbQueryArgs,
+  config: Config,
+): DbOperation {
+  const common = {
+    database,
+    query: args.query,
+    maxRows: Math.min(
+      args.max_rows ?? config.databases.defaultMaxRows,
+      config.databases.maxRows,
+    ),
+    maxCellChars: config.databases.maxCellChars,
+  };
+  switch (dbType) {
+    case "postgres":
+      return { kind: "postgres", ...common, tls: config.databases.postgres };
+    case "mysql":
+      return { kind: "mysql", ...common, tls: config.databases.mysql };
+    case "mssql":
+      return { kind: "mssql", ...common, tls: config.databases.mssql };
+  }
+}
+
+function dbFailureText(
+  failure: ExecutorFailure,
+  dbType: DbType,
+  target: { host: string; port: number },
+  limitMs: number,
+  config: Config,
+): string {
+  const engine = ENGINES[dbType];
+  const where = target.host.includes(":")
+    ? `[${target.host}]:${target.port}`
+    : `${target.host}:${target.port}`;
+  switch (failure.code) {
+    case "auth_failed":
+      return `Login refused: ${failure.message}. Check the credential in CyberArk (PVWA test retrieval), ` +
+        `that ${engine} lets this account log in from the gateway's address (${
+          LOGIN_RULES[dbType]
+        }) and that the account is not locked or expired`;
+    case "timeout":
+      return `Query timed out after ${
+        Math.round(limitMs / 1000)
+      } s and was stopped: ${failure.message}. Pass a larger timeout_seconds (at most ${config.executors.maxTimeoutSeconds}), or make the query cheaper (WHERE, LIMIT / TOP, an index)`;
+    case "connection_failed":
+      return `Cannot connect to ${engine} at ${where}: ${failure.message}`;
+    case "driver_error":
+      return `Query failed: ${failure.message}`;
+    default:
+      return failure.message;
+  }
+}
+
+const LOGIN_RULES: Readonly<Record<DbType, string>> = {
+  postgres: "pg_hba.conf",
+  mysql: "the 'user'@'host' accounts",
+  mssql: "SQL Server authentication enabled, the login mapped to the database",
+};

@@ -1,0 +1,574 @@
+/**
+ * db_query end to end: the real gateway (`deno task start`), the CCP
+ * emulator and the MCP SDK client over HTTP, against the machine's
+ * PostgreSQL and MariaDB, a SCRAM + TLS PostgreSQL of the tests' own, and
+ * the TDS test server standing in for SQL Server.
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "../support/assert.ts";
+import {
+  announceDbSkip,
+  createMariadbFixture,
+  createPostgresFixture,
+  mariadbSkipReason,
+  NUMBER_ROWS,
+  postgresSkipReason,
+  type PrivateDbServer,
+  randomPassword,
+  startPrivatePostgres,
+} from "../support/databases.ts";
+import { startGateway } from "../support/gateway_process.ts";
+import { connectMcp, resultText } from "../support/mcp_client.ts";
+import { startTdsServer, type TdsQueryHandler } from "../support/tds_server.ts";
+import { createTlsFixtures } from "../support/tls_fixtures.ts";
+import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
+
+const pgSkip = await announceDbSkip(postgresSkipReason());
+const mariadbSkip = await announceDbSkip(mariadbSkipReason());
+const APP = "MCP-Privileged-Service";
+const SAFE = "DB";
+
+/** The queries of the suite, in each engine's dialect. */
+const QUERIES = {
+  rows: "SELECT id, name, born FROM people ORDER BY id",
+  none: "SELECT n FROM numbers WHERE n < 0",
+  update: "UPDATE counters SET hits = hits + 1",
+  cap: "SELECT n FROM numbers ORDER BY n",
+  notes: "SELECT note FROM notes",
+  syntax: "SELEC 1",
+} as const;
+
+const ROWS_TABLE = [
+  "id  name         born",
+  "--  -----------  ----------",
+  "1   Zoë 東京 🎉  1990-05-17",
+  "2   NULL         NULL",
+  "3   long         NULL",
+].join("\n");
+
+/** Where one engine's data lives, and what differs between engines. */
+interface EngineSpec {
+  dbType: "postgres" | "mysql" | "mssql";
+  host: string;
+  port: number;
+  database: string;
+  username: string;
+  password: string;
+  /** Where a wrong password is refused (not a server that trusts everyone). */
+  wrong: { port: number; database: string; username: string };
+  sleep: string;
+  /** What the texts of failures must hold. */
+  expect: { syntax: string; wrongPassword: string; timeout: string };
+  /** The `.env` settings that let the gateway reach these servers. */
+  env: Record<string, string>;
+  /** The warning logged on every connection with those settings. */
+  perCallWarning: string;
+}
+
+/** Runs the shared end-to-end steps against one engine. */
+async function engineSuite(
+  t: Deno.TestContext,
+  spec: EngineSpec,
+): Promise<void> {
+  const wrongPassword = `Wrong-${randomPassword()}`;
+  const emulator = await startCcpEmulator({
+    data: {
+      applications: [{ appId: APP, safes: [SAFE] }],
+      accounts: [
+        {
+          Safe: SAFE,
+          Name: "db",
+          Content: spec.password,
+          UserName: spec.username,
+          Address: spec.host,
+        },
+        {
+          Safe: SAFE,
+          Name: "wrong",
+          Content: wrongPassword,
+          UserName: spec.wrong.username,
+          Address: spec.host,
+        },
+      ],
+    },
+  });
+  const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+  const gateway = await startGateway({
+    MCP_API_KEYS: key,
+    CYBERARK_CCP_URL: emulator.url,
+    CYBERARK_APP_ID: APP,
+    ...spec.env,
+  });
+  const handles: string[] = [];
+  let cyberark: Client | undefined;
+  let database: Client | undefined;
+  const handleFor = async (object: string): Promise<string> => {
+    const result = await cyberark!.callTool({
+      name: "get_credential",
+      arguments: { safe: SAFE, object_name: object },
+    });
+    const handle = resultText(result).split("\n")[0]!.replace("Handle: ", "");
+    assertMatch(handle, /^secret:\/\//);
+    handles.push(handle);
+    return handle;
+  };
+  const query = async (
+    sql: string,
+    args: Record<string, unknown> = {},
+  ): Promise<{ text: string; isError: boolean }> => {
+    const result = await database!.callTool({
+      name: "db_query",
+      arguments: {
+        host: spec.host,
+        port: spec.port,
+        database: spec.database,
+        db_type: spec.dbType,
+        query: sql,
+        ...(args.secret_handle === undefined
+          ? { secret_handle: await handleFor("db") }
+          : {}),
+        ...args,
+      },
+    });
+    return { text: resultText(result), isError: result.isError === true };
+  };
+  const header = (sql: string, rows: string): string =>
+    [
+      `Host: ${spec.host}`,
+      `Database: ${spec.database} (${spec.dbType})`,
+      `Query length: ${[...sql].length} chars`,
+      `Rows returned: ${rows}`,
+    ].join("\n");
+  try {
+    cyberark = await connectMcp(`${gateway.baseUrl}/mcp/cyberark`, key);
+    database = await connectMcp(`${gateway.baseUrl}/mcp/database`, key);
+
+    await t.step("db_query is listed with the manual's arguments", async () => {
+      const tools = await database!.listTools();
+      assertEquals(tools.tools.map((tool: { name: string }) => tool.name), [
+        "db_query",
+      ]);
+      assertEquals(
+        Object.keys(tools.tools[0]!.inputSchema.properties ?? {}).sort(),
+        [
+          "database",
+          "db_type",
+          "host",
+          "max_rows",
+          "port",
+          "query",
+          "secret_handle",
+          "timeout_seconds",
+        ],
+      );
+    });
+
+    await t.step(
+      "rows come back as the manual's text table and are audited",
+      async () => {
+        const { text, isError } = await query(QUERIES.rows);
+        assertEquals(isError, false, text);
+        assertEquals(
+          text.replace(/Elapsed: \d+ms/, "Elapsed: Xms"),
+          `${header(QUERIES.rows, "3")}\nElapsed: Xms\n\n${ROWS_TABLE}`,
+        );
+        const line = await gateway.waitFor((e) =>
+          e.event === "db_queried" && e.query === QUERIES.rows
+        );
+        assertEquals(line.logger, "audit");
+        assertEquals(line.host, spec.host);
+        assertEquals(line.port, spec.port);
+        assertEquals(line.database, spec.database);
+        assertEquals(line.db_type, spec.dbType);
+        assertEquals(line.username, spec.username);
+        assertEquals(line.rows, 3);
+        assertEquals(typeof line.elapsed_ms, "number");
+        assertMatch(String(line.handle_id), /^[0-9a-f]{16}$/);
+        assertEquals(line.client_ip, "127.0.0.1");
+        assert(!JSON.stringify(line).includes("Zoë"), "no cell in the audit");
+      },
+    );
+
+    await t.step("a query without rows shows the empty table", async () => {
+      const { text, isError } = await query(QUERIES.none);
+      assertEquals(isError, false, text);
+      assertStringIncludes(text, `${header(QUERIES.none, "0")}\n`);
+      assert(text.endsWith("\n\nn\n-\n(0 rows)"), text);
+    });
+
+    await t.step("an UPDATE reports the rows it changed", async () => {
+      const { text, isError } = await query(QUERIES.update);
+      assertEquals(isError, false, text);
+      assertStringIncludes(
+        text,
+        `${header(QUERIES.update, "0")}\nRows affected: 3\nElapsed: `,
+      );
+    });
+
+    await t.step(
+      "rows beyond max_rows are counted and cut with a notice",
+      async () => {
+        const { text, isError } = await query(QUERIES.cap, { max_rows: 10 });
+        assertEquals(isError, false, text);
+        assertStringIncludes(
+          text,
+          `${header(QUERIES.cap, `${NUMBER_ROWS} (10 shown)`)}\n`,
+        );
+        assertStringIncludes(
+          text,
+          "\n9\n10\n[10 of 1500 rows shown: max_rows is 10;",
+        );
+        assert(!text.includes("\n11\n"), "row 11 shown");
+      },
+    );
+
+    await t.step(
+      "a row holding the password comes back as [REDACTED]",
+      async () => {
+        const { text, isError } = await query(QUERIES.notes);
+        assertEquals(isError, false, text);
+        assertStringIncludes(text, "\ndb password is [REDACTED]");
+        assert(!text.includes(spec.password));
+      },
+    );
+
+    await t.step(
+      "a syntax error is a tool error with the database's own message",
+      async () => {
+        const { text, isError } = await query(QUERIES.syntax);
+        assertEquals(isError, true);
+        assertStringIncludes(text, "Query failed: ");
+        assertStringIncludes(text, spec.expect.syntax);
+        const line = await gateway.waitFor((e) =>
+          e.event === "db_queried" && e.query === QUERIES.syntax
+        );
+        assertEquals(line.error_code, "driver_error");
+        assertEquals(line.level, "warning");
+      },
+    );
+
+    await t.step("a wrong password is refused", async () => {
+      const result = await database!.callTool({
+        name: "db_query",
+        arguments: {
+          host: spec.host,
+          port: spec.wrong.port,
+          database: spec.wrong.database,
+          db_type: spec.dbType,
+          query: "SELECT 1",
+          secret_handle: await handleFor("wrong"),
+        },
+      });
+      const text = resultText(result);
+      assertEquals(result.isError, true);
+      assertStringIncludes(text, "Login refused: ");
+      assertStringIncludes(text, spec.expect.wrongPassword);
+      assertStringIncludes(text, "Check the credential in CyberArk");
+      assert(!text.includes(wrongPassword));
+    });
+
+    await t.step("the timeout stops a long statement", async () => {
+      const started = Date.now();
+      const { text, isError } = await query(spec.sleep, {
+        timeout_seconds: 2,
+      });
+      assertEquals(isError, true);
+      assertStringIncludes(text, "Query timed out after 2 s and was stopped");
+      assertStringIncludes(text, spec.expect.timeout);
+      assert(Date.now() - started < 6000, "not stopped in time");
+    });
+
+    await t.step("a handle cannot be used twice", async () => {
+      const handle = await handleFor("db");
+      const first = await query("SELECT 1", { secret_handle: handle });
+      assertEquals(first.isError, false, first.text);
+      const again = await query("SELECT 1", { secret_handle: handle });
+      assertEquals(again.isError, true);
+      assertStringIncludes(again.text, "Handle already consumed");
+    });
+
+    await t.step(
+      "a malformed host or database name is refused before the handle is used",
+      async () => {
+        const handle = await handleFor("db");
+        for (
+          const args of [
+            { host: `${spec.host},10.0.0.1` },
+            { database: "orders;DROP" },
+            { database: "a b" },
+          ]
+        ) {
+          const { text, isError } = await query("SELECT 1", {
+            secret_handle: handle,
+            ...args,
+          });
+          assertEquals(isError, true, JSON.stringify(args));
+          assert(!text.includes("Handle"), text);
+        }
+        assertEquals(
+          (await query("SELECT 1", { secret_handle: handle })).isError,
+          false,
+        );
+      },
+    );
+
+    await t.step(
+      "the insecure TLS setting is logged at start-up and on every connection",
+      () => {
+        const warnings = gateway.events().filter((e) =>
+          e.level === "warning" &&
+          String(e.event).startsWith(spec.perCallWarning)
+        );
+        // One at start-up, then one per executed call.
+        assert(warnings.length >= 10, `only ${warnings.length} warnings`);
+      },
+    );
+  } finally {
+    await cyberark?.close();
+    await database?.close();
+    await gateway.stop();
+    await emulator.close();
+  }
+  for (const line of gateway.lines) {
+    for (const needle of [spec.password, wrongPassword, key, ...handles]) {
+      assert(
+        !line.includes(needle),
+        `log line leaks a value: ${line.slice(0, 200)}`,
+      );
+    }
+  }
+}
+
+Deno.test({
+  name: "db_query end to end against PostgreSQL",
+  ignore: pgSkip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const fx = await createPostgresFixture();
+    const tls = createTlsFixtures();
+    let scram: PrivateDbServer | undefined;
+    try {
+      scram = await startPrivatePostgres({
+        cert: tls.serverCertPem,
+        key: tls.serverKeyPem,
+      });
+      await engineSuite(t, {
+        dbType: "postgres",
+        host: fx.host,
+        port: fx.port,
+        database: fx.database,
+        username: fx.username,
+        password: fx.password,
+        // The machine's PostgreSQL trusts local logins: the cluster of the
+        // tests' own checks the password.
+        wrong: {
+          port: scram.port,
+          database: scram.database,
+          username: scram.username,
+        },
+        sleep: "SELECT pg_sleep(30)",
+        expect: {
+          syntax: 'ERROR 42601: syntax error at or near "SELEC"',
+          wrongPassword:
+            'FATAL 28P01: password authentication failed for user "postgres"',
+          timeout: "canceling statement due to statement timeout",
+        },
+        env: { PG_SSLMODE: "disable" },
+        perCallWarning: "PG_SSLMODE=disable",
+      });
+
+      await t.step(
+        "PG_SSLMODE=verify-full with PG_SSL_CA queries over verified TLS without warnings",
+        async () => {
+          const dir = await Deno.makeTempDir({ prefix: "mcp-db-ca-" });
+          await Deno.writeTextFile(`${dir}/ca.pem`, tls.caCertPem);
+          const emulator = await startCcpEmulator({
+            data: {
+              applications: [{ appId: APP, safes: [SAFE] }],
+              accounts: [{
+                Safe: SAFE,
+                Name: "scram",
+                Content: scram!.password,
+                UserName: scram!.username,
+                Address: "127.0.0.1",
+              }],
+            },
+          });
+          const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+          const gateway = await startGateway({
+            MCP_API_KEYS: key,
+            CYBERARK_CCP_URL: emulator.url,
+            CYBERARK_APP_ID: APP,
+            PG_SSL_CA: `${dir}/ca.pem`,
+          });
+          try {
+            const cyberark = await connectMcp(
+              `${gateway.baseUrl}/mcp/cyberark`,
+              key,
+            );
+            const database = await connectMcp(
+              `${gateway.baseUrl}/mcp/database`,
+              key,
+            );
+            const handle = resultText(
+              await cyberark.callTool({
+                name: "get_credential",
+                arguments: { safe: SAFE, object_name: "scram" },
+              }),
+            ).split("\n")[0]!.replace("Handle: ", "");
+            const result = await database.callTool({
+              name: "db_query",
+              arguments: {
+                host: "127.0.0.1",
+                port: scram!.port,
+                database: "postgres",
+                db_type: "postgres",
+                query:
+                  "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                secret_handle: handle,
+              },
+            });
+            const text = resultText(result);
+            assertEquals(result.isError === true, false, text);
+            assertMatch(text, /\ntrue {2}TLSv1\.[23]$/);
+            await cyberark.close();
+            await database.close();
+          } finally {
+            await gateway.stop();
+            await emulator.close();
+            await Deno.remove(dir, { recursive: true });
+          }
+          assertEquals(
+            gateway.events().filter((e) =>
+              e.level === "warning" && String(e.event).startsWith("PG_")
+            ),
+            [],
+          );
+        },
+      );
+    } finally {
+      await scram?.stop();
+      await fx.drop();
+    }
+  },
+});
+
+Deno.test({
+  name: "db_query end to end against MariaDB",
+  ignore: mariadbSkip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const fx = await createMariadbFixture();
+    try {
+      await engineSuite(t, {
+        dbType: "mysql",
+        host: fx.host,
+        port: fx.port,
+        database: fx.database,
+        username: fx.username,
+        password: fx.password,
+        wrong: { port: fx.port, database: fx.database, username: fx.username },
+        sleep: "SELECT SLEEP(30)",
+        expect: {
+          syntax: "ERROR 1064 (42000): You have an error in your SQL syntax",
+          wrongPassword: "ERROR 1045 (28000): Access denied for user",
+          timeout: "max_statement_time exceeded",
+        },
+        env: { MYSQL_SSL: "disabled" },
+        perCallWarning: "MYSQL_SSL=disabled",
+      });
+    } finally {
+      await fx.drop();
+    }
+  },
+});
+
+Deno.test({
+  name: "db_query end to end against SQL Server (TDS test server)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const password = randomPassword();
+    const people = {
+      columns: [
+        { name: "id", type: "int" as const },
+        { name: "name", type: "nvarchar" as const },
+        { name: "born", type: "date" as const },
+      ],
+      rows: [
+        [1, "Zoë 東京 🎉", new Date("1990-05-17T00:00:00Z")],
+        [2, null, null],
+        [3, "long", null],
+      ],
+    };
+    const handler: TdsQueryHandler = (sql) => {
+      switch (sql) {
+        case QUERIES.rows:
+          return people;
+        case QUERIES.none:
+          return { columns: [{ name: "n", type: "int" }], rows: [] };
+        case QUERIES.update:
+          return { rowsAffected: 3 };
+        case QUERIES.cap:
+          return {
+            columns: [{ name: "n", type: "int" }],
+            rows: Array.from({ length: NUMBER_ROWS }, (_, i) => [i + 1]),
+          };
+        case QUERIES.notes:
+          return {
+            columns: [{ name: "note", type: "nvarchar" }],
+            rows: [[`db password is ${password}`]],
+          };
+        case QUERIES.syntax:
+          return {
+            error: {
+              number: 102,
+              state: 1,
+              class: 15,
+              message: "Incorrect syntax near '1'.",
+            },
+          };
+        case "WAITFOR DELAY '00:00:30'":
+          return { delayMs: 30_000 };
+        default:
+          return { columns: [{ name: "", type: "int" }], rows: [[1]] };
+      }
+    };
+    const server = await startTdsServer({
+      users: { app_user: password },
+      databases: ["appdb"],
+      onQuery: handler,
+    });
+    try {
+      await engineSuite(t, {
+        dbType: "mssql",
+        host: server.hostname,
+        port: server.port,
+        database: "appdb",
+        username: "app_user",
+        password,
+        wrong: { port: server.port, database: "appdb", username: "app_user" },
+        sleep: "WAITFOR DELAY '00:00:30'",
+        expect: {
+          syntax:
+            "Msg 102, Level 15, State 1, Line 1: Incorrect syntax near '1'.",
+          wrongPassword: "Login failed for user 'app_user'.",
+          timeout: "ATTENTION",
+        },
+        env: { MSSQL_ENCRYPT: "false" },
+        perCallWarning: "MSSQL_ENCRYPT=false",
+      });
+    } finally {
+      await server.close();
+    }
+    assertEquals(server.errors, []);
+    assert(server.attentions >= 1, "the timeout sent no ATTENTION");
+  },
+});
