@@ -362,6 +362,12 @@ const LOG_LEVELS = new Map<string, LogLevelName>([
   ["error", "error"],
 ]);
 
+/** Every environment variable the service reads (for docs checks and doctor). */
+export const CONFIG_VARIABLES: readonly string[] = [
+  ...Object.keys(envSchema.shape),
+  "ENV_FILE",
+];
+
 /**
  * Reads and validates the configuration.
  *
