@@ -25,9 +25,21 @@ export interface GatewayProcess {
 /** Root of the repository. */
 export const PROJECT_ROOT = fromFileUrl(new URL("../../", import.meta.url));
 
+/** How {@linkcode startGateway} runs the gateway. */
+export interface StartGatewayOptions {
+  /** Arguments of `deno` (default `task --quiet start`, as operators run it). */
+  denoArgs?: string[];
+  /**
+   * A command that wraps `deno` (e.g. `bwrap ...`), built from the temporary
+   * directory that holds the `.env` file so the wrapper can expose it.
+   */
+  wrap?: (envDir: string) => string[];
+}
+
 /** Starts `deno task start` with these `.env` values (PORT=0 unless given). */
 export async function startGateway(
   env: Record<string, string>,
+  options: StartGatewayOptions = {},
 ): Promise<GatewayProcess> {
   const dir = await Deno.makeTempDir({ prefix: "mcp-gw-" });
   const envFile = `${dir}/.env`;
@@ -37,8 +49,13 @@ export async function startGateway(
       .map(([k, v]) => `${k}=${v}`).join("\n") + "\n",
     { mode: 0o600 },
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "start"],
+  const [command, ...args] = [
+    ...(options.wrap?.(dir) ?? []),
+    Deno.execPath(),
+    ...(options.denoArgs ?? ["task", "--quiet", "start"]),
+  ];
+  const child = new Deno.Command(command!, {
+    args,
     cwd: PROJECT_ROOT,
     clearEnv: true,
     env: {
