@@ -20,8 +20,7 @@ import {
   type ExecutorResponse,
   failure,
   PROTOCOL_VERSION,
-  readRequest,
-  writeResponse,
+  serveOneRequest,
 } from "./protocol.ts";
 
 /** Fixed bytes counted per cell besides its text (JSON quotes, comma, null). */
@@ -298,103 +297,50 @@ export function serverTimeoutMs(deadline: number): number {
  * before the deadline the request's limits set, writes exactly one response
  * with the secret redacted, and exits.
  */
-export async function runDbExecutor<K extends DbOperation["kind"]>(
+export function runDbExecutor<K extends DbOperation["kind"]>(
   kind: K,
   engine: string,
   run: (
     context: DbRunContext<Extract<DbOperation, { kind: K }>>,
   ) => Promise<ExecutorResponse>,
 ): Promise<never> {
-  let response: ExecutorResponse;
-  let secret: string | undefined;
-  try {
-    const request = await readRequest();
-    secret = request.credential.secret;
-    const operation = request.operation;
-    if (operation.kind !== kind) {
-      response = failure(
-        "bad_request",
-        `The ${engine} executor cannot run a "${operation.kind}" operation; the gateway routed it to the wrong executor`,
-      );
-    } else {
-      const { host, port } = request.target;
-      const where = host.includes(":")
-        ? `[${host}]:${port}`
-        : `${host}:${port}`;
-      const deadline = performance.now() + request.limits.timeoutMs;
-      const progress: DbRunContext<DbOperation>["progress"] = {
-        stage: "connect",
-      };
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const expired = new Promise<ExecutorResponse>((resolve) => {
-        timer = setTimeout(() =>
-          resolve(
-            progress.stage === "connect"
-              ? failure(
-                "connection_failed",
-                `no ${engine} session within ${request.limits.timeoutMs} ms (stuck connecting or logging in); check that the host is up, the port serves ${engine} and a firewall allows the gateway`,
-              )
-              : failure(
-                "timeout",
-                `The query on ${where} did not finish within ${request.limits.timeoutMs} ms and the executor gave up; pass a larger timeout_seconds or make the query cheaper`,
-              ),
-          ), request.limits.timeoutMs);
-      });
-      try {
-        response = await Promise.race([
-          run({
-            request,
-            operation: operation as Extract<DbOperation, { kind: K }>,
-            where,
-            deadline,
-            progress,
-          }),
-          expired,
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
+  return serveOneRequest(kind, engine, async (request, operation) => {
+    const { host, port } = request.target;
+    const where = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+    const deadline = performance.now() + request.limits.timeoutMs;
+    const progress: DbRunContext<DbOperation>["progress"] = {
+      stage: "connect",
+    };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<ExecutorResponse>((resolve) => {
+      timer = setTimeout(() =>
+        resolve(
+          progress.stage === "connect"
+            ? failure(
+              "connection_failed",
+              `no ${engine} session within ${request.limits.timeoutMs} ms (stuck connecting or logging in); check that the host is up, the port serves ${engine} and a firewall allows the gateway`,
+            )
+            : failure(
+              "timeout",
+              `The query on ${where} did not finish within ${request.limits.timeoutMs} ms and the executor gave up; pass a larger timeout_seconds or make the query cheaper`,
+            ),
+        ), request.limits.timeoutMs);
+    });
+    try {
+      return await Promise.race([
+        run({
+          request,
+          operation: operation as Extract<DbOperation, { kind: K }>,
+          where,
+          deadline,
+          progress,
+        }),
+        expired,
+      ]);
+    } finally {
+      clearTimeout(timer);
     }
-  } catch (error) {
-    // A JSON syntax error quotes the input, which holds the secret: never
-    // pass its message on.
-    response = error instanceof SyntaxError
-      ? failure(
-        "bad_request",
-        "Cannot read the executor request: stdin is not valid JSON; the gateway must write one JSON request",
-      )
-      : error instanceof TypeError && secret === undefined
-      ? failure(
-        "bad_request",
-        `Cannot read the executor request: ${error.message}`,
-      )
-      : failure(
-        "internal",
-        `The ${engine} executor failed unexpectedly: ${
-          error instanceof Error ? error.name : "non-error thrown"
-        }`,
-      );
-  }
-  try {
-    await writeResponse(redact(response, secret));
-  } catch {
-    Deno.exit(1);
-  }
-  // The driver may still hold a socket or timer (a query still running on
-  // the server after a timeout); the one response is written, so leave now.
-  Deno.exit(0);
-}
-
-/** Replaces the secret in a failure message (the parent scrubs again). */
-function redact(
-  response: ExecutorResponse,
-  secret: string | undefined,
-): ExecutorResponse {
-  if (response.ok || secret === undefined || secret.length < 4) {
-    return response;
-  }
-  const message = response.error.message.replaceAll(secret, "[REDACTED]");
-  return { ...response, error: { ...response.error, message } };
+  });
 }
 
 /** A successful response of a database executor. */

@@ -17,8 +17,7 @@ import {
   failure,
   type PowershellOperation,
   PROTOCOL_VERSION,
-  readRequest,
-  writeResponse,
+  serveOneRequest,
 } from "./protocol.ts";
 import { HttpError } from "./winrm/http_connection.ts";
 import { parseWindowsUser } from "./winrm/ntlm.ts";
@@ -172,58 +171,6 @@ function mapError(error: unknown, where: string): ExecutorFailure {
   };
 }
 
-/** Replaces every occurrence of the secret in a failure message. */
-function redact(response: ExecutorResponse, secret: string): ExecutorResponse {
-  if (response.ok || secret.length < 4) return response;
-  return {
-    ...response,
-    error: {
-      ...response.error,
-      message: response.error.message.replaceAll(secret, "[redacted]"),
-    },
-  };
-}
-
-async function main(): Promise<void> {
-  let response: ExecutorResponse;
-  let secret = "";
-  try {
-    const request = await readRequest();
-    secret = request.credential.secret;
-    response = request.operation.kind === "powershell"
-      ? await runPowershellRequest(request, request.operation)
-      : failure(
-        "bad_request",
-        `The PowerShell executor cannot run a "${request.operation.kind}" operation; the gateway routed it to the wrong executor`,
-      );
-  } catch (error) {
-    // A JSON syntax error quotes the input, which holds the secret: never
-    // pass its message on.
-    response = error instanceof SyntaxError
-      ? failure(
-        "bad_request",
-        "Cannot read the executor request: stdin is not valid JSON; the gateway must write one JSON request",
-      )
-      : error instanceof TypeError
-      ? failure(
-        "bad_request",
-        `Cannot read the executor request: ${error.message}`,
-      )
-      : failure(
-        "internal",
-        `PowerShell executor failed unexpectedly: ${
-          error instanceof Error ? error.name : "non-error thrown"
-        }`,
-      );
-  }
-  try {
-    await writeResponse(redact(response, secret));
-  } catch {
-    Deno.exit(1);
-  }
-  Deno.exit(0);
-}
-
 if (import.meta.main) {
-  await main();
+  await serveOneRequest("powershell", "PowerShell", runPowershellRequest);
 }

@@ -471,3 +471,74 @@ export function failure(
     error: { code, message, ...extra },
   };
 }
+
+/** Replaces the credential's secrets in a failure message (the parent scrubs again). */
+function redactFailure(
+  response: ExecutorResponse,
+  secrets: readonly (string | undefined)[],
+): ExecutorResponse {
+  if (response.ok) return response;
+  let message = response.error.message;
+  for (const secret of secrets) {
+    if (secret !== undefined && secret.length >= 4) {
+      message = message.replaceAll(secret, "[REDACTED]");
+    }
+  }
+  return { ...response, error: { ...response.error, message } };
+}
+
+/**
+ * The child side of one call, shared by every executor: reads the request,
+ * checks that this executor serves its operation kind, runs it, writes
+ * exactly one response (secrets removed from any failure message) and exits.
+ * Exits 0 once the response is written, even if a driver still holds a
+ * socket or timer; 1 only when the response cannot be written.
+ */
+export async function serveOneRequest<K extends Operation["kind"]>(
+  kind: K,
+  executorName: string,
+  run: (
+    request: ExecutorRequest,
+    operation: Extract<Operation, { kind: K }>,
+  ) => Promise<ExecutorResponse>,
+): Promise<never> {
+  let response: ExecutorResponse;
+  let secrets: (string | undefined)[] | undefined;
+  try {
+    const request = await readRequest();
+    secrets = [request.credential.secret, request.credential.passphrase];
+    const operation = request.operation;
+    response = operation.kind === kind
+      ? await run(request, operation as Extract<Operation, { kind: K }>)
+      : failure(
+        "bad_request",
+        `The ${executorName} executor cannot run a "${operation.kind}" operation; the gateway routed it to the wrong executor`,
+      );
+  } catch (error) {
+    // A JSON syntax error quotes the input, which holds the secret: never
+    // pass its message on. After the request was read, an error is a bug
+    // and only its class is reported.
+    response = error instanceof SyntaxError
+      ? failure(
+        "bad_request",
+        "Cannot read the executor request: stdin is not valid JSON; the gateway must write one JSON request",
+      )
+      : error instanceof TypeError && secrets === undefined
+      ? failure(
+        "bad_request",
+        `Cannot read the executor request: ${error.message}`,
+      )
+      : failure(
+        "internal",
+        `The ${executorName} executor failed unexpectedly: ${
+          error instanceof Error ? error.name : "non-error thrown"
+        }`,
+      );
+  }
+  try {
+    await writeResponse(redactFailure(response, secrets ?? []));
+  } catch {
+    Deno.exit(1);
+  }
+  Deno.exit(0);
+}

@@ -23,9 +23,8 @@ import {
   type HostKey,
   type HostKeyPolicy,
   PROTOCOL_VERSION,
-  readRequest,
+  serveOneRequest,
   type SshOperation,
-  writeResponse,
 } from "./protocol.ts";
 
 // ssh2 ships no types (and @types/ssh2 is not a dependency): these describe
@@ -510,65 +509,6 @@ function runSsh(
   });
 }
 
-/** Replaces every occurrence of each secret in a failure message. */
-function redact(
-  response: ExecutorResponse,
-  secrets: (string | undefined)[],
-): ExecutorResponse {
-  if (response.ok) return response;
-  let message = response.error.message;
-  for (const secret of secrets) {
-    if (secret !== undefined && secret.length >= 4) {
-      message = message.replaceAll(secret, "[redacted]");
-    }
-  }
-  return { ...response, error: { ...response.error, message } };
-}
-
-async function main(): Promise<void> {
-  let response: ExecutorResponse;
-  let secrets: (string | undefined)[] = [];
-  try {
-    const request = await readRequest();
-    secrets = [request.credential.secret, request.credential.passphrase];
-    if (request.operation.kind !== "ssh") {
-      response = failure(
-        "bad_request",
-        `The SSH executor cannot run a "${request.operation.kind}" operation; the gateway routed it to the wrong executor`,
-      );
-    } else {
-      response = await runSsh(request, request.operation);
-    }
-  } catch (error) {
-    // A JSON syntax error quotes the input, which holds the secret: never
-    // pass its message on.
-    response = error instanceof SyntaxError
-      ? failure(
-        "bad_request",
-        "Cannot read the executor request: stdin is not valid JSON; the gateway must write one JSON request",
-      )
-      : error instanceof TypeError
-      ? failure(
-        "bad_request",
-        `Cannot read the executor request: ${error.message}`,
-      )
-      : failure(
-        "internal",
-        `SSH executor failed unexpectedly: ${
-          error instanceof Error ? error.name : "non-error thrown"
-        }`,
-      );
-  }
-  try {
-    await writeResponse(redact(response, secrets));
-  } catch {
-    Deno.exit(1);
-  }
-  // ssh2 may still hold a socket or timer (e.g. a remote command that ignored
-  // SIGKILL); the one response is written, so leave now.
-  Deno.exit(0);
-}
-
 if (import.meta.main) {
-  await main();
+  await serveOneRequest("ssh", "SSH", runSsh);
 }
