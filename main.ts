@@ -1,5 +1,5 @@
 /**
- * Composition root: config -> vault -> gateway -> Deno.serve.
+ * Composition root: config -> handle store -> vault -> gateway -> Deno.serve.
  *
  * `deno task start` runs the service; `deno task check-config` (this file
  * with `--check-config`) validates the configuration and exits.
@@ -13,7 +13,10 @@ import { ConfigError, loadConfig } from "./gateway/config.ts";
 import { setupLogging } from "./gateway/logging.ts";
 import { SERVICE_VERSION } from "./gateway/mcp_endpoints.ts";
 import { ExecutorSpawner } from "./executors/spawner.ts";
+import type { HandleStore } from "./vault/handle_store.ts";
 import { HandleVault } from "./vault/handle_vault.ts";
+import { MemoryHandleStore } from "./vault/memory_handle_store.ts";
+import { RedisHandleStore } from "./vault/redis_handle_store.ts";
 
 const EXIT_CONFIG = 2;
 
@@ -50,7 +53,21 @@ async function main(): Promise<void> {
   const log = getLogger(["gateway"]);
   for (const warning of config.warnings) log.warn(warning);
 
-  const vault = new HandleVault(config.handles);
+  let store: HandleStore;
+  let storeName = "memory";
+  if (config.handleStore.kind === "redis") {
+    // Connects in the background; an unreachable Redis is logged at once and
+    // fails each tool call with "Handle store unavailable" until it is back.
+    const redis = new RedisHandleStore({
+      ...config.handleStore.connection,
+      keyPrefix: config.handleStore.keyPrefix,
+    });
+    store = redis;
+    storeName = redis.endpoint;
+  } else {
+    store = new MemoryHandleStore();
+  }
+  const vault = new HandleVault({ ...config.handles, store });
   const executors = new ExecutorSpawner({
     maxConcurrent: config.executors.maxConcurrent,
     maxQueued: config.executors.maxQueued,
@@ -71,6 +88,7 @@ async function main(): Promise<void> {
         handle_ttl_seconds: config.handles.ttlSeconds,
         handle_single_use: config.handles.singleUse,
         handle_host_binding: config.handles.hostBinding,
+        handle_store: storeName,
       });
     },
   }, app.fetch);

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import type { MssqlTls, MysqlTls, PostgresTls } from "../executors/protocol.ts";
+import type { RedisConnectionOptions } from "../vault/redis_handle_store.ts";
 import { Secret } from "../vault/secret.ts";
 import { parseDotenv } from "./dotenv.ts";
 
@@ -50,6 +51,17 @@ export interface HandleConfig {
   singleUse: boolean;
   hostBinding: boolean;
 }
+
+/** Where handles live: this process's memory, or Redis shared by every replica. */
+export type HandleStoreConfig =
+  | { kind: "memory" }
+  | {
+    kind: "redis";
+    /** Prefix of every Redis key (`REDIS_KEY_PREFIX`). */
+    keyPrefix: string;
+    /** From `REDIS_URL` (the password as a {@linkcode Secret}) and `REDIS_CA_BUNDLE`. */
+    connection: RedisConnectionOptions;
+  };
 
 /** HTTP listener settings. */
 export interface HttpConfig {
@@ -98,6 +110,7 @@ export interface Config {
   apiKeys: Secret[];
   cyberark: CyberArkConfig;
   handles: HandleConfig;
+  handleStore: HandleStoreConfig;
   winrmAuth: "ntlm" | "basic";
   winrmTls: WinrmTlsConfig;
   sshKnownHosts: SshKnownHosts;
@@ -310,6 +323,10 @@ const envSchema = z.object({
   HANDLE_TTL_SECONDS: wholeNumber(5, 3600, "seconds", 300),
   HANDLE_SINGLE_USE: flag(true),
   HANDLE_HOST_BINDING: flag(true),
+  HANDLE_STORE: oneOf(["memory", "redis"] as const, "memory"),
+  REDIS_URL: z.string().optional(),
+  REDIS_KEY_PREFIX: z.string().optional(),
+  REDIS_CA_BUNDLE: z.string().optional(),
   WINRM_AUTH: oneOf(["ntlm", "basic"] as const, "ntlm"),
   WINRM_VERIFY_SSL: z.string().optional(),
   SSH_KNOWN_HOSTS: z.string().optional(),
@@ -421,6 +438,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       "HANDLE_SINGLE_USE=false: a handle can be redeemed until it expires",
     );
   }
+  const handleStore = parseHandleStore(v, home, warnings);
   const winrmTls = parseVerifySsl(v.WINRM_VERIFY_SSL, home, "WINRM_VERIFY_SSL");
   if (!winrmTls.verifyTls) {
     warnings.push(
@@ -494,6 +512,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       singleUse: v.HANDLE_SINGLE_USE,
       hostBinding: v.HANDLE_HOST_BINDING,
     },
+    handleStore,
     winrmAuth: v.WINRM_AUTH,
     winrmTls,
     sshKnownHosts,
@@ -520,6 +539,108 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     },
     warnings,
   };
+}
+
+const DEFAULT_REDIS_KEY_PREFIX = "mcp-privileged:handle:";
+const REDIS_URL_HINT =
+  "set it to redis://HOST:6379/0, or rediss://:PASSWORD@HOST:6380/0 for TLS (the value is not shown: it may hold a password)";
+
+function parseHandleStore(
+  v: z.infer<typeof envSchema>,
+  home: string,
+  warnings: string[],
+): HandleStoreConfig {
+  const rawUrl = v.REDIS_URL?.trim() ?? "";
+  const rawPrefix = v.REDIS_KEY_PREFIX?.trim() ?? "";
+  const rawCa = v.REDIS_CA_BUNDLE?.trim() ?? "";
+  if (v.HANDLE_STORE === "memory") {
+    const unused = [
+      ["REDIS_URL", rawUrl],
+      ["REDIS_KEY_PREFIX", rawPrefix],
+      ["REDIS_CA_BUNDLE", rawCa],
+    ].filter(([, value]) => value !== "").map(([name]) => name);
+    if (unused.length > 0) {
+      warnings.push(
+        `${
+          unused.join(", ")
+        } set but HANDLE_STORE=memory, so not used; set HANDLE_STORE=redis to share handles between replicas`,
+      );
+    }
+    return { kind: "memory" };
+  }
+  if (rawUrl === "") {
+    throw new ConfigError(
+      "REDIS_URL",
+      `is not set but HANDLE_STORE=redis needs it; ${REDIS_URL_HINT}`,
+    );
+  }
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    throw new ConfigError("REDIS_URL", `is not a URL; ${REDIS_URL_HINT}`);
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const path = url.pathname;
+  const problem = url.protocol !== "redis:" && url.protocol !== "rediss:"
+    ? "must start with redis:// or rediss://"
+    : host === ""
+    ? "has no host name"
+    : url.search !== "" || url.hash !== ""
+    ? "must not contain a query string or fragment"
+    : !/^(\/(\d{1,5})?)?$/.test(path)
+    ? "has a path that is not a database number such as /0"
+    : undefined;
+  if (problem !== undefined) {
+    throw new ConfigError("REDIS_URL", `${problem}; ${REDIS_URL_HINT}`);
+  }
+  const tls = url.protocol === "rediss:";
+  let username: string;
+  let password: string;
+  try {
+    username = decodeURIComponent(url.username);
+    password = decodeURIComponent(url.password);
+  } catch {
+    throw new ConfigError(
+      "REDIS_URL",
+      `has a user name or password with a broken %-escape; percent-encode special characters (e.g. @ as %40); ${REDIS_URL_HINT}`,
+    );
+  }
+  const keyPrefix = rawPrefix === "" ? DEFAULT_REDIS_KEY_PREFIX : rawPrefix;
+  if (!/^[A-Za-z0-9:_.\/-]{1,128}$/.test(keyPrefix)) {
+    throw new ConfigError(
+      "REDIS_KEY_PREFIX",
+      `is "${keyPrefix}"; use 1 to 128 letters, digits and : _ . / - (default ${DEFAULT_REDIS_KEY_PREFIX}); replicas that share handles need the same prefix`,
+    );
+  }
+  const caPem = readCaFile("REDIS_CA_BUNDLE", v.REDIS_CA_BUNDLE, home);
+  if (caPem !== undefined && !tls) {
+    warnings.push(
+      "REDIS_CA_BUNDLE is set but REDIS_URL uses redis:// (no TLS), so it is not used; use rediss://",
+    );
+  }
+  if (!tls && !isLoopback(host)) {
+    warnings.push(
+      `REDIS_URL uses redis:// to ${host}: the Redis password and the (encrypted) handle entries cross the network in clear text; use rediss://`,
+    );
+  }
+  return {
+    kind: "redis",
+    keyPrefix,
+    connection: {
+      host,
+      port: url.port === "" ? 6379 : Number(url.port),
+      db: path.length > 1 ? Number(path.slice(1)) : 0,
+      tls,
+      ...(username === "" ? {} : { username }),
+      ...(password === "" ? {} : { password: new Secret(password) }),
+      ...(caPem !== undefined && tls ? { caPem } : {}),
+    },
+  };
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
 /**

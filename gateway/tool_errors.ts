@@ -8,6 +8,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { getLogger } from "@logtape/logtape";
 import { ExecutorBusyError } from "../executors/spawner.ts";
 import { CyberArkError } from "../vault/cyberark_error.ts";
+import { HandleStoreError } from "../vault/handle_store_error.ts";
 import { HandleError } from "../vault/handle_vault.ts";
 import { audit } from "./audit.ts";
 import type { ToolContext } from "./tool_context.ts";
@@ -60,6 +61,16 @@ export function mapToolError(
         reason: error.reason,
       }, "warning");
     }
+    return toolError(error.message);
+  }
+  if (error instanceof HandleStoreError) {
+    // Redis unreachable or an entry altered: the message names the fix and
+    // holds no secret, key or password.
+    audit("handle_store_error", {
+      ...base,
+      reason: error.reason,
+      error: error.message,
+    }, "error");
     return toolError(error.message);
   }
   if (error instanceof ExecutorBusyError) {

@@ -21,6 +21,21 @@ export interface HandleEntry {
   singleUse: boolean;
 }
 
+/**
+ * What a store needs to find and protect one handle's entry; both are derived
+ * from the handle by hashes with different domain separation, so neither can
+ * be turned back into the handle or into the other.
+ */
+export interface HandleKeys {
+  /** Where the entry lives: 64 hex characters. */
+  storeKey: string;
+  /**
+   * 32 bytes that encrypt the entry in a store outside this process (Redis);
+   * an in-process store ignores it.
+   */
+  encryptionKey: Uint8Array;
+}
+
 /** The outcome of looking a handle up. */
 export type LookupResult =
   | { status: "live"; entry: HandleEntry }
@@ -28,19 +43,35 @@ export type LookupResult =
   | { status: "consumed" }
   | { status: "unknown" };
 
-/** A handle store. Every method is atomic with respect to the others. */
+/**
+ * A handle store. Every method is atomic with respect to the others, also
+ * across processes when the store is shared.
+ */
 export interface HandleStore {
-  /** Stores a live entry that expires after `ttlMs` (monotonic). */
-  put(key: string, entry: HandleEntry, ttlMs: number): Promise<void>;
-  /** Looks an entry up without consuming it. */
-  peek(key: string): Promise<LookupResult>;
+  /**
+   * Stores a live entry that expires after `ttlMs` (on the store's clock).
+   *
+   * @throws {HandleStoreError} when a shared store cannot be reached
+   */
+  put(keys: HandleKeys, entry: HandleEntry, ttlMs: number): Promise<void>;
+  /**
+   * Looks an entry up without consuming it.
+   *
+   * @throws {HandleStoreError} when a shared store cannot be reached
+   */
+  peek(keys: HandleKeys): Promise<LookupResult>;
   /**
    * Returns the entry and, when it is single-use, marks it consumed in the
    * same atomic step: of many concurrent calls exactly one sees `live`.
+   *
+   * @throws {HandleStoreError} when a shared store cannot be reached
    */
-  take(key: string): Promise<LookupResult>;
+  take(keys: HandleKeys): Promise<LookupResult>;
   /** Number of live entries (for health and tests). */
   size(): Promise<number>;
-  /** Stops timers and drops every entry. */
+  /**
+   * Stops timers and releases connections; an in-process store also drops
+   * every entry (a shared store keeps them for the other replicas).
+   */
   close(): Promise<void>;
 }

@@ -3,13 +3,15 @@
  * (by default) single-use handle, and back.
  *
  * A handle is `secret://` + 256 random bits (base64url). The store is keyed by
- * a hash of the handle, and logs carry a `handle_id` derived by another hash:
- * neither can be redeemed or turned back into the handle.
+ * a hash of the handle, a shared store encrypts the entry under a second hash
+ * of it, and logs carry a `handle_id` derived by a third: none can be redeemed
+ * or turned back into the handle, so only the holder of the handle can find
+ * and decrypt its entry.
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import type { HandleEntry, HandleStore } from "./handle_store.ts";
+import type { HandleEntry, HandleKeys, HandleStore } from "./handle_store.ts";
 import { hostMatchesAddress } from "./host_binding.ts";
 import { MemoryHandleStore } from "./memory_handle_store.ts";
 
@@ -91,13 +93,17 @@ export class HandleVault {
     return { ttlSeconds, singleUse, hostBinding };
   }
 
-  /** Stores a secret and returns its new handle. */
+  /**
+   * Stores a secret and returns its new handle.
+   *
+   * @throws {HandleStoreError} the shared store is unreachable
+   */
   async issue(input: IssueInput): Promise<IssuedHandle> {
     const handle = HANDLE_PREFIX +
       base64url(crypto.getRandomValues(new Uint8Array(HANDLE_BYTES)));
     const { ttlSeconds, singleUse } = this.#options;
     await this.#store.put(
-      storeKey(handle),
+      keysOf(handle),
       { ...input, singleUse },
       ttlSeconds * 1000,
     );
@@ -117,6 +123,7 @@ export class HandleVault {
    * A host-binding refusal does not consume the handle.
    *
    * @throws {HandleError} expired, already consumed, unknown, or bound to another host
+   * @throws {HandleStoreError} the shared store is unreachable or an entry fails its integrity check
    */
   async redeem(
     handle: string,
@@ -129,7 +136,7 @@ export class HandleVault {
         "Unknown handle: this is not a handle issued by get_credential (expected secret:// followed by 43 characters); call get_credential and pass its Handle value unchanged",
       );
     }
-    const key = storeKey(handle);
+    const key = keysOf(handle);
     const handleId = handleIdOf(handle);
     if (this.#options.hostBinding) {
       const peeked = await this.#store.peek(key);
@@ -172,12 +179,12 @@ export class HandleVault {
     }
   }
 
-  /** Number of live handles. */
+  /** Number of live handles (in a shared store: of every replica). */
   size(): Promise<number> {
     return this.#store.size();
   }
 
-  /** Drops every handle and stops timers. */
+  /** Closes the store: an in-memory one drops every handle, a shared one only disconnects. */
   close(): Promise<void> {
     return this.#store.close();
   }
@@ -190,9 +197,16 @@ export function handleIdOf(handle: string): string {
     .slice(0, 16);
 }
 
-function storeKey(handle: string): string {
-  return createHash("sha256").update(`mcp-privileged/handle-key\0${handle}`)
-    .digest("hex");
+function keysOf(handle: string): HandleKeys {
+  return {
+    storeKey: createHash("sha256")
+      .update(`mcp-privileged/handle-key\0${handle}`)
+      .digest("hex"),
+    encryptionKey: new Uint8Array(
+      createHash("sha256").update(`mcp-privileged/handle-enc\0${handle}`)
+        .digest(),
+    ),
+  };
 }
 
 function base64url(bytes: Uint8Array): string {

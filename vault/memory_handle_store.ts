@@ -3,7 +3,12 @@
  *
  * @module
  */
-import type { HandleEntry, HandleStore, LookupResult } from "./handle_store.ts";
+import type {
+  HandleEntry,
+  HandleKeys,
+  HandleStore,
+  LookupResult,
+} from "./handle_store.ts";
 
 type Slot =
   | { state: "live"; entry: HandleEntry; expiresAt: number }
@@ -38,9 +43,9 @@ export class MemoryHandleStore implements HandleStore {
     }
   }
 
-  /** Stores a live entry. */
-  put(key: string, entry: HandleEntry, ttlMs: number): Promise<void> {
-    this.#slots.set(key, {
+  /** Stores a live entry (in this process's memory, so the encryption key is not used). */
+  put(keys: HandleKeys, entry: HandleEntry, ttlMs: number): Promise<void> {
+    this.#slots.set(keys.storeKey, {
       state: "live",
       entry,
       expiresAt: this.#now() + ttlMs,
@@ -49,13 +54,13 @@ export class MemoryHandleStore implements HandleStore {
   }
 
   /** Looks an entry up without consuming it. */
-  peek(key: string): Promise<LookupResult> {
-    return Promise.resolve(this.#lookup(key, false));
+  peek(keys: HandleKeys): Promise<LookupResult> {
+    return Promise.resolve(this.#lookup(keys.storeKey, false));
   }
 
   /** Returns the entry, consuming it when single-use; synchronous inside, hence atomic. */
-  take(key: string): Promise<LookupResult> {
-    return Promise.resolve(this.#lookup(key, true));
+  take(keys: HandleKeys): Promise<LookupResult> {
+    return Promise.resolve(this.#lookup(keys.storeKey, true));
   }
 
   /** Number of live entries. */

@@ -1,3 +1,8 @@
+/**
+ * The handle vault's rules, run against both stores (in-memory and Redis) so
+ * that they behave the same; clock-exact cases use the memory store's fake
+ * clock only.
+ */
 import {
   assert,
   assertEquals,
@@ -6,12 +11,21 @@ import {
   assertRejects,
 } from "../support/assert.ts";
 import {
+  announceRedisSkip,
+  deleteKeysUnder,
+  randomKeyPrefix,
+  SHARED_REDIS,
+} from "../support/redis.ts";
+import {
   HandleError,
   handleIdOf,
   HandleVault,
 } from "../../vault/handle_vault.ts";
 import { MemoryHandleStore } from "../../vault/memory_handle_store.ts";
+import { RedisHandleStore } from "../../vault/redis_handle_store.ts";
 import { Secret } from "../../vault/secret.ts";
+
+const redisSkip = await announceRedisSkip();
 
 function fakeClock(): { now: () => number; advance: (ms: number) => void } {
   let t = 1_000;
@@ -28,6 +42,134 @@ const ACCOUNT = {
   properties: { PolicyID: "UnixSSH" },
 };
 
+/** Vault settings a test asks for. */
+interface VaultOptions {
+  singleUse?: boolean;
+  hostBinding?: boolean;
+  ttlSeconds?: number;
+  tombstoneMs?: number;
+}
+
+/** A vault over one kind of store, and that store's clock. */
+interface Harness {
+  vault: HandleVault;
+  /**
+   * Lets `ms` pass on the store's clock: the memory store's fake clock (then
+   * a sweep), or real time for Redis, whose TTLs run on the server.
+   */
+  elapse(ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const STORES: {
+  kind: string;
+  ignore: boolean;
+  make: (options: VaultOptions) => Harness;
+}[] = [
+  {
+    kind: "memory",
+    ignore: false,
+    make: (options) => {
+      const clock = fakeClock();
+      const store = new MemoryHandleStore({
+        now: clock.now,
+        sweepIntervalMs: 0,
+        tombstoneMs: options.tombstoneMs ?? 60_000,
+      });
+      const vault = vaultOver(store, options);
+      return {
+        vault,
+        elapse: (ms) => {
+          clock.advance(ms);
+          store.sweep();
+          return Promise.resolve();
+        },
+        close: () => vault.close(),
+      };
+    },
+  },
+  {
+    kind: "redis",
+    ignore: redisSkip !== null,
+    make: (options) => {
+      const prefix = randomKeyPrefix();
+      const store = new RedisHandleStore({
+        host: SHARED_REDIS.host,
+        port: SHARED_REDIS.port,
+        db: 0,
+        tls: false,
+        keyPrefix: prefix,
+        tombstoneMs: options.tombstoneMs ?? 60_000,
+      });
+      const vault = vaultOver(store, options);
+      return {
+        vault,
+        elapse: (ms) => new Promise((r) => setTimeout(r, ms)),
+        close: async () => {
+          await vault.close();
+          await deleteKeysUnder(prefix);
+        },
+      };
+    },
+  },
+];
+
+function vaultOver(
+  store: MemoryHandleStore | RedisHandleStore,
+  options: VaultOptions,
+): HandleVault {
+  return new HandleVault({
+    ttlSeconds: options.ttlSeconds ?? 300,
+    singleUse: options.singleUse ?? true,
+    hostBinding: options.hostBinding ?? true,
+    store,
+  });
+}
+
+/** Registers one test per store; `open` makes a vault that is closed after the test. */
+function vaultTest(
+  name: string,
+  fn: (open: (options?: VaultOptions) => Harness) => Promise<void>,
+): void {
+  for (const { kind, ignore, make } of STORES) {
+    Deno.test({
+      name: `${name} [${kind} store]`,
+      ignore,
+      sanitizeResources: kind === "memory",
+      sanitizeOps: kind === "memory",
+      fn: async () => {
+        const opened: Harness[] = [];
+        try {
+          await fn((options = {}) => {
+            const harness = make(options);
+            opened.push(harness);
+            return harness;
+          });
+        } finally {
+          await Promise.all(opened.map((h) => h.close()));
+        }
+      },
+    });
+  }
+}
+
+/** Polls until `check` passes (Redis ends TTLs on its own clock). */
+async function eventually(
+  check: () => Promise<void>,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 function makeVault(
   options: { singleUse?: boolean; hostBinding?: boolean; ttlSeconds?: number } =
     {},
@@ -38,68 +180,68 @@ function makeVault(
     sweepIntervalMs: 0,
     tombstoneMs: 60_000,
   });
-  const vault = new HandleVault({
-    ttlSeconds: options.ttlSeconds ?? 300,
-    singleUse: options.singleUse ?? true,
-    hostBinding: options.hostBinding ?? true,
-    store,
-  });
-  return { vault, clock };
+  return { vault: vaultOver(store, options), clock };
 }
 
-Deno.test("handleVault.issue() returns an unguessable secret:// handle and a 16-hex handle id", async () => {
-  const { vault } = makeVault();
-  const a = await vault.issue(ACCOUNT);
-  const b = await vault.issue(ACCOUNT);
-  assertMatch(a.handle, /^secret:\/\/[A-Za-z0-9_-]{43}$/); // 43 base64url chars = 256 bits
-  assertNotEquals(a.handle, b.handle);
-  assertMatch(a.handleId, /^[0-9a-f]{16}$/);
-  assertEquals(a.handleId, handleIdOf(a.handle));
-  assert(
-    !a.handle.includes(a.handleId),
-    "the handle id is not part of the handle",
-  );
-  assertEquals(a.username, "root");
-  assertEquals(a.address, "server01.internal");
-  await vault.close();
-});
+vaultTest(
+  "handleVault.issue() returns an unguessable secret:// handle and a 16-hex handle id",
+  async (open) => {
+    const { vault } = open();
+    const a = await vault.issue(ACCOUNT);
+    const b = await vault.issue(ACCOUNT);
+    assertMatch(a.handle, /^secret:\/\/[A-Za-z0-9_-]{43}$/); // 43 base64url chars = 256 bits
+    assertNotEquals(a.handle, b.handle);
+    assertMatch(a.handleId, /^[0-9a-f]{16}$/);
+    assertEquals(a.handleId, handleIdOf(a.handle));
+    assert(
+      !a.handle.includes(a.handleId),
+      "the handle id is not part of the handle",
+    );
+    assertEquals(a.username, "root");
+    assertEquals(a.address, "server01.internal");
+  },
+);
 
-Deno.test("handleVault.redeem() returns the secret once and then rejects a consumed handle", async () => {
-  const { vault } = makeVault();
-  const { handle } = await vault.issue(ACCOUNT);
-  const redeemed = await vault.redeem(handle, { host: "server01.internal" });
-  assertEquals(redeemed.secret.reveal(), "S3cr3t-value-for-tests");
-  assertEquals(redeemed.username, "root");
-  const error = await assertRejects(
-    () => vault.redeem(handle, { host: "server01.internal" }),
-    HandleError,
-    "Handle already consumed",
-  );
-  assertEquals(error.reason, "already_consumed");
-  assertEquals(error.handleId, handleIdOf(handle));
-  await vault.close();
-});
-
-Deno.test("handleVault.redeem() gives exactly one success among 200 concurrent redemptions", async () => {
-  const { vault } = makeVault();
-  const { handle } = await vault.issue(ACCOUNT);
-  const results = await Promise.allSettled(
-    Array.from(
-      { length: 200 },
+vaultTest(
+  "handleVault.redeem() returns the secret once and then rejects a consumed handle",
+  async (open) => {
+    const { vault } = open();
+    const { handle } = await vault.issue(ACCOUNT);
+    const redeemed = await vault.redeem(handle, { host: "server01.internal" });
+    assertEquals(redeemed.secret.reveal(), "S3cr3t-value-for-tests");
+    assertEquals(redeemed.username, "root");
+    const error = await assertRejects(
       () => vault.redeem(handle, { host: "server01.internal" }),
-    ),
-  );
-  const ok = results.filter((r) => r.status === "fulfilled");
-  const consumed = results.filter((r) =>
-    r.status === "rejected" && r.reason instanceof HandleError &&
-    r.reason.reason === "already_consumed"
-  );
-  assertEquals(ok.length, 1);
-  assertEquals(consumed.length, 199);
-  await vault.close();
-});
+      HandleError,
+      "Handle already consumed",
+    );
+    assertEquals(error.reason, "already_consumed");
+    assertEquals(error.handleId, handleIdOf(handle));
+  },
+);
 
-Deno.test("handleVault.redeem() rejects an expired handle on the monotonic clock", async () => {
+vaultTest(
+  "handleVault.redeem() gives exactly one success among 200 concurrent redemptions",
+  async (open) => {
+    const { vault } = open();
+    const { handle } = await vault.issue(ACCOUNT);
+    const results = await Promise.allSettled(
+      Array.from(
+        { length: 200 },
+        () => vault.redeem(handle, { host: "server01.internal" }),
+      ),
+    );
+    const ok = results.filter((r) => r.status === "fulfilled");
+    const consumed = results.filter((r) =>
+      r.status === "rejected" && r.reason instanceof HandleError &&
+      r.reason.reason === "already_consumed"
+    );
+    assertEquals(ok.length, 1);
+    assertEquals(consumed.length, 199);
+  },
+);
+
+Deno.test("handleVault.redeem() rejects an expired handle on the monotonic clock [memory store, fake clock]", async () => {
   const { vault, clock } = makeVault({ ttlSeconds: 60 });
   const { handle } = await vault.issue(ACCOUNT);
   clock.advance(59_999);
@@ -118,111 +260,128 @@ Deno.test("handleVault.redeem() rejects an expired handle on the monotonic clock
   await vault.close();
 });
 
-Deno.test("handleVault drops an expired secret and later forgets the handle entirely", async () => {
-  const clock = fakeClock();
-  const store = new MemoryHandleStore({
-    now: clock.now,
-    sweepIntervalMs: 0,
-    tombstoneMs: 1_000,
-  });
-  const vault = new HandleVault({
-    ttlSeconds: 10,
-    singleUse: true,
-    hostBinding: true,
-    store,
-  });
+vaultTest("handleVault.redeem() rejects an expired handle", async (open) => {
+  const { vault, elapse } = open({ ttlSeconds: 0.3 });
   const { handle } = await vault.issue(ACCOUNT);
-  assertEquals(await vault.size(), 1);
-  clock.advance(10_000);
-  store.sweep();
-  assertEquals(await vault.size(), 0);
-  await assertRejects(
-    () => vault.redeem(handle, { host: "server01.internal" }),
-    HandleError,
-    "Handle expired",
-  );
-  clock.advance(1_000);
-  store.sweep();
-  await assertRejects(
-    () => vault.redeem(handle, { host: "server01.internal" }),
-    HandleError,
-    "Unknown handle",
-  );
-  await vault.close();
+  await elapse(300);
+  await eventually(async () => {
+    const error = await assertRejects(
+      () => vault.redeem(handle, { host: "server01.internal" }),
+      HandleError,
+      "Handle expired",
+    );
+    assertEquals(error.reason, "expired");
+  });
 });
 
-Deno.test("handleVault.redeem() rejects unknown and malformed handles", async () => {
-  const { vault } = makeVault();
-  await assertRejects(
-    () => vault.redeem(`secret://${"A".repeat(43)}`, { host: "x" }),
-    HandleError,
-    "Unknown handle",
-  );
-  for (
-    const bad of [
-      "",
-      "secret://",
-      "secret://abc",
-      "http://x",
-      `secret://${"A".repeat(42)}!`,
-    ]
-  ) {
-    const error = await assertRejects(
-      () => vault.redeem(bad, { host: "x" }),
+vaultTest(
+  "handleVault drops an expired secret and later forgets the handle entirely",
+  async (open) => {
+    const { vault, elapse } = open({ ttlSeconds: 0.3, tombstoneMs: 400 });
+    const { handle } = await vault.issue(ACCOUNT);
+    assertEquals(await vault.size(), 1);
+    await elapse(300);
+    await eventually(async () => {
+      assertEquals(await vault.size(), 0);
+      await assertRejects(
+        () => vault.redeem(handle, { host: "server01.internal" }),
+        HandleError,
+        "Handle expired",
+      );
+    });
+    await elapse(400);
+    await eventually(async () => {
+      await assertRejects(
+        () => vault.redeem(handle, { host: "server01.internal" }),
+        HandleError,
+        "Unknown handle",
+      );
+    });
+  },
+);
+
+vaultTest(
+  "handleVault.redeem() rejects unknown and malformed handles",
+  async (open) => {
+    const { vault } = open();
+    await assertRejects(
+      () => vault.redeem(`secret://${"A".repeat(43)}`, { host: "x" }),
       HandleError,
       "Unknown handle",
     );
-    assertEquals(error.handleId, "");
-  }
-  await vault.close();
-});
+    for (
+      const bad of [
+        "",
+        "secret://",
+        "secret://abc",
+        "http://x",
+        `secret://${"A".repeat(42)}!`,
+      ]
+    ) {
+      const error = await assertRejects(
+        () => vault.redeem(bad, { host: "x" }),
+        HandleError,
+        "Unknown handle",
+      );
+      assertEquals(error.handleId, "");
+    }
+  },
+);
 
-Deno.test("handleVault.redeem() keeps a reusable handle when HANDLE_SINGLE_USE is false", async () => {
-  const { vault } = makeVault({ singleUse: false });
-  const { handle, singleUse } = await vault.issue(ACCOUNT);
-  assertEquals(singleUse, false);
-  for (let i = 0; i < 3; i++) {
+vaultTest(
+  "handleVault.redeem() keeps a reusable handle when HANDLE_SINGLE_USE is false",
+  async (open) => {
+    const { vault } = open({ singleUse: false });
+    const { handle, singleUse } = await vault.issue(ACCOUNT);
+    assertEquals(singleUse, false);
+    for (let i = 0; i < 3; i++) {
+      assertEquals(
+        (await vault.redeem(handle, { host: "server01.internal" })).username,
+        "root",
+      );
+    }
+  },
+);
+
+vaultTest(
+  "handleVault.redeem() refuses another host without consuming the handle",
+  async (open) => {
+    const { vault } = open();
+    const { handle } = await vault.issue(ACCOUNT);
+    const error = await assertRejects(
+      () => vault.redeem(handle, { host: "evil.example" }),
+      HandleError,
+      'the credential belongs to "server01.internal"',
+    );
+    assertEquals(error.reason, "host_mismatch");
     assertEquals(
-      (await vault.redeem(handle, { host: "server01.internal" })).username,
+      (await vault.redeem(handle, { host: "SERVER01.internal." })).username,
       "root",
     );
-  }
-  await vault.close();
-});
+  },
+);
 
-Deno.test("handleVault.redeem() refuses another host without consuming the handle", async () => {
-  const { vault } = makeVault();
-  const { handle } = await vault.issue(ACCOUNT);
-  const error = await assertRejects(
-    () => vault.redeem(handle, { host: "evil.example" }),
-    HandleError,
-    'the credential belongs to "server01.internal"',
-  );
-  assertEquals(error.reason, "host_mismatch");
-  assertEquals(
-    (await vault.redeem(handle, { host: "SERVER01.internal." })).username,
-    "root",
-  );
-  await vault.close();
-});
+vaultTest(
+  "handleVault.redeem() refuses any host when the account has no Address",
+  async (open) => {
+    const { vault } = open();
+    const { handle } = await vault.issue({ ...ACCOUNT, address: "" });
+    await assertRejects(
+      () => vault.redeem(handle, { host: "server01.internal" }),
+      HandleError,
+      "has no Address",
+    );
+  },
+);
 
-Deno.test("handleVault.redeem() refuses any host when the account has no Address", async () => {
-  const { vault } = makeVault();
-  const { handle } = await vault.issue({ ...ACCOUNT, address: "" });
-  await assertRejects(
-    () => vault.redeem(handle, { host: "server01.internal" }),
-    HandleError,
-    "has no Address",
-  );
-  await vault.close();
-});
-
-Deno.test("handleVault.redeem() allows any host when host binding is off", async () => {
-  const { vault } = makeVault({ hostBinding: false });
-  const { handle } = await vault.issue(ACCOUNT);
-  assertEquals(
-    (await vault.redeem(handle, { host: "other.example" })).username,
-    "root",
-  );
-  await vault.close();
-});
+vaultTest(
+  "handleVault.redeem() allows any host when host binding is off",
+  async (open) => {
+    const { vault } = open({ hostBinding: false });
+    const { handle } = await vault.issue(ACCOUNT);
+    assertEquals(
+      (await vault.redeem(handle, { host: "other.example" })).username,
+      "root",
+    );
+  },
+);

@@ -1,0 +1,286 @@
+/**
+ * Two real gateway processes (`deno task start`) behind no load balancer at
+ * all: both use one Redis (`HANDLE_STORE=redis`, the same key prefix), one
+ * CCP emulator and one OpenSSH server. A handle issued by replica A works on
+ * replica B exactly once, and Redis never holds a plaintext secret.
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "../support/assert.ts";
+import {
+  type GatewayProcess,
+  startGateway,
+} from "../support/gateway_process.ts";
+import { connectMcp, resultText } from "../support/mcp_client.ts";
+import {
+  announceRedisSkip,
+  deleteKeysUnder,
+  keysUnder,
+  randomKeyPrefix,
+  rawRedis,
+} from "../support/redis.ts";
+import { announceSshdSkip, startSshd } from "../support/sshd.ts";
+import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
+
+const sshdSkip = await announceSshdSkip();
+const redisSkip = await announceRedisSkip();
+const APP = "MCP-Privileged-Service";
+
+/** One replica and its MCP clients. */
+interface Replica {
+  gateway: GatewayProcess;
+  cyberark: Client;
+  ssh: Client;
+}
+
+async function connectReplica(
+  gateway: GatewayProcess,
+  key: string,
+): Promise<Replica> {
+  return {
+    gateway,
+    cyberark: await connectMcp(`${gateway.baseUrl}/mcp/cyberark`, key),
+    ssh: await connectMcp(`${gateway.baseUrl}/mcp/ssh`, key),
+  };
+}
+
+Deno.test({
+  name:
+    "two gateway replicas share handles through Redis: issued on A, redeemed once on B, ciphertext only in Redis",
+  ignore: sshdSkip !== null || redisSkip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const sshd = await startSshd();
+    const emulator = await startCcpEmulator({
+      data: {
+        applications: [{ appId: APP, safes: ["LINUX"] }],
+        accounts: [
+          {
+            Safe: "LINUX",
+            Name: "pw",
+            Content: sshd.password,
+            UserName: sshd.username,
+            Address: "127.0.0.1",
+          },
+          {
+            Safe: "LINUX",
+            Name: "key-enc",
+            Content: sshd.encryptedPrivateKeyPem,
+            Passphrase: sshd.keyPassphrase,
+            UserName: sshd.username,
+            Address: "127.0.0.1",
+          },
+        ],
+      },
+    });
+    const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+    const prefix = randomKeyPrefix();
+    const env = {
+      MCP_API_KEYS: key,
+      CYBERARK_CCP_URL: emulator.url,
+      CYBERARK_APP_ID: APP,
+      SSH_KNOWN_HOSTS: sshd.knownHostsPath,
+      HANDLE_STORE: "redis",
+      REDIS_URL: "redis://127.0.0.1:6379/0",
+      REDIS_KEY_PREFIX: prefix,
+    };
+    const gateways = await Promise.all([startGateway(env), startGateway(env)]);
+    const replicas: Replica[] = [];
+    const handles: string[] = [];
+    const getCredential = async (
+      replica: Replica,
+      object: string,
+    ): Promise<string> => {
+      const result = await replica.cyberark.callTool({
+        name: "get_credential",
+        arguments: { safe: "LINUX", object_name: object },
+      });
+      const text = resultText(result);
+      assertEquals(result.isError, undefined, text);
+      const handle = text.split("\n")[0]!.replace("Handle: ", "");
+      assertMatch(handle, /^secret:\/\/[A-Za-z0-9_-]{43}$/);
+      handles.push(handle);
+      return handle;
+    };
+    const sshExecute = async (
+      replica: Replica,
+      handle: string,
+    ): Promise<{ text: string; isError: boolean }> => {
+      const result = await replica.ssh.callTool({
+        name: "ssh_execute",
+        arguments: {
+          host: "127.0.0.1",
+          port: sshd.port,
+          command: "echo replica-$((20+22))",
+          secret_handle: handle,
+        },
+      });
+      return { text: resultText(result), isError: result.isError === true };
+    };
+    try {
+      for (const gateway of gateways) {
+        replicas.push(await connectReplica(gateway, key));
+      }
+      const [a, b] = replicas as [Replica, Replica];
+
+      await t.step("both replicas start on the Redis store", async () => {
+        for (const { gateway } of replicas) {
+          const started = await gateway.waitFor((e) =>
+            e.event === "service_started"
+          );
+          assertEquals(started.handle_store, "redis://127.0.0.1:6379/0");
+        }
+      });
+
+      await t.step(
+        "a handle issued by replica A runs ssh_execute on replica B, and is then consumed for A too",
+        async () => {
+          const handle = await getCredential(a, "pw");
+          const onB = await sshExecute(b, handle);
+          assertEquals(onB.isError, false, onB.text);
+          assertStringIncludes(onB.text, "Exit code: 0");
+          assertStringIncludes(onB.text, "replica-42");
+          const onA = await sshExecute(a, handle);
+          assertEquals(onA.isError, true);
+          assertMatch(onA.text, /^Handle already consumed: /);
+          const refused = await a.gateway.waitFor((e) =>
+            e.event === "handle_expired" && e.reason === "already_consumed"
+          );
+          assertEquals(refused.tool, "ssh_execute");
+          const onBAgain = await sshExecute(b, handle);
+          assertMatch(onBAgain.text, /^Handle already consumed: /);
+        },
+      );
+
+      await t.step(
+        "Redis holds only ciphertext of a private key and its passphrase, which replica A decrypts",
+        async () => {
+          const handle = await getCredential(b, "key-enc");
+          const keys = await keysUnder(prefix);
+          assert(keys.length >= 2, keys.join(", "));
+          const raw = rawRedis();
+          try {
+            for (const redisKey of keys) {
+              assert(!redisKey.includes(handle.slice("secret://".length)));
+              const value = await raw.getBuffer(redisKey);
+              const text = new TextDecoder("latin1").decode(value ?? undefined);
+              const decoded = text.startsWith("v1.")
+                ? text.split(".").slice(2).map((p) => atob(p)).join("")
+                : "";
+              for (
+                const plain of [
+                  sshd.password,
+                  sshd.keyPassphrase,
+                  sshd.username,
+                  "PRIVATE KEY",
+                  "127.0.0.1",
+                  "LINUX",
+                ]
+              ) {
+                assert(!text.includes(plain), `${redisKey} holds ${plain}`);
+                assert(!decoded.includes(plain), `${redisKey} holds ${plain}`);
+              }
+            }
+          } finally {
+            raw.disconnect();
+          }
+          const onA = await sshExecute(a, handle);
+          assertEquals(onA.isError, false, onA.text);
+          assertStringIncludes(onA.text, "replica-42");
+        },
+      );
+    } finally {
+      for (const replica of replicas) {
+        await replica.cyberark.close();
+        await replica.ssh.close();
+      }
+      await Promise.all(gateways.map((g) => g.stop()));
+      await deleteKeysUnder(prefix);
+      await emulator.close();
+      await sshd.stop();
+    }
+
+    for (const line of gateways.flatMap((g) => g.lines)) {
+      for (
+        const needle of [sshd.password, sshd.keyPassphrase, key, ...handles]
+      ) {
+        assert(
+          !line.includes(needle),
+          `log line leaks a value: ${line.slice(0, 200)}`,
+        );
+      }
+      assert(!line.includes("PRIVATE KEY"), "no private key in logs");
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a replica whose Redis is unreachable answers 'Handle store unavailable' and never logs the Redis password",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = listener.addr as Deno.NetAddr;
+    listener.close();
+    const redisPassword = `Redis-${crypto.randomUUID()}`;
+    const emulator = await startCcpEmulator({
+      data: {
+        applications: [{ appId: APP, safes: ["LINUX"] }],
+        accounts: [{
+          Safe: "LINUX",
+          Name: "pw",
+          Content: "Never-Stored-Password-1",
+          UserName: "root",
+          Address: "127.0.0.1",
+        }],
+      },
+    });
+    const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+    const gateway = await startGateway({
+      MCP_API_KEYS: key,
+      CYBERARK_CCP_URL: emulator.url,
+      CYBERARK_APP_ID: APP,
+      HANDLE_STORE: "redis",
+      REDIS_URL: `redis://:${redisPassword}@127.0.0.1:${port}/0`,
+    });
+    let cyberark: Client | undefined;
+    try {
+      cyberark = await connectMcp(`${gateway.baseUrl}/mcp/cyberark`, key);
+      const result = await cyberark.callTool({
+        name: "get_credential",
+        arguments: { safe: "LINUX", object_name: "pw" },
+      });
+      assertEquals(result.isError, true);
+      assertMatch(
+        resultText(result),
+        new RegExp(
+          `^Handle store unavailable: Redis at redis://127\\.0\\.0\\.1:${port}/0: .*ECONNREFUSED.*; check REDIS_URL and that Redis is reachable$`,
+        ),
+      );
+      const audited = await gateway.waitFor((e) =>
+        e.event === "handle_store_error"
+      );
+      assertEquals(audited.reason, "unavailable");
+      assertEquals(audited.tool, "get_credential");
+      await gateway.waitFor((e) =>
+        String(e.event).startsWith(
+          `Handle store at redis://127.0.0.1:${port}/0 failed`,
+        )
+      );
+    } finally {
+      await cyberark?.close();
+      await gateway.stop();
+      await emulator.close();
+    }
+    for (const line of gateway.lines) {
+      assert(!line.includes(redisPassword), `log line leaks: ${line}`);
+      assert(!line.includes("Never-Stored-Password-1"), `log line leaks`);
+    }
+  },
+});
