@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { HandleStore } from "../vault/handle_store.ts";
 import type { CcpClient } from "../vault/ccp_client.ts";
 import { CyberArkError } from "../vault/cyberark_error.ts";
 import type { ProbeOperation, ProbeResult } from "../executors/protocol.ts";
@@ -425,6 +426,49 @@ export function checkKnownHosts(
   return pass(name, `${path}: ${keys} host key(s)`);
 }
 
+/**
+ * The handle store answers: a lookup of random keys must come back
+ * `unknown` (reachable, nothing leaked, nothing consumed).
+ */
+export async function checkHandleStore(
+  setting: Config["handleStore"],
+  store: HandleStore | undefined,
+): Promise<CheckResult> {
+  const name = "handle-store";
+  if (setting.kind !== "redis" || store === undefined) {
+    return pass(
+      name,
+      "HANDLE_STORE=memory: handles live in this process (one replica, HANDLE_STORE=redis shares them between several)",
+    );
+  }
+  const random = (): string =>
+    Array.from(
+      crypto.getRandomValues(new Uint8Array(32)),
+      (b) => b.toString(16).padStart(2, "0"),
+    )
+      .join("");
+  try {
+    const result = await store.peek({
+      storeKey: random(),
+      encryptionKey: crypto.getRandomValues(new Uint8Array(32)),
+    });
+    if (result.status !== "unknown") {
+      return fail(
+        name,
+        `a lookup of a random key answered "${result.status}"`,
+        "check that REDIS_KEY_PREFIX is used by this service only",
+      );
+    }
+    return pass(name, "HANDLE_STORE=redis answers (a random key is unknown)");
+  } catch (error) {
+    return fail(
+      name,
+      error instanceof Error ? error.message : String(error),
+      "check REDIS_URL, the password and that Redis is reachable from this host",
+    );
+  }
+}
+
 /** TLS to the targets (WinRM HTTPS and databases) verifies certificates and host names. */
 export function checkTargetTls(
   config: Pick<Config, "winrmTls" | "databases">,
@@ -801,6 +845,8 @@ export interface DoctorOptions {
   readonly probeObject: string;
   /** The spawner for the sandbox self-test; omit to skip it. */
   readonly spawner?: ExecutorSpawner;
+  /** The shared handle store (HANDLE_STORE=redis) to probe; omit for memory. */
+  readonly handleStore?: HandleStore;
 }
 
 /** Mode and owner of a file. */
@@ -880,6 +926,7 @@ export async function runDoctor(
       }),
     );
   }
+  results.push(await checkHandleStore(config.handleStore, options.handleStore));
   if (options.spawner !== undefined) {
     // The most sensitive file the gateway reads is the best thing to try.
     const envFileExists = options.envFile !== undefined &&

@@ -26,6 +26,7 @@ import {
 } from "../gateway/doctor.ts";
 import { ExecutorSpawner } from "../executors/spawner.ts";
 import type { CcpClient } from "../vault/ccp_client.ts";
+import { RedisHandleStore } from "../vault/redis_handle_store.ts";
 
 const USAGE =
   "usage: deno task doctor [--probe-safe SAFE] [--probe-object OBJECT] [--skip-ccp] [--skip-sandbox]";
@@ -118,6 +119,12 @@ async function main(): Promise<number> {
   const uid = Deno.uid() ?? -1;
   const name = userName(uid);
   const user: RunningUser = name === undefined ? { uid } : { uid, name };
+  const handleStore = config.handleStore.kind === "redis"
+    ? new RedisHandleStore({
+      ...config.handleStore.connection,
+      keyPrefix: config.handleStore.keyPrefix,
+    })
+    : undefined;
   try {
     const results = await runDoctor(config, {
       envFile,
@@ -125,6 +132,7 @@ async function main(): Promise<number> {
       probeSafe: cli.probeSafe,
       probeObject: cli.probeObject,
       ...(cli.skipCcp ? {} : { ccp }),
+      ...(handleStore === undefined ? {} : { handleStore }),
       ...(cli.skipSandbox
         ? {}
         : { spawner: new ExecutorSpawner({ maxConcurrent: 1 }) }),
@@ -140,6 +148,7 @@ async function main(): Promise<number> {
     return doctorExitCode(results);
   } finally {
     ccp.close();
+    await handleStore?.close();
   }
 }
 
