@@ -19,7 +19,12 @@ export interface HandleEntry {
   /** CyberArk account properties other than Content (all strings). */
   properties: Record<string, string>;
   singleUse: boolean;
+  /** What `secret` holds, decided by the vault so that no caller has to look at it. */
+  secretKind: SecretKind;
 }
+
+/** A password, or a private key in PEM / OpenSSH form. */
+export type SecretKind = "password" | "private_key";
 
 /**
  * What a store needs to find and protect one handle's entry; both are derived

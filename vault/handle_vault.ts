@@ -11,7 +11,13 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { HandleEntry, HandleKeys, HandleStore } from "./handle_store.ts";
+import type {
+  HandleEntry,
+  HandleKeys,
+  HandleStore,
+  SecretKind,
+} from "./handle_store.ts";
+import type { Secret } from "./secret.ts";
 import { hostMatchesAddress } from "./host_binding.ts";
 import { MemoryHandleStore } from "./memory_handle_store.ts";
 
@@ -53,7 +59,14 @@ export interface HandleVaultOptions {
 }
 
 /** The account a handle is issued for (single use comes from the vault's settings). */
-export type IssueInput = Omit<HandleEntry, "singleUse">;
+export type IssueInput = Omit<HandleEntry, "singleUse" | "secretKind">;
+
+const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/** Tells a private key from a password; looks at the plaintext inside the vault only. */
+function secretKindOf(secret: Secret): SecretKind {
+  return PRIVATE_KEY.test(secret.reveal()) ? "private_key" : "password";
+}
 
 /** What `get_credential` returns to the model (no secret). */
 export interface IssuedHandle {
@@ -104,7 +117,7 @@ export class HandleVault {
     const { ttlSeconds, singleUse } = this.#options;
     await this.#store.put(
       keysOf(handle),
-      { ...input, singleUse },
+      { ...input, singleUse, secretKind: secretKindOf(input.secret) },
       ttlSeconds * 1000,
     );
     return {

@@ -378,6 +378,7 @@ function serializeEntry(entry: HandleEntry): Uint8Array<ArrayBuffer> {
     folder: entry.folder,
     properties: entry.properties,
     singleUse: entry.singleUse,
+    secretKind: entry.secretKind,
   }));
 }
 
@@ -403,6 +404,9 @@ function parseEntry(json: string): HandleEntry | undefined {
     return undefined;
   }
   if (typeof v.singleUse !== "boolean") return undefined;
+  if (v.secretKind !== "password" && v.secretKind !== "private_key") {
+    return undefined;
+  }
   const properties = v.properties;
   if (
     typeof properties !== "object" || properties === null ||
@@ -423,6 +427,7 @@ function parseEntry(json: string): HandleEntry | undefined {
     folder: v.folder as string,
     properties: { ...(properties as Record<string, string>) },
     singleUse: v.singleUse,
+    secretKind: v.secretKind,
   };
 }
 

@@ -37,17 +37,14 @@ export function timeoutMs(
   ) * 1000;
 }
 
-const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
-
 /** The executor's view of a redeemed credential (secrets stay wrapped). */
 export function executorCredential(
   redeemed: RedeemedCredential,
   domain?: string,
 ): ExecutorCredential {
-  const isKey = PRIVATE_KEY.test(redeemed.secret.reveal());
   return {
     username: redeemed.username,
-    kind: isKey ? "private_key" : "password",
+    kind: redeemed.secretKind,
     secret: redeemed.secret,
     ...(redeemed.passphrase === undefined
       ? {}

@@ -385,3 +385,27 @@ vaultTest(
     );
   },
 );
+
+Deno.test("handleVault.issue() records whether the secret is a password or a private key", async () => {
+  const vault = new HandleVault({
+    ttlSeconds: 60,
+    singleUse: true,
+    hostBinding: false,
+  });
+  try {
+    const key =
+      `-----BEGIN OPENSSH ${"PRIVATE"} KEY-----\nAAAA\n-----END OPENSSH ${"PRIVATE"} KEY-----\n`;
+    const a = await vault.issue({ ...ACCOUNT, secret: new Secret(key) });
+    const b = await vault.issue(ACCOUNT);
+    assertEquals(
+      (await vault.redeem(a.handle, { host: "x" })).secretKind,
+      "private_key",
+    );
+    assertEquals(
+      (await vault.redeem(b.handle, { host: "x" })).secretKind,
+      "password",
+    );
+  } finally {
+    await vault.close();
+  }
+});

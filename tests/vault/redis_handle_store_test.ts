@@ -47,6 +47,7 @@ const ENTRY: HandleEntry = {
   folder: "Root",
   properties: { PolicyID: "UniquePolicyValue" },
   singleUse: true,
+  secretKind: "password",
 };
 
 function randomKeys(): HandleKeys {
