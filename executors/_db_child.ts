@@ -344,7 +344,7 @@ export function runDbExecutor<K extends DbOperation["kind"]>(
 }
 
 /** A successful response of a database executor. */
-export function dbSuccess<K extends DbOperation["kind"]>(
+function dbSuccess<K extends DbOperation["kind"]>(
   kind: K,
   collector: ResultSetCollector,
   elapsedMs: number,
@@ -358,6 +358,38 @@ export function dbSuccess<K extends DbOperation["kind"]>(
       elapsedMs: Math.round(elapsedMs * 10) / 10,
     } as Extract<ExecutorResponse, { ok: true }>["result"],
   };
+}
+
+/**
+ * The query stage every database executor shares: a collector bounded by the
+ * operation's and the request's limits, the stage marked for the deadline's
+ * message, the elapsed time measured, a driver error mapped by the caller.
+ * `close` runs after a successful query only (on failure the process exits).
+ */
+export async function collectQuery<K extends DbOperation["kind"]>(
+  kind: K,
+  context: DbRunContext<Extract<DbOperation, { kind: K }>>,
+  steps: {
+    run: (collector: ResultSetCollector) => Promise<void>;
+    failure: (error: unknown) => ExecutorFailure;
+    close: () => void;
+  },
+): Promise<ExecutorResponse> {
+  const collector = new ResultSetCollector({
+    maxRows: context.operation.maxRows,
+    maxCellChars: context.operation.maxCellChars,
+    maxBytes: context.request.limits.maxOutputBytes,
+  });
+  context.progress.stage = "query";
+  const started = performance.now();
+  try {
+    await steps.run(collector);
+  } catch (error) {
+    return dbFailure(steps.failure(error));
+  }
+  const elapsed = performance.now() - started;
+  steps.close();
+  return dbSuccess(kind, collector, elapsed);
 }
 
 /** A failure response from a protocol failure. */

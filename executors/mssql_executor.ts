@@ -19,10 +19,10 @@
  */
 import sql from "mssql";
 import {
+  collectQuery,
   connectionFailure,
   dbFailure,
   type DbRunContext,
-  dbSuccess,
   type DriverError,
   hexText,
   remainingMs,
@@ -293,23 +293,14 @@ async function runMssql(
   } catch (error) {
     return dbFailure(connectFailure(error as MssqlError, context));
   }
-  const collector = new ResultSetCollector({
-    maxRows: operation.maxRows,
-    maxCellChars: operation.maxCellChars,
-    maxBytes: request.limits.maxOutputBytes,
-  });
-  context.progress.stage = "query";
-  const started = performance.now();
-  try {
+  return collectQuery("mssql", context, {
     // Set now, after the (double) login: past it tedious sends ATTENTION,
     // which cancels the batch on the server.
-    await stream(pool, operation.query, collector, serverTimeoutMs(deadline));
-  } catch (error) {
-    return dbFailure(queryFailure(error as MssqlError, context));
-  }
-  const elapsed = performance.now() - started;
-  pool.close().catch(() => {});
-  return dbSuccess("mssql", collector, elapsed);
+    run: (collector) =>
+      stream(pool, operation.query, collector, serverTimeoutMs(deadline)),
+    failure: (error) => queryFailure(error as MssqlError, context),
+    close: () => void pool.close().catch(() => {}),
+  });
 }
 
 if (import.meta.main) {

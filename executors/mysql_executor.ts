@@ -18,10 +18,10 @@
 import tls from "node:tls";
 import mysql from "mysql2";
 import {
+  collectQuery,
   connectionFailure,
   dbFailure,
   type DbRunContext,
-  dbSuccess,
   type DriverError,
   hexText,
   isoTimestamp,
@@ -338,7 +338,7 @@ function stream(
 async function runMysql(
   context: DbRunContext<MysqlOperation>,
 ): Promise<ExecutorResponse> {
-  const { operation, request, deadline } = context;
+  const { operation, deadline } = context;
   let connection: MysqlConnection;
   try {
     connection = await connect(context);
@@ -346,21 +346,11 @@ async function runMysql(
   } catch (error) {
     return dbFailure(connectFailure(error as MysqlError, context));
   }
-  const collector = new ResultSetCollector({
-    maxRows: operation.maxRows,
-    maxCellChars: operation.maxCellChars,
-    maxBytes: request.limits.maxOutputBytes,
+  return collectQuery("mysql", context, {
+    run: (collector) => stream(connection, operation.query, collector),
+    failure: (error) => queryFailure(error as MysqlError, context),
+    close: () => connection.destroy(),
   });
-  context.progress.stage = "query";
-  const started = performance.now();
-  try {
-    await stream(connection, operation.query, collector);
-  } catch (error) {
-    return dbFailure(queryFailure(error as MysqlError, context));
-  }
-  const elapsed = performance.now() - started;
-  connection.destroy();
-  return dbSuccess("mysql", collector, elapsed);
 }
 
 if (import.meta.main) {

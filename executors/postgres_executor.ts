@@ -16,10 +16,10 @@
  */
 import pg from "pg";
 import {
+  collectQuery,
   connectionFailure,
   dbFailure,
   type DbRunContext,
-  dbSuccess,
   type DriverError,
   isoTimestamp,
   remainingMs,
@@ -308,31 +308,23 @@ async function connect(
 async function runPostgres(
   context: DbRunContext<PostgresOperation>,
 ): Promise<ExecutorResponse> {
-  const { operation, request } = context;
+  const { operation } = context;
   let client: pg.Client;
   try {
     client = await connect(context);
   } catch (error) {
     return dbFailure(connectFailure(error as PgDatabaseError, context));
   }
-  const collector = new ResultSetCollector({
-    maxRows: operation.maxRows,
-    maxCellChars: operation.maxCellChars,
-    maxBytes: request.limits.maxOutputBytes,
+  return collectQuery("postgres", context, {
+    run: (collector) => {
+      const query = new StreamingQuery(operation.query, collector);
+      // deno-lint-ignore no-explicit-any -- pg's types do not describe submittables
+      client.query(query as any);
+      return query.done;
+    },
+    failure: (error) => queryFailure(error as PgDatabaseError, context),
+    close: () => client.end().catch(() => {}),
   });
-  const query = new StreamingQuery(operation.query, collector);
-  context.progress.stage = "query";
-  const started = performance.now();
-  try {
-    // deno-lint-ignore no-explicit-any -- pg's types do not describe submittables
-    client.query(query as any);
-    await query.done;
-  } catch (error) {
-    return dbFailure(queryFailure(error as PgDatabaseError, context));
-  }
-  const elapsed = performance.now() - started;
-  client.end().catch(() => {});
-  return dbSuccess("postgres", collector, elapsed);
 }
 
 if (import.meta.main) {
