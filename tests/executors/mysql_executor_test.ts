@@ -18,6 +18,7 @@ import {
   startPrivateMariadb,
 } from "../support/databases.ts";
 import {
+  callsFor,
   closedPort,
   type DbCall,
   failureOf,
@@ -37,15 +38,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async (t) => {
     const fx = await createMariadbFixture();
-    const call = (query: string, extra: Partial<DbCall> = {}): DbCall => ({
-      host: fx.host,
-      port: fx.port,
-      username: fx.username,
-      password: fx.password,
-      database: fx.database,
-      query,
-      ...extra,
-    });
+    const call = callsFor(fx);
     try {
       await t.step(
         "cells come back as text: NULL, ISO dates, binary as hex, unicode, cut long cells",

@@ -19,6 +19,7 @@ import {
   startPrivatePostgres,
 } from "../support/databases.ts";
 import {
+  callsFor,
   closedPort,
   type DbCall,
   failureOf,
@@ -38,15 +39,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async (t) => {
     const fx = await createPostgresFixture();
-    const call = (query: string, extra: Partial<DbCall> = {}): DbCall => ({
-      host: fx.host,
-      port: fx.port,
-      username: fx.username,
-      password: fx.password,
-      database: fx.database,
-      query,
-      ...extra,
-    });
+    const call = callsFor(fx);
     try {
       await t.step(
         "cells come back as the server's text: NULL, ISO dates, bytea as hex, unicode, cut long cells",

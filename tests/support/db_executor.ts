@@ -34,6 +34,27 @@ export interface DbCall {
   maxOutputBytes?: number;
 }
 
+/** Where a call goes and as whom: a database fixture. */
+export type DbTarget = Pick<
+  DbCall,
+  "host" | "port" | "username" | "password" | "database"
+>;
+
+/** Builds calls of one query each against a fixture's database and account. */
+export function callsFor(
+  target: DbTarget,
+): (query: string, extra?: Partial<DbCall>) => DbCall {
+  return (query, extra = {}) => ({
+    host: target.host,
+    port: target.port,
+    username: target.username,
+    password: target.password,
+    database: target.database,
+    query,
+    ...extra,
+  });
+}
+
 /** Runs one operation of `kind` with its TLS settings. */
 export function runDb(
   kind: "postgres",
