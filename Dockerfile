@@ -34,7 +34,7 @@ COPY . .
 # emulator (compose lab). The files stay owned by root: the service cannot
 # change its own code or cache. The allow-run path in CMD must be the real
 # binary, not a symlink: the build stops if the base image ever changes that.
-RUN deno install --frozen-lockfile --entrypoint main.ts executors/*_executor.ts \
+RUN deno install --frozen-lockfile --entrypoint main.ts executors/children/*_executor.ts \
       scripts/doctor.ts emulator/main.ts \
     && test "$(deno eval 'console.log(Deno.execPath())')" = /usr/bin/deno \
     && chmod -R a+rX,go-w /app /deno-dir

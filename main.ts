@@ -9,10 +9,10 @@
 import { getLogger } from "@logtape/logtape";
 import { createApp } from "./gateway/app.ts";
 import { createCcpClient } from "./gateway/ccp_setup.ts";
-import { ConfigError, loadConfig } from "./gateway/config.ts";
+import { ConfigError, loadConfig } from "./gateway/config/mod.ts";
 import { setupLogging } from "./gateway/logging.ts";
 import { SERVICE_VERSION } from "./gateway/mcp_endpoints.ts";
-import { ExecutorSpawner } from "./executors/spawner.ts";
+import { ExecutorSpawner } from "./executors/spawner/mod.ts";
 import type { HandleStore } from "./vault/handle_store.ts";
 import { HandleVault } from "./vault/handle_vault.ts";
 import { MemoryHandleStore } from "./vault/memory_handle_store.ts";

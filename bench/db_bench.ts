@@ -17,7 +17,7 @@
 import mysql from "mysql2/promise";
 import pg from "pg";
 import { startCcpEmulator } from "../emulator/ccp_emulator.ts";
-import { ExecutorSpawner } from "../executors/spawner.ts";
+import { ExecutorSpawner } from "../executors/spawner/mod.ts";
 import {
   createMariadbFixture,
   createPostgresFixture,

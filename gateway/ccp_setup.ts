@@ -6,7 +6,7 @@
  */
 import { CcpClient } from "../vault/ccp_client.ts";
 import { parsePfx, PfxError } from "../vault/pfx.ts";
-import { ConfigError, type CyberArkConfig } from "./config.ts";
+import { ConfigError, type CyberArkConfig } from "./config/mod.ts";
 
 /**
  * Creates the CCP client.

@@ -6,7 +6,11 @@
  *
  * @module
  */
-import type { DbCell, DbResult, DbResultSet } from "../executors/protocol.ts";
+import type {
+  DbCell,
+  DbResult,
+  DbResultSet,
+} from "../executors/protocol/mod.ts";
 
 /** What the text says besides the result itself. */
 export interface DbResultTextOptions {

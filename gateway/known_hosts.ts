@@ -15,7 +15,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHmac } from "node:crypto";
-import type { HostKey } from "../executors/protocol.ts";
+import type { HostKey } from "../executors/protocol/mod.ts";
 
 /** One entry of a host pattern list; `negated` for a `!pattern`. */
 export interface HostPattern {

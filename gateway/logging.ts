@@ -12,7 +12,7 @@ import {
   resetSync,
   type Sink,
 } from "@logtape/logtape";
-import type { LogLevelName } from "./config.ts";
+import type { LogLevelName } from "./config/mod.ts";
 
 /** Keys every JSON line starts with; properties cannot overwrite them. */
 const RESERVED = new Set(["event", "logger", "level", "timestamp"]);

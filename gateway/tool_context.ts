@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { ExecutorSpawner } from "../executors/spawner.ts";
+import type { ExecutorSpawner } from "../executors/spawner/mod.ts";
 import type { CcpClient } from "../vault/ccp_client.ts";
 import type { HandleVault } from "../vault/handle_vault.ts";
-import type { Config } from "./config.ts";
+import type { Config } from "./config/mod.ts";
 
 /** The long-lived services tools use. */
 export interface GatewayServices {

@@ -6,7 +6,7 @@
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { getLogger } from "@logtape/logtape";
-import { ExecutorBusyError } from "../executors/spawner.ts";
+import { ExecutorBusyError } from "../executors/spawner/mod.ts";
 import { CyberArkError } from "../vault/cyberark_error.ts";
 import { HandleStoreError } from "../vault/handle_store_error.ts";
 import { HandleError } from "../vault/handle_vault.ts";

@@ -17,14 +17,14 @@
  */
 import { parseArgs } from "node:util";
 import { createCcpClient } from "../gateway/ccp_setup.ts";
-import { type Config, ConfigError, loadConfig } from "../gateway/config.ts";
+import { type Config, ConfigError, loadConfig } from "../gateway/config/mod.ts";
 import {
   doctorExitCode,
   formatCheck,
   runDoctor,
   type RunningUser,
-} from "../gateway/doctor.ts";
-import { ExecutorSpawner } from "../executors/spawner.ts";
+} from "../gateway/doctor/mod.ts";
+import { ExecutorSpawner } from "../executors/spawner/mod.ts";
 import type { CcpClient } from "../vault/ccp_client.ts";
 import { RedisHandleStore } from "../vault/redis_handle_store.ts";
 

@@ -8,10 +8,10 @@ import {
   CONFIG_VARIABLES,
   ConfigError,
   loadConfig,
-} from "../gateway/config.ts";
+} from "../gateway/config/mod.ts";
 import { createCcpClient } from "../gateway/ccp_setup.ts";
 import { ENDPOINT_NAMES, handleMcpRequest } from "../gateway/mcp_endpoints.ts";
-import { ExecutorSpawner } from "../executors/spawner.ts";
+import { ExecutorSpawner } from "../executors/spawner/spawner.ts";
 import { HandleVault } from "../vault/handle_vault.ts";
 
 const README = await Deno.readTextFile(`${PROJECT_ROOT}README.md`);

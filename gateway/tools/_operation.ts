@@ -6,10 +6,10 @@
  * @module
  */
 import { z } from "zod";
-import type { ExecutorCredential } from "../../executors/spawner.ts";
-import type { ExecutorFailure } from "../../executors/protocol.ts";
+import type { ExecutorCredential } from "../../executors/spawner/mod.ts";
+import type { ExecutorFailure } from "../../executors/protocol/mod.ts";
 import type { RedeemedCredential } from "../../vault/handle_vault.ts";
-import type { ExecutorConfig } from "../config.ts";
+import type { ExecutorConfig } from "../config/mod.ts";
 
 /** The `secret_handle` argument. */
 export const secretHandleArgument = z.string().min(1).max(100).describe(

@@ -9,10 +9,13 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { getLogger } from "@logtape/logtape";
 import { z } from "zod";
-import type { DbOperation, ExecutorFailure } from "../../executors/protocol.ts";
-import { validateTarget } from "../../executors/target.ts";
+import type {
+  DbOperation,
+  ExecutorFailure,
+} from "../../executors/protocol/mod.ts";
+import { validateTarget } from "../../executors/spawner/mod.ts";
 import { audit } from "../audit.ts";
-import { type Config, insecureDbTls } from "../config.ts";
+import { type Config, insecureDbTls } from "../config/mod.ts";
 import { type DbType, validateDatabaseName } from "../database_name.ts";
 import { formatDbResult } from "../format_db_result.ts";
 import type { ToolContext } from "../tool_context.ts";

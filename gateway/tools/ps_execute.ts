@@ -20,11 +20,11 @@ import {
   MAX_POWERSHELL_SCRIPT_CHARS,
   type PowershellResult,
   type WinrmTls,
-} from "../../executors/protocol.ts";
-import { validateTarget } from "../../executors/target.ts";
+} from "../../executors/protocol/mod.ts";
+import { validateTarget } from "../../executors/spawner/mod.ts";
 import type { RedeemedCredential } from "../../vault/handle_vault.ts";
 import { audit } from "../audit.ts";
-import { isIp, type WinrmTlsConfig } from "../config.ts";
+import { isIp, type WinrmTlsConfig } from "../config/mod.ts";
 import type { ToolContext } from "../tool_context.ts";
 import { mapToolError, toolError } from "../tool_errors.ts";
 import {

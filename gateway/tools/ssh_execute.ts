@@ -13,10 +13,10 @@ import type {
   ExecutorFailure,
   HostKeyPolicy,
   SshResult,
-} from "../../executors/protocol.ts";
-import { validateTarget } from "../../executors/target.ts";
+} from "../../executors/protocol/mod.ts";
+import { validateTarget } from "../../executors/spawner/mod.ts";
 import { audit } from "../audit.ts";
-import type { SshKnownHosts } from "../config.ts";
+import type { SshKnownHosts } from "../config/mod.ts";
 import {
   keyscanFix,
   lookupHostKeys,

@@ -13,7 +13,7 @@ import {
   writeNginxPrefix,
 } from "../support/nginx.ts";
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
-import { EXECUTORS } from "../../executors/spawner.ts";
+import { EXECUTORS } from "../../executors/spawner/spawner.ts";
 
 const DENO = "<deno>";
 const read = (path: string): Promise<string> =>
@@ -79,11 +79,11 @@ Deno.test("the Dockerfile pins the Deno image by digest, caches every executor a
   );
   assertMatch(
     text,
-    /deno install --frozen-lockfile --entrypoint main\.ts executors\/\*_executor\.ts \\\n\s+scripts\/doctor\.ts emulator\/main\.ts/,
+    /deno install --frozen-lockfile --entrypoint main\.ts executors\/children\/\*_executor\.ts \\\n\s+scripts\/doctor\.ts emulator\/main\.ts/,
   );
   // The glob above must cover every executor module the spawner can start.
   for (const [kind, spec] of Object.entries(EXECUTORS)) {
-    assertMatch(spec.module, /^[a-z0-9_]+_executor\.ts$/, kind);
+    assertMatch(spec.module, /^\.\.\/children\/[a-z0-9_]+_executor\.ts$/, kind);
   }
   assertMatch(text, /^USER mcpuser$/m);
   assertMatch(text, /^EXPOSE 8443$/m);

@@ -24,7 +24,10 @@ import {
 } from "../support/databases.ts";
 import { startGateway } from "../support/gateway_process.ts";
 import { connectMcp, resultText } from "../support/mcp_client.ts";
-import { startTdsServer, type TdsQueryHandler } from "../support/tds_server.ts";
+import {
+  startTdsServer,
+  type TdsQueryHandler,
+} from "../support/tds_server/mod.ts";
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
 import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
 

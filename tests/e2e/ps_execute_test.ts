@@ -18,7 +18,7 @@ import {
 import { connectMcp, resultText } from "../support/mcp_client.ts";
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
 import { startWinrmServer } from "../support/winrm_server.ts";
-import { SIGNAL_TERMINATE } from "../../executors/winrm/wsman.ts";
+import { SIGNAL_TERMINATE } from "../../executors/children/winrm/wsman.ts";
 import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
 
 const APP = "MCP-Privileged-Service";

@@ -6,7 +6,7 @@ import {
   formatDbResult,
   table,
 } from "../../gateway/format_db_result.ts";
-import type { DbResultSet } from "../../executors/protocol.ts";
+import type { DbResultSet } from "../../executors/protocol/mod.ts";
 
 const OPTIONS: DbResultTextOptions = {
   host: "pg.internal",

@@ -2,7 +2,7 @@
  * known_hosts parsing and lookup, on real OpenSSH output and checked against
  * `ssh-keygen -F` where OpenSSH is installed.
  */
-import type { HostKey } from "../../executors/protocol.ts";
+import type { HostKey } from "../../executors/protocol/mod.ts";
 import {
   keyscanFix,
   knownHostsName,

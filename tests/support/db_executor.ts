@@ -10,11 +10,11 @@ import type {
   MssqlTls,
   MysqlTls,
   PostgresTls,
-} from "../../executors/protocol.ts";
+} from "../../executors/protocol/mod.ts";
 import {
   type ExecutorOutcome,
   ExecutorSpawner,
-} from "../../executors/spawner.ts";
+} from "../../executors/spawner/spawner.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 /** One spawner for a whole test file. */

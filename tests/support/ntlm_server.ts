@@ -15,7 +15,7 @@ import {
   parseAuthenticate,
   parseChallenge,
   parseNegotiate,
-} from "../../executors/winrm/ntlm.ts";
+} from "../../executors/children/winrm/ntlm.ts";
 import {
   bytesEqual,
   computeMic,
@@ -26,7 +26,7 @@ import {
   ntlmV2Response,
   ntowfV2,
   utf16le,
-} from "../../executors/winrm/ntlm_crypto.ts";
+} from "../../executors/children/winrm/ntlm_crypto.ts";
 
 /** Options of {@linkcode buildChallenge}. */
 export interface BuildChallengeOptions {

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { HostKey } from "../../executors/protocol.ts";
+import type { HostKey } from "../../executors/protocol/mod.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const LOOPBACK = "127.0.0.1";

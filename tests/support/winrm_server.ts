@@ -37,9 +37,9 @@ import {
   isEncryptedContentType,
   sealBody,
   unsealBody,
-} from "../../executors/winrm/encrypted_body.ts";
-import { fromUtf16le } from "../../executors/winrm/ntlm_crypto.ts";
-import { NtlmSession } from "../../executors/winrm/ntlm_session.ts";
+} from "../../executors/children/winrm/encrypted_body.ts";
+import { fromUtf16le } from "../../executors/children/winrm/ntlm_crypto.ts";
+import { NtlmSession } from "../../executors/children/winrm/ntlm_session.ts";
 import { respondToNegotiate, verifyAuthenticate } from "./ntlm_server.ts";
 
 /** Where the recorded fixtures live (beside the repository). */

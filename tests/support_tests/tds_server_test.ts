@@ -14,7 +14,7 @@ import {
   startTdsServer,
   type TdsQueryHandler,
   type TdsServerOptions,
-} from "../support/tds_server.ts";
+} from "../support/tds_server/mod.ts";
 
 const USER = "app_reader";
 const PASSWORD = "S3cret-pässword!";

@@ -4,7 +4,7 @@ import {
   PROTOCOL_VERSION,
   readRequest,
   writeResponse,
-} from "../../../executors/protocol.ts";
+} from "../../../executors/protocol/mod.ts";
 
 const request = await readRequest();
 const half = request.credential.secret.slice(0, request.credential.secret.length / 2);

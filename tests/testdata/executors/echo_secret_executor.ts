@@ -4,7 +4,7 @@ import {
   PROTOCOL_VERSION,
   readRequest,
   writeResponse,
-} from "../../../executors/protocol.ts";
+} from "../../../executors/protocol/mod.ts";
 
 const request = await readRequest();
 const { secret } = request.credential;

@@ -1,5 +1,5 @@
 // Misbehaving executor: writes to stdout without end.
-import { readRequest } from "../../../executors/protocol.ts";
+import { readRequest } from "../../../executors/protocol/mod.ts";
 
 await readRequest();
 const chunk = new TextEncoder().encode("x".repeat(64 * 1024));

@@ -1,5 +1,5 @@
 // Misbehaving executor: reads its request, then never answers or exits.
-import { readRequest } from "../../../executors/protocol.ts";
+import { readRequest } from "../../../executors/protocol/mod.ts";
 
 await readRequest();
 setInterval(() => {}, 1_000_000);

@@ -3,7 +3,7 @@ import {
   PROTOCOL_VERSION,
   readRequest,
   writeResponse,
-} from "../../../executors/protocol.ts";
+} from "../../../executors/protocol/mod.ts";
 
 await readRequest();
 const chunk = new TextEncoder().encode("e".repeat(64 * 1024));

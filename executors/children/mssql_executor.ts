@@ -1,0 +1,308 @@
+/**
+ * SQL Server executor child: runs one query with `mssql` (tedious).
+ *
+ * Spawned with `--allow-net=HOST:PORT --allow-env` (the `debug` package under
+ * tedious enumerates the environment at import; the environment is cleared).
+ * `options.workstationId` is set, so tedious never calls `os.hostname()`
+ * (which would need `--allow-sys`). Reads one request from stdin, writes one
+ * response to stdout and exits.
+ *
+ * The query goes out as one SQL batch (as sqlcmd sends it), so several
+ * statements run and each result set or row count is reported. The server
+ * enforces the timeout: on `requestTimeout` tedious sends ATTENTION, which
+ * cancels the batch on the server; the child gives up at its own deadline.
+ *
+ * Note that mssql's `connect()` logs in twice: a probe connection that it
+ * closes, then the pooled connection that runs the batch.
+ *
+ * @module
+ */
+import sql from "mssql";
+import {
+  collectQuery,
+  connectionFailure,
+  dbFailure,
+  type DbRunContext,
+  type DriverError,
+  hexText,
+  remainingMs,
+  ResultSetCollector,
+  runDbExecutor,
+  serverTimeoutMs,
+  type TlsFix,
+} from "./_db_child.ts";
+import type {
+  ExecutorFailure,
+  ExecutorResponse,
+  MssqlOperation,
+} from "../protocol/mod.ts";
+
+/** The workstation name sent in LOGIN7 (also keeps tedious off os.hostname()). */
+const WORKSTATION_ID = "mcp-privileged";
+
+// mssql ships no types: these describe only what this file uses.
+interface MssqlError extends DriverError {
+  number?: number;
+  state?: number;
+  class?: number;
+  lineNumber?: number;
+  serverName?: string;
+  procName?: string;
+  originalError?: MssqlError;
+}
+interface MssqlColumn {
+  name: string;
+  type?: { declaration?: string };
+}
+interface MssqlRequest {
+  stream: boolean;
+  arrayRowMode: boolean;
+  on(event: "recordset", listener: (columns: MssqlColumn[]) => void): this;
+  on(event: "row", listener: (row: unknown[]) => void): this;
+  on(event: "rowsaffected", listener: (count: number) => void): this;
+  on(event: "error", listener: (error: MssqlError) => void): this;
+  on(event: "done", listener: () => void): this;
+  batch(text: string): void;
+}
+interface MssqlPool {
+  connect(): Promise<MssqlPool>;
+  request(overrides: { requestTimeout: number }): MssqlRequest;
+  close(): Promise<void>;
+  on(event: "error", listener: (error: MssqlError) => void): this;
+}
+const { ConnectionPool } = sql as unknown as {
+  ConnectionPool: new (config: Record<string, unknown>) => MssqlPool;
+};
+
+function cellText(value: unknown, declaration: string): string | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Uint8Array) return hexText(value);
+  if (value instanceof Date) {
+    const iso = value.toISOString();
+    switch (declaration) {
+      case "date":
+        return iso.slice(0, 10);
+      case "time":
+        return iso.slice(11, 23);
+      case "datetimeoffset":
+        return iso;
+      default:
+        // datetime, datetime2, smalldatetime carry no zone: tedious read
+        // them as UTC (useUTC), so drop the Z rather than claim one.
+        return iso.slice(0, 23);
+    }
+  }
+  if (typeof value === "string") return value;
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+const TLS_FIX: TlsFix = {
+  serverWithoutTls:
+    "install a certificate on the server and force encryption, or (insecure) set MSSQL_ENCRYPT=false",
+  certificate:
+    "set MSSQL_SSL_CA to the CA bundle that signed the server's certificate and use a host name the certificate holds (or, insecure, set MSSQL_TRUST_SERVER_CERTIFICATE=true)",
+};
+
+function describe(error: MssqlError): string {
+  const inner = error.originalError ?? error;
+  const number = error.number ?? inner.number;
+  if (number === undefined) return error.message;
+  const level = error.class ?? inner.class;
+  const state = error.state ?? inner.state;
+  const line = error.lineNumber ?? inner.lineNumber;
+  return `Msg ${number}, Level ${level ?? "?"}, State ${state ?? "?"}${
+    line === undefined ? "" : `, Line ${line}`
+  }: ${error.message}`;
+}
+
+function connectFailure(
+  error: MssqlError,
+  context: DbRunContext<MssqlOperation>,
+): ExecutorFailure {
+  const { where, request, operation } = context;
+  if (error.code === "ELOGIN") {
+    if (/^Login failed/i.test(error.message)) {
+      return {
+        code: "auth_failed",
+        message:
+          `SQL Server at ${where} refused the login of "${request.credential.username}": ${error.message}`,
+      };
+    }
+    return {
+      code: "driver_error",
+      message:
+        `SQL Server at ${where} refused the connection to database "${operation.database}": ${error.message}`,
+    };
+  }
+  if (error.code === "EENCRYPT") {
+    return {
+      code: "tls_failed",
+      message: `TLS to ${where} failed: ${
+        error.message.replace(/ Set '.*$/, "")
+      }; ${
+        /did not negotiate/i.test(error.message)
+          ? TLS_FIX.serverWithoutTls
+          : "set MSSQL_ENCRYPT=true"
+      }`,
+    };
+  }
+  for (const cause of causes(error)) {
+    const mapped = connectionFailure(cause, where, TLS_FIX);
+    if (mapped !== null) return mapped;
+  }
+  if (error.code === "ETIMEOUT") {
+    return {
+      code: "connection_failed",
+      message:
+        `no SQL Server session within the time limit (${error.message}); check that the port serves SQL Server and a firewall allows the gateway`,
+    };
+  }
+  return {
+    code: "connection_failed",
+    message:
+      `${error.message}; check that the port serves SQL Server and the server's error log`,
+  };
+}
+
+function queryFailure(
+  error: MssqlError,
+  context: DbRunContext<MssqlOperation>,
+): ExecutorFailure {
+  const { where, operation } = context;
+  if (error.code === "ETIMEOUT") {
+    return {
+      code: "timeout",
+      message:
+        `SQL Server at ${where} was told to cancel the batch (ATTENTION) at the time limit: ${error.message}`,
+    };
+  }
+  if (error.code === "EREQUEST" || error.number !== undefined) {
+    return {
+      code: "driver_error",
+      message: `SQL Server (${operation.database} at ${where}) returned ${
+        describe(error)
+      }`,
+    };
+  }
+  for (const cause of causes(error)) {
+    const mapped = connectionFailure(cause, where, TLS_FIX);
+    if (mapped !== null) return mapped;
+  }
+  return {
+    code: "connection_failed",
+    message:
+      `The connection to ${where} failed during the query: ${error.message}`,
+  };
+}
+
+/**
+ * The error and what it wraps, innermost first: mssql's `originalError`,
+ * tedious's `cause`, and the per-address errors of an AggregateError
+ * ("Could not connect (sequence)" hides an ECONNREFUSED).
+ */
+function causes(error: MssqlError): MssqlError[] {
+  const out: MssqlError[] = [];
+  const visit = (value: unknown, depth: number): void => {
+    if (!(value instanceof Error) || depth > 4) return;
+    out.push(value as MssqlError);
+    const record = value as MssqlError & { cause?: unknown; errors?: unknown };
+    visit(record.originalError, depth + 1);
+    visit(record.cause, depth + 1);
+    if (Array.isArray(record.errors)) {
+      for (const inner of record.errors) visit(inner, depth + 1);
+    }
+  };
+  visit(error, 0);
+  return out.reverse();
+}
+
+function stream(
+  pool: MssqlPool,
+  text: string,
+  collector: ResultSetCollector,
+  requestTimeout: number,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let declarations: string[] = [];
+    let failed: MssqlError | null = null;
+    const request = pool.request({ requestTimeout });
+    request.stream = true;
+    request.arrayRowMode = true;
+    request.on("recordset", (columns) => {
+      if (collector.open) collector.end({});
+      declarations = columns.map((c) => c.type?.declaration ?? "");
+      collector.begin(columns.map((c) => c.name));
+    });
+    request.on("row", (row) => {
+      if (!collector.open) return;
+      collector.row(
+        row.map((value, i) => cellText(value, declarations[i] ?? "")),
+      );
+    });
+    request.on("rowsaffected", (count) => {
+      // After a result set this is its row count (already counted);
+      // otherwise it is the count of an INSERT, UPDATE or DELETE.
+      if (collector.open) collector.end({});
+      else collector.end({ affectedRows: count });
+    });
+    request.on("error", (error) => {
+      failed ??= error;
+    });
+    request.on("done", () => {
+      if (collector.open) collector.end({});
+      if (failed === null) resolve();
+      else reject(failed);
+    });
+    request.batch(text);
+  });
+}
+
+async function runMssql(
+  context: DbRunContext<MssqlOperation>,
+): Promise<ExecutorResponse> {
+  const { operation, request, deadline } = context;
+  const { tls } = operation;
+  const pool = new ConnectionPool({
+    server: request.target.host,
+    port: request.target.port,
+    user: request.credential.username,
+    password: request.credential.secret,
+    database: operation.database,
+    connectionTimeout: remainingMs(deadline),
+    pool: { min: 0, max: 1 },
+    validateConnection: false,
+    options: {
+      encrypt: tls.encrypt,
+      trustServerCertificate: tls.trustServerCertificate,
+      ...(tls.ca === undefined
+        ? {}
+        : { cryptoCredentialsDetails: { ca: tls.ca } }),
+      workstationId: WORKSTATION_ID,
+      appName: "mcp-privileged",
+      // A failed login is reported once, not retried with the same secret.
+      maxRetriesOnTransientErrors: 0,
+      useUTC: true,
+    },
+  });
+  pool.on("error", () => {
+    // Reported through the pending connect or request.
+  });
+  try {
+    await pool.connect();
+  } catch (error) {
+    return dbFailure(connectFailure(error as MssqlError, context));
+  }
+  return collectQuery("mssql", context, {
+    // Set now, after the (double) login: past it tedious sends ATTENTION,
+    // which cancels the batch on the server.
+    run: (collector) =>
+      stream(pool, operation.query, collector, serverTimeoutMs(deadline)),
+    failure: (error) => queryFailure(error as MssqlError, context),
+    close: () => void pool.close().catch(() => {}),
+  });
+}
+
+if (import.meta.main) {
+  await runDbExecutor("mssql", "SQL Server", runMssql);
+}

@@ -1,0 +1,176 @@
+/**
+ * Executor child for `powershell` operations: runs one script on a Windows
+ * host over WinRM (WinRS) and writes one response.
+ *
+ * Sandbox: started with `--allow-net=HOST:PORT` only. It reads the request
+ * (with the password) from stdin, authenticates with NTLMv2 (messages sealed
+ * over HTTP) or Basic (HTTPS only), and never prints the password: every
+ * failure message is fixed text plus server-side facts, and is scrubbed of
+ * the secret again before it is written.
+ *
+ * @module
+ */
+import {
+  type ExecutorFailure,
+  type ExecutorRequest,
+  type ExecutorResponse,
+  failure,
+  type PowershellOperation,
+  PROTOCOL_VERSION,
+  serveOneRequest,
+} from "../protocol/mod.ts";
+import { HttpError } from "./winrm/http_connection.ts";
+import { parseWindowsUser } from "./winrm/ntlm.ts";
+import { NtlmError } from "./winrm/ntlm_crypto.ts";
+import {
+  WinrmTransport,
+  WinrmTransportError,
+} from "./winrm/winrm_transport.ts";
+import {
+  runPowerShell,
+  WinrsFaultError,
+  WinrsTimeoutError,
+} from "./winrm/winrs.ts";
+import { WsmanError } from "./winrm/wsman.ts";
+
+/** Time kept back from the deadline for Signal + Delete (ms). */
+const CLEANUP_RESERVE_MS = 1500;
+/** Time after the deadline the parent still waits before killing the child (ms). */
+const PARENT_GRACE_MS = 800;
+
+/** Runs the request's script; resolves with exactly one response, never rejects. */
+export async function runPowershellRequest(
+  request: ExecutorRequest,
+  operation: PowershellOperation,
+): Promise<ExecutorResponse> {
+  const { target, credential, limits } = request;
+  const where = `${target.host}:${target.port}`;
+  if (operation.auth === "basic" && !operation.useSsl) {
+    return failure(
+      "bad_request",
+      `Refusing Basic authentication to ${where} over HTTP: the password would cross the network in clear text; use HTTPS (use_ssl=true)`,
+    );
+  }
+  if (credential.kind !== "password") {
+    return failure(
+      "auth_failed",
+      `Cannot log in to ${where} over WinRM with a private key; WinRM needs the account's password`,
+    );
+  }
+  let user: string;
+  let domain: string;
+  if (operation.auth === "ntlm") {
+    try {
+      ({ user, domain } = parseWindowsUser(
+        credential.username,
+        credential.domain ?? "",
+      ));
+    } catch (error) {
+      return failure(
+        "auth_failed",
+        error instanceof TypeError ? error.message : "Invalid account name",
+      );
+    }
+  } else {
+    user = credential.username;
+    domain = "";
+  }
+
+  const started = performance.now();
+  const reserve = Math.min(CLEANUP_RESERVE_MS, limits.timeoutMs / 4);
+  const deadline = started + limits.timeoutMs - reserve;
+  const cleanupDeadline = started + limits.timeoutMs + PARENT_GRACE_MS;
+  try {
+    const run = await runPowerShell({
+      connect: (signal) =>
+        WinrmTransport.connect({
+          host: target.host,
+          port: target.port,
+          useSsl: operation.useSsl,
+          auth: operation.auth,
+          tls: operation.tls,
+          username: user,
+          domain,
+          password: credential.secret,
+          signal,
+        }),
+      script: operation.script,
+      deadline,
+      cleanupDeadline,
+      maxOutputBytes: limits.maxOutputBytes,
+    });
+    return {
+      protocol: PROTOCOL_VERSION,
+      ok: true,
+      result: { kind: "powershell", ...run },
+    };
+  } catch (error) {
+    return {
+      protocol: PROTOCOL_VERSION,
+      ok: false,
+      error: mapError(error, where),
+    };
+  }
+}
+
+/** Turns any error of a run into a protocol failure with fixed, secret-free text. */
+function mapError(error: unknown, where: string): ExecutorFailure {
+  if (error instanceof Deno.errors.NotCapable) {
+    return {
+      code: "internal",
+      message:
+        `Cannot connect to ${where}: the executor sandbox denied the connection; the gateway must pass --allow-net for exactly this host and port`,
+    };
+  }
+  if (error instanceof WinrsTimeoutError) {
+    return {
+      code: "timeout",
+      message:
+        `The script on ${where} did not finish before the deadline (stopped during ${error.stage}); ${
+          error.shellDeleted
+            ? "the command was terminated and its shell deleted"
+            : "the shell could not be deleted and will close after WinRM's idle timeout"
+        }`,
+    };
+  }
+  if (error instanceof WinrmTransportError) {
+    switch (error.kind) {
+      case "auth_failed":
+        return { code: "auth_failed", message: error.message };
+      case "tls_failed":
+        return { code: "tls_failed", message: error.message };
+      case "connection_failed":
+        return { code: "connection_failed", message: error.message };
+      default:
+        return { code: "driver_error", message: error.message };
+    }
+  }
+  if (error instanceof WinrsFaultError) {
+    return { code: "driver_error", message: error.message };
+  }
+  if (error instanceof WsmanError || error instanceof NtlmError) {
+    return {
+      code: "driver_error",
+      message: `WinRM exchange with ${where} failed: ${error.message}`,
+    };
+  }
+  if (error instanceof HttpError) {
+    return {
+      code: "connection_failed",
+      message: `Connection to ${where} failed: ${error.message}`,
+    };
+  }
+  if (error instanceof TypeError) {
+    return { code: "bad_request", message: error.message };
+  }
+  return {
+    code: "internal",
+    message: `PowerShell executor failed unexpectedly: ${
+      error instanceof Error ? error.name : "non-error thrown"
+    }`,
+  };
+}
+
+if (import.meta.main) {
+  await serveOneRequest("powershell", "PowerShell", runPowershellRequest);
+}

@@ -1,0 +1,901 @@
+/**
+ * The parent side of an executor: spawns one sandboxed Deno child per
+ * operation, hands it the credential on stdin, and turns its one response
+ * into a typed, scrubbed {@linkcode ExecutorOutcome}.
+ *
+ * Trust boundaries made visible here:
+ * - The child's only network grant is `--allow-net=HOST:PORT` of the validated
+ *   target; the other flags come from a fixed table per executor kind and are
+ *   checked against a fixed allowlist ({@linkcode executorArgs}).
+ * - `--cached-only --frozen-lockfile` stop a child from fetching a module at
+ *   run time, which `--allow-net` does not cover.
+ * - The environment is cleared, so nothing of the gateway's leaks in.
+ * - Plaintext leaves the vault in one place: {@linkcode sealRequest}, which
+ *   writes it into the bytes for the child's stdin.
+ * - Everything the child returns is untrusted: capped while read, parsed with
+ *   the protocol's schema, and scrubbed of the secrets it was given.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import {
+  type Credential,
+  type ExecutorFailure,
+  type ExecutorRequest,
+  ExecutorResponseSchema,
+  MAX_REQUEST_BYTES,
+  type Operation,
+  type OperationResult,
+  OperationSchema,
+  PROTOCOL_VERSION,
+  type Target,
+} from "../protocol/mod.ts";
+import { capText, DEFAULT_MAX_OUTPUT_BYTES } from "../protocol/output_cap.ts";
+import {
+  createScrubber,
+  MIN_SCRUB_LENGTH,
+  type Scrubber,
+} from "../protocol/scrub.ts";
+import { allowNetFlag, validateTarget } from "./target.ts";
+
+const logger = getLogger(["executors"]);
+
+/** Flags every child gets, before `--config`. */
+export const BASE_FLAGS: readonly string[] = [
+  "--no-prompt",
+  "--cached-only",
+  "--frozen-lockfile",
+];
+
+/**
+ * The only permission flags besides `--allow-net` that any executor may get.
+ * Never `--allow-read`, `--allow-write`, `--allow-run`, `--allow-ffi`, a broad
+ * `--allow-sys`, `--allow-import` or `-A`.
+ */
+export const PERMITTED_EXTRA_FLAGS: ReadonlySet<string> = new Set([
+  // pg reads PGSSLMODE and friends even when every option is explicit.
+  "--allow-env=PG*",
+  // The `debug` package under tedious enumerates process.env at import; with
+  // a cleared environment this exposes only DENO_DIR, NO_COLOR and
+  // DENO_NO_UPDATE_CHECK.
+  "--allow-env",
+]);
+
+/** Child entry module (relative to this folder) and extra flags of one kind. */
+export interface ExecutorSpec {
+  /** Entry module, relative to `executors/`. */
+  readonly module: string;
+  /** Flags beyond `--allow-net`; each must be in {@linkcode PERMITTED_EXTRA_FLAGS}. */
+  readonly extraFlags: readonly string[];
+}
+
+/**
+ * Every executor kind, its entry module and its extra flags.
+ * The mssql executor must set `options.workstationId`: without it tedious
+ * calls `os.hostname()`, which would need `--allow-sys=hostname`.
+ */
+export const EXECUTORS = {
+  probe: { module: "../children/probe_executor.ts", extraFlags: [] },
+  ssh: { module: "../children/ssh_executor.ts", extraFlags: [] },
+  postgres: {
+    module: "../children/postgres_executor.ts",
+    extraFlags: ["--allow-env=PG*"],
+  },
+  mysql: { module: "../children/mysql_executor.ts", extraFlags: [] },
+  mssql: {
+    module: "../children/mssql_executor.ts",
+    extraFlags: ["--allow-env"],
+  },
+  powershell: { module: "../children/powershell_executor.ts", extraFlags: [] },
+} as const satisfies Record<string, ExecutorSpec>;
+
+/** Name of an executor kind; every operation kind of the protocol is one. */
+export type ExecutorKind = keyof typeof EXECUTORS;
+
+// Checked once at load, so a bad table entry stops the gateway from starting.
+for (const [kind, spec] of Object.entries(EXECUTORS)) {
+  for (const flag of spec.extraFlags) {
+    if (!PERMITTED_EXTRA_FLAGS.has(flag)) {
+      throw new TypeError(
+        `Executor kind "${kind}" lists the flag "${flag}", which is not permitted; remove it or justify it in PERMITTED_EXTRA_FLAGS`,
+      );
+    }
+  }
+}
+
+/** Default number of executors running at once. */
+export const DEFAULT_MAX_CONCURRENT = 8;
+/** Default number of calls waiting for a slot before new ones are refused. */
+export const DEFAULT_MAX_QUEUED = 64;
+/** Default time limit of one call, queueing included (ms). */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Longest time limit a call may ask for (ms). */
+export const MAX_TIMEOUT_MS = 60 * 60 * 1000;
+/** Largest output cap a call may ask for, per stream (bytes). */
+export const MAX_OUTPUT_BYTES_LIMIT = 64 * 1024 * 1024;
+/** Default cap on the stderr kept for the debug log (bytes). */
+export const DEFAULT_MAX_STDERR_BYTES = 64 * 1024;
+/** Default time the child gets after its own deadline before SIGKILL (ms). */
+export const DEFAULT_KILL_GRACE_MS = 1000;
+
+/** Anything that hides a plaintext until asked, like `vault/secret.ts`'s `Secret`. */
+export interface SecretLike {
+  /** Returns the plaintext. */
+  reveal(): string;
+}
+
+/** A resolved credential whose secret parts stay hidden until stdin. */
+export interface ExecutorCredential {
+  /** Account name. */
+  readonly username: string;
+  /** What `secret` holds. */
+  readonly kind: Credential["kind"];
+  /** Password, or private key in OpenSSH/PEM form. */
+  readonly secret: SecretLike;
+  /** Passphrase of an encrypted private key. */
+  readonly passphrase?: SecretLike;
+  /** Windows logon domain. */
+  readonly domain?: string;
+}
+
+/** One operation to run in a child. */
+export interface ExecutorCall {
+  /** Where to connect; validated before anything is spawned. */
+  readonly target: { readonly host: string; readonly port: number };
+  /** The credential; revealed only into the child's stdin. */
+  readonly credential: ExecutorCredential;
+  /** What to do; its `kind` picks the executor. */
+  readonly operation: Operation;
+  /** Time limit including any wait for a free slot (ms). */
+  readonly timeoutMs?: number;
+  /** Cap on each output stream the child returns (bytes). */
+  readonly maxOutputBytes?: number;
+  /** Cancels the call: the child is killed and the call rejects with the reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** How long a call waited and ran (ms). */
+export interface ExecutorTiming {
+  /** Time spent waiting for a free slot. */
+  readonly queuedMs: number;
+  /** Time from spawn to exit of the child; 0 when it never started. */
+  readonly runMs: number;
+}
+
+/**
+ * The result of a call: the child's result, or a failure the child reported
+ * or the parent detected (`timeout`, and `internal` for a child that broke
+ * the protocol). Every string in it has been scrubbed and capped.
+ */
+export type ExecutorOutcome =
+  | {
+    readonly ok: true;
+    readonly result: OperationResult;
+    readonly timing: ExecutorTiming;
+  }
+  | {
+    readonly ok: false;
+    readonly error: ExecutorFailure;
+    readonly timing: ExecutorTiming;
+  };
+
+/** Starts a child process; replaceable to count or observe spawns in tests. */
+export type SpawnFunction = (
+  command: string,
+  options: Deno.CommandOptions,
+) => Deno.ChildProcess;
+
+/** Options of {@linkcode ExecutorSpawner}. */
+export interface ExecutorSpawnerOptions {
+  /** Executors running at once (default {@linkcode DEFAULT_MAX_CONCURRENT}). */
+  readonly maxConcurrent?: number;
+  /** Calls waiting for a slot before {@linkcode ExecutorBusyError} (default {@linkcode DEFAULT_MAX_QUEUED}). */
+  readonly maxQueued?: number;
+  /** Time limit of a call that sets none (default {@linkcode DEFAULT_TIMEOUT_MS}). */
+  readonly defaultTimeoutMs?: number;
+  /** Output cap of a call that sets none (default 1 MiB). */
+  readonly defaultMaxOutputBytes?: number;
+  /** Stderr kept for the debug log (default {@linkcode DEFAULT_MAX_STDERR_BYTES}). */
+  readonly maxStderrBytes?: number;
+  /** Time after the deadline before SIGKILL (default {@linkcode DEFAULT_KILL_GRACE_MS}). */
+  readonly killGraceMs?: number;
+  /** `DENO_DIR` for the children (default: the gateway's, when readable). */
+  readonly denoDir?: string;
+  /** Another entry module per kind (tests only); the kind's flags still apply. */
+  readonly modules?: Readonly<Partial<Record<ExecutorKind, URL>>>;
+  /** Starts the process (default `new Deno.Command(...).spawn()`). */
+  readonly spawn?: SpawnFunction;
+}
+
+/** Thrown when every slot is taken and the queue is full; retry later. */
+export class ExecutorBusyError extends Error {
+  /** Creates the error for the given limits. */
+  constructor(maxConcurrent: number, maxQueued: number) {
+    super(
+      `All ${maxConcurrent} executor slots are busy and ${maxQueued} calls are waiting; retry in a few seconds`,
+    );
+    this.name = "ExecutorBusyError";
+  }
+}
+
+/** Absolute paths a child's command line needs. */
+export interface ExecutorPaths {
+  /** Absolute path of the project's `deno.json`. */
+  readonly configPath: string;
+  /** Absolute path of the child's entry module. */
+  readonly modulePath: string;
+}
+
+/**
+ * Builds and checks the arguments of `deno` for one executor:
+ * `run --no-prompt --cached-only --frozen-lockfile --config CONFIG
+ * --allow-net=HOST:PORT [extra flags] MODULE`.
+ *
+ * @throws {TypeError} when the target is invalid, the kind is unknown, or the
+ *   result would hold any flag outside the fixed allowlist
+ */
+export function executorArgs(
+  kind: ExecutorKind,
+  target: Target,
+  paths: ExecutorPaths,
+): string[] {
+  if (!Object.hasOwn(EXECUTORS, kind)) {
+    throw new TypeError(
+      `Unknown executor kind "${
+        String(kind).slice(0, 40)
+      }"; add it to EXECUTORS in executors/spawner/spawner.ts`,
+    );
+  }
+  const spec: ExecutorSpec = EXECUTORS[kind];
+  for (const path of [paths.configPath, paths.modulePath]) {
+    if (!path.startsWith("/")) {
+      throw new TypeError(
+        `Executor path "${
+          path.slice(0, 80)
+        }" is not absolute; resolve it from import.meta.url`,
+      );
+    }
+  }
+  const args = [
+    "run",
+    ...BASE_FLAGS,
+    "--config",
+    paths.configPath,
+    allowNetFlag(target),
+    ...spec.extraFlags,
+    paths.modulePath,
+  ];
+  assertSandboxArgs(args, spec);
+  return args;
+}
+
+/** Refuses any argument list that grants more than the sandbox allows. */
+function assertSandboxArgs(args: readonly string[], spec: ExecutorSpec): void {
+  const refuse = (arg: string): never => {
+    throw new TypeError(
+      `Refusing to start an executor with the argument "${
+        arg.slice(0, 80)
+      }"; executors get --allow-net=HOST:PORT and flags from PERMITTED_EXTRA_FLAGS only`,
+    );
+  };
+  if (args[0] !== "run") refuse(args[0] ?? "");
+  let netFlags = 0;
+  for (let i = 1; i < args.length - 1; i++) {
+    const arg = args[i]!;
+    if (arg === "--config") {
+      i++;
+      continue;
+    }
+    if (BASE_FLAGS.includes(arg)) continue;
+    if (arg.startsWith("--allow-net=")) {
+      const grant = arg.slice("--allow-net=".length);
+      if (grant.includes(",") || grant.length === 0 || ++netFlags > 1) {
+        refuse(arg);
+      }
+      continue;
+    }
+    if (PERMITTED_EXTRA_FLAGS.has(arg) && spec.extraFlags.includes(arg)) {
+      continue;
+    }
+    refuse(arg);
+  }
+  const module = args[args.length - 1] ?? "";
+  if (netFlags !== 1 || module.startsWith("-")) refuse(module);
+}
+
+/** The absolute path of a `file:` URL. */
+function pathOf(url: URL): string {
+  if (url.protocol !== "file:") {
+    throw new TypeError(
+      `Executor module ${
+        url.href.slice(0, 80)
+      } is not a local file; executors must run from the project's own files`,
+    );
+  }
+  return decodeURIComponent(url.pathname);
+}
+
+const CONFIG_URL = new URL("../../deno.json", import.meta.url);
+
+interface Waiter {
+  readonly grant: () => void;
+}
+
+/**
+ * Runs operations in sandboxed executor children, at most `maxConcurrent` at
+ * once, with a bounded FIFO queue behind them.
+ */
+export class ExecutorSpawner {
+  readonly #maxConcurrent: number;
+  readonly #maxQueued: number;
+  readonly #defaultTimeoutMs: number;
+  readonly #defaultMaxOutputBytes: number;
+  readonly #maxStderrBytes: number;
+  readonly #killGraceMs: number;
+  readonly #env: Record<string, string>;
+  readonly #configPath: string;
+  readonly #projectDir: string;
+  readonly #modules: Readonly<Partial<Record<ExecutorKind, URL>>>;
+  readonly #spawn: SpawnFunction;
+  #running = 0;
+  readonly #queue: Waiter[] = [];
+
+  /**
+   * Creates a spawner; nothing runs until {@linkcode ExecutorSpawner.run}.
+   *
+   * @throws {RangeError} when a limit is not a positive integer
+   * @throws {TypeError} when a module override is not a `file:` URL
+   */
+  constructor(options: ExecutorSpawnerOptions = {}) {
+    this.#maxConcurrent = positiveInteger(
+      "maxConcurrent",
+      options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT,
+    );
+    this.#maxQueued = nonNegativeInteger(
+      "maxQueued",
+      options.maxQueued ?? DEFAULT_MAX_QUEUED,
+    );
+    this.#defaultTimeoutMs = checkTimeout(
+      options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS,
+    );
+    this.#defaultMaxOutputBytes = checkMaxOutput(
+      options.defaultMaxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+    );
+    this.#maxStderrBytes = positiveInteger(
+      "maxStderrBytes",
+      options.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES,
+    );
+    this.#killGraceMs = nonNegativeInteger(
+      "killGraceMs",
+      options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+    );
+    this.#configPath = pathOf(CONFIG_URL);
+    this.#projectDir = pathOf(new URL(".", CONFIG_URL));
+    const modules = options.modules ?? {};
+    for (const url of Object.values(modules)) pathOf(url);
+    this.#modules = modules;
+    this.#spawn = options.spawn ??
+      ((command, spawnOptions) =>
+        new Deno.Command(command, spawnOptions).spawn());
+    const denoDir = options.denoDir ?? gatewayDenoDir();
+    this.#env = {
+      NO_COLOR: "1",
+      DENO_NO_UPDATE_CHECK: "1",
+      ...(denoDir === undefined ? {} : { DENO_DIR: denoDir }),
+    };
+  }
+
+  /** Executors running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Calls waiting for a slot now. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Runs one operation in a fresh child and returns its scrubbed outcome.
+   * A timeout (while queued or running) is an outcome with code `timeout`;
+   * a child that breaks the protocol gives code `internal`.
+   *
+   * @throws {TypeError} when the target or the operation kind is invalid
+   *   (nothing is spawned)
+   * @throws {RangeError} when a limit is out of range or the request is too large
+   * @throws {ExecutorBusyError} when all slots are busy and the queue is full
+   * @throws the signal's reason when `call.signal` aborts
+   */
+  async run(call: ExecutorCall): Promise<ExecutorOutcome> {
+    const started = performance.now();
+    const target = validateTarget(call.target.host, call.target.port);
+    const operation = OperationSchema.safeParse(call.operation);
+    if (!operation.success) {
+      throw new TypeError(
+        `Invalid executor operation (at ${
+          issuePaths(operation.error.issues)
+        }); build it from the protocol's OperationSchema`,
+      );
+    }
+    const kind: ExecutorKind = operation.data.kind;
+    const timeoutMs = checkTimeout(call.timeoutMs ?? this.#defaultTimeoutMs);
+    const maxOutputBytes = checkMaxOutput(
+      call.maxOutputBytes ?? this.#defaultMaxOutputBytes,
+    );
+    const modulePath = pathOf(
+      this.#modules[kind] ?? new URL(EXECUTORS[kind].module, import.meta.url),
+    );
+    const args = executorArgs(kind, target, {
+      configPath: this.#configPath,
+      modulePath,
+    });
+    call.signal?.throwIfAborted();
+    const deadline = started + timeoutMs;
+
+    const slot = await this.#acquire(deadline, call.signal);
+    const queuedMs = Math.round(performance.now() - started);
+    if (!slot) {
+      return {
+        ok: false,
+        error: {
+          code: "timeout",
+          message: `The ${kind} operation timed out after ${
+            seconds(timeoutMs)
+          } s waiting for a free executor (${this.#maxConcurrent} running); retry later or raise its timeout`,
+        },
+        timing: { queuedMs, runMs: 0 },
+      };
+    }
+    try {
+      const sealed = sealRequest(call.credential, {
+        target,
+        operation: operation.data,
+        limits: {
+          timeoutMs: Math.max(1, Math.round(deadline - performance.now())),
+          maxOutputBytes,
+        },
+      });
+      return await this.#runChild({
+        kind,
+        args,
+        sealed,
+        deadline,
+        timeoutMs,
+        maxOutputBytes,
+        queuedMs,
+        signal: call.signal,
+      });
+    } finally {
+      this.#release();
+    }
+  }
+
+  /** Waits for a slot; resolves false when the deadline passes first. */
+  #acquire(
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    if (this.#running < this.#maxConcurrent && this.#queue.length === 0) {
+      this.#running++;
+      return Promise.resolve(true);
+    }
+    if (this.#queue.length >= this.#maxQueued) {
+      return Promise.reject(
+        new ExecutorBusyError(this.#maxConcurrent, this.#maxQueued),
+      );
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<boolean>();
+    const leave = (): void => {
+      const index = this.#queue.indexOf(waiter);
+      if (index >= 0) this.#queue.splice(index, 1);
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = (): void => {
+      leave();
+      reject(signal?.reason);
+    };
+    const waiter: Waiter = {
+      grant: () => {
+        leave();
+        resolve(true);
+      },
+    };
+    const timer = setTimeout(() => {
+      leave();
+      resolve(false);
+    }, Math.max(0, deadline - performance.now()));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#queue.push(waiter);
+    return promise;
+  }
+
+  /** Hands the slot to the oldest waiter, or frees it. */
+  #release(): void {
+    const next = this.#queue[0];
+    if (next === undefined) {
+      this.#running--;
+    } else {
+      next.grant();
+    }
+  }
+
+  async #runChild(job: ChildJob): Promise<ExecutorOutcome> {
+    const { kind, sealed } = job;
+    const spawnedAt = performance.now();
+    let child: Deno.ChildProcess;
+    try {
+      child = this.#spawn(Deno.execPath(), {
+        args: job.args,
+        clearEnv: true,
+        env: this.#env,
+        cwd: this.#projectDir,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      });
+    } catch (error) {
+      sealed.bytes.fill(0);
+      throw error;
+    }
+    let stopReason: "timeout" | "overflow" | "abort" | null = null;
+    const stop = (reason: "timeout" | "overflow" | "abort"): void => {
+      stopReason ??= reason;
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+    };
+    const timer = setTimeout(
+      () => stop("timeout"),
+      Math.max(0, job.deadline - performance.now()) + this.#killGraceMs,
+    );
+    const onAbort = (): void => stop("abort");
+    job.signal?.addEventListener("abort", onAbort, { once: true });
+    if (job.signal?.aborted) stop("abort");
+
+    const responseLimit = responseLimitBytes(job.maxOutputBytes);
+    let status: Deno.CommandStatus;
+    let stdout: CappedBytes;
+    let stderr: CappedBytes;
+    try {
+      [stdout, stderr, status] = await Promise.all([
+        readCapped(child.stdout, responseLimit, () => stop("overflow")),
+        readCapped(child.stderr, this.#maxStderrBytes, null),
+        writeAndClose(child.stdin, sealed.bytes).then(() => child.status),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      job.signal?.removeEventListener("abort", onAbort);
+    }
+    const timing = {
+      queuedMs: job.queuedMs,
+      runMs: Math.round(performance.now() - spawnedAt),
+    };
+    const { scrubber } = sealed;
+
+    const stderrText = stderr.overflowed
+      ? scrubber.scrubCut(decode(stderr.bytes))
+      : scrubber.scrub(decode(stderr.bytes));
+    if (stderrText.length > 0) {
+      logger.debug("Executor {kind} (pid {pid}) wrote to stderr: {stderr}", {
+        kind,
+        pid: child.pid,
+        stderr: stderr.overflowed
+          ? `${stderrText}\n[stderr truncated at ${this.#maxStderrBytes} bytes]`
+          : stderrText,
+      });
+    }
+
+    if (stopReason === "abort") {
+      job.signal?.throwIfAborted();
+    }
+    if (stopReason === "timeout") {
+      return failed(
+        "timeout",
+        `The ${kind} operation timed out after ${
+          seconds(job.timeoutMs)
+        } s and its executor was stopped; raise the timeout or make the operation shorter`,
+        timing,
+      );
+    }
+    if (stopReason === "overflow") {
+      return failed(
+        "internal",
+        `The ${kind} executor wrote more than ${responseLimit} bytes and was stopped; lower the output of the operation (its cap is ${job.maxOutputBytes} bytes per stream)`,
+        timing,
+      );
+    }
+    const text = decode(stdout.bytes);
+    if (text.trim().length === 0) {
+      return failed(
+        "internal",
+        `The ${kind} executor exited with ${
+          describeStatus(status)
+        } without a response; see the debug log for its stderr`,
+        timing,
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      logger.debug(
+        "Executor {kind} wrote a response that is not JSON: {prefix}",
+        {
+          kind,
+          prefix: scrubber.scrubCut(text.slice(0, 200)),
+        },
+      );
+      return failed(
+        "internal",
+        `The ${kind} executor wrote a response that is not JSON (${
+          describeStatus(status)
+        }); this is a bug in the executor, see the debug log`,
+        timing,
+      );
+    }
+    const cleaned = cleanStrings(json, (value, cut) =>
+      capText(
+        cut ? scrubber.scrubCut(value) : scrubber.scrub(value),
+        job.maxOutputBytes,
+      ).text);
+    const parsed = ExecutorResponseSchema.safeParse(cleaned);
+    if (!parsed.success) {
+      const paths = issuePaths(parsed.error.issues);
+      return failed(
+        "internal",
+        `The ${kind} executor wrote a response that does not match ${PROTOCOL_VERSION} (at ${paths}); this is a bug in the executor`,
+        timing,
+      );
+    }
+    const response = parsed.data;
+    if (response.ok) {
+      if (response.result.kind !== kind) {
+        return failed(
+          "internal",
+          `The ${kind} executor returned a ${response.result.kind} result; this is a bug in the executor`,
+          timing,
+        );
+      }
+      return { ok: true, result: response.result, timing };
+    }
+    return { ok: false, error: response.error, timing };
+  }
+}
+
+interface ChildJob {
+  readonly kind: ExecutorKind;
+  readonly args: string[];
+  readonly sealed: SealedRequest;
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  readonly maxOutputBytes: number;
+  readonly queuedMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+interface SealedRequest {
+  /** The request as UTF-8 JSON; zeroed once written. */
+  readonly bytes: Uint8Array;
+  /** Redacts the secrets this request carries. */
+  readonly scrubber: Scrubber;
+}
+
+/**
+ * Serializes the request for the child's stdin. The one place where a
+ * credential's plaintext is revealed; the same plaintext builds the scrubber
+ * for what the child returns.
+ */
+function sealRequest(
+  credential: ExecutorCredential,
+  parts: Pick<ExecutorRequest, "target" | "operation" | "limits">,
+): SealedRequest {
+  const plaintext = (secret: SecretLike): string => secret.reveal();
+  const secret = plaintext(credential.secret);
+  const passphrase = credential.passphrase === undefined
+    ? undefined
+    : plaintext(credential.passphrase);
+  const request: ExecutorRequest = {
+    protocol: PROTOCOL_VERSION,
+    target: parts.target,
+    credential: {
+      username: credential.username,
+      secret,
+      kind: credential.kind,
+      ...(passphrase === undefined ? {} : { passphrase }),
+      ...(credential.domain === undefined ? {} : { domain: credential.domain }),
+    },
+    operation: parts.operation,
+    limits: parts.limits,
+  };
+  const bytes = new TextEncoder().encode(JSON.stringify(request));
+  if (bytes.length > MAX_REQUEST_BYTES) {
+    bytes.fill(0);
+    throw new RangeError(
+      `The executor request is ${bytes.length} bytes, more than the protocol's ${MAX_REQUEST_BYTES}; shorten the operation`,
+    );
+  }
+  const secrets = passphrase === undefined ? [secret] : [secret, passphrase];
+  if (secrets.some((s) => s.length > 0 && s.length < MIN_SCRUB_LENGTH)) {
+    logger.warn(
+      "A credential secret of user {username} is shorter than {min} characters and is not scrubbed from executor output; rotate it to a longer one",
+      { username: credential.username, min: MIN_SCRUB_LENGTH },
+    );
+  }
+  return { bytes, scrubber: createScrubber(secrets) };
+}
+
+interface CappedBytes {
+  readonly bytes: Uint8Array;
+  readonly overflowed: boolean;
+}
+
+/**
+ * Reads a stream, keeping at most `limit` bytes. On overflow, calls
+ * `onOverflow` and stops reading when it is given (the child is killed);
+ * otherwise drains and discards the rest so the child never blocks.
+ */
+async function readCapped(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  onOverflow: (() => void) | null,
+): Promise<CappedBytes> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let overflowed = false;
+  const reader = stream.getReader();
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (overflowed) continue;
+      if (size + value.length > limit) {
+        chunks.push(value.subarray(0, limit - size));
+        size = limit;
+        overflowed = true;
+        if (onOverflow !== null) {
+          onOverflow();
+          await reader.cancel();
+          break;
+        }
+        continue;
+      }
+      chunks.push(value);
+      size += value.length;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { bytes, overflowed };
+}
+
+/** Writes the request and closes stdin; a child that exited early is not an error here. */
+async function writeAndClose(
+  stdin: WritableStream<Uint8Array>,
+  bytes: Uint8Array,
+): Promise<void> {
+  const writer = stdin.getWriter();
+  try {
+    await writer.write(bytes);
+    await writer.close();
+  } catch {
+    // The child closed stdin (exited or was killed); its status tells why.
+    await writer.abort().catch(() => {});
+  } finally {
+    bytes.fill(0);
+    writer.releaseLock();
+  }
+}
+
+/**
+ * Largest response the parent reads: each of stdout and stderr of the
+ * operation may be `maxOutputBytes`, and JSON escaping may grow a byte to six
+ * (`\u0000`), plus room for the rest of the response.
+ */
+export function responseLimitBytes(maxOutputBytes: number): number {
+  return 2 * 6 * maxOutputBytes + 64 * 1024;
+}
+
+/**
+ * Applies `clean` to every string in a parsed JSON value, keys excepted.
+ * `cut` is true for a string `x` whose object also holds `xTruncated: true`
+ * (as `stdout` / `stdoutTruncated`): the child cut it, maybe inside a secret.
+ */
+function cleanStrings(
+  value: unknown,
+  clean: (text: string, cut: boolean) => string,
+  cut = false,
+): unknown {
+  if (typeof value === "string") return clean(value, cut);
+  if (Array.isArray(value)) {
+    return value.map((item) => cleanStrings(item, clean));
+  }
+  if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(record)) {
+      out[key] = cleanStrings(item, clean, record[`${key}Truncated`] === true);
+    }
+    return out;
+  }
+  return value;
+}
+
+/** Where a schema failed, never what the value was (it may hold a secret). */
+function issuePaths(issues: readonly { path: PropertyKey[] }[]): string {
+  return issues
+    .slice(0, 5)
+    .map((issue) => issue.path.map(String).join(".") || "(root)")
+    .join(", ");
+}
+
+function failed(
+  code: ExecutorFailure["code"],
+  message: string,
+  timing: ExecutorTiming,
+): ExecutorOutcome {
+  return { ok: false, error: { code, message }, timing };
+}
+
+function decode(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+function describeStatus(status: Deno.CommandStatus): string {
+  return status.signal === null
+    ? `exit code ${status.code}`
+    : `signal ${status.signal}`;
+}
+
+function seconds(ms: number): string {
+  return String(Math.round(ms / 100) / 10);
+}
+
+function gatewayDenoDir(): string | undefined {
+  const state =
+    Deno.permissions.querySync({ name: "env", variable: "DENO_DIR" })
+      .state;
+  return state === "granted" ? Deno.env.get("DENO_DIR") : undefined;
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new RangeError(`Invalid ${name} ${value}: use a positive integer`);
+  }
+  return value;
+}
+
+function nonNegativeInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(
+      `Invalid ${name} ${value}: use an integer of 0 or more`,
+    );
+  }
+  return value;
+}
+
+function checkTimeout(value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > MAX_TIMEOUT_MS) {
+    throw new RangeError(
+      `Invalid executor timeout ${value} ms: use an integer from 1 to ${MAX_TIMEOUT_MS}`,
+    );
+  }
+  return value;
+}
+
+function checkMaxOutput(value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > MAX_OUTPUT_BYTES_LIMIT) {
+    throw new RangeError(
+      `Invalid executor output cap ${value} bytes: use an integer from 1 to ${MAX_OUTPUT_BYTES_LIMIT}`,
+    );
+  }
+  return value;
+}

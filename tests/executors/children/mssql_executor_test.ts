@@ -1,0 +1,349 @@
+/**
+ * The SQL Server executor, spawned by the real spawner with its production
+ * flags (`--allow-net=HOST:PORT --allow-env`, no `--allow-sys`), against the
+ * wire-level TDS test server.
+ */
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "../../support/assert.ts";
+import {
+  closedPort,
+  type DbCall,
+  failureOf,
+  resultOf,
+  runDb,
+} from "../../support/db_executor.ts";
+import {
+  type RunningTdsServer,
+  startTdsServer,
+  type TdsQueryHandler,
+} from "../../support/tds_server/mod.ts";
+import { createTlsFixtures } from "../../support/tls_fixtures.ts";
+import type { MssqlTls } from "../../../executors/protocol/mod.ts";
+
+const USER = "app_reader";
+const PASSWORD = "Tds-S3cret-pässword";
+const PLAIN: MssqlTls = { encrypt: false, trustServerCertificate: false };
+
+const handler: TdsQueryHandler = (sql) => {
+  switch (sql) {
+    case "SELECT * FROM people":
+      return {
+        columns: [
+          { name: "id", type: "int", nullable: false },
+          { name: "name", type: "nvarchar", length: 100 },
+          { name: "at", type: "datetime2" },
+          { name: "day", type: "date" },
+          { name: "photo", type: "varbinary", length: 16 },
+          { name: "flag", type: "bit" },
+          { name: "price", type: "decimal", precision: 10, scale: 2 },
+          { name: "big", type: "bigint" },
+          { name: "note", type: "nvarchar", length: "max" },
+        ],
+        rows: [
+          [
+            1,
+            "Zoë 東京 🎉",
+            new Date("2024-02-29T13:45:56.789Z"),
+            new Date("1990-05-17T00:00:00Z"),
+            new Uint8Array([0, 255, 16]),
+            true,
+            "12345.67",
+            "9007199254740993",
+            "x".repeat(5000),
+          ],
+          [2, null, null, null, null, null, null, null, null],
+        ],
+      };
+    case "UPDATE counters SET hits = hits + 1; SELECT n FROM numbers":
+      return [
+        { rowsAffected: 3 },
+        {
+          columns: [{ name: "n", type: "int" }],
+          rows: Array.from({ length: 1500 }, (_, i) => [i + 1]),
+        },
+      ];
+    case "SELECT note FROM notes":
+      return {
+        columns: [{ name: "note", type: "nvarchar" }],
+        rows: [[`db password is ${PASSWORD}`]],
+      };
+    case "SELEC 1":
+      return {
+        error: {
+          number: 102,
+          state: 1,
+          class: 15,
+          message: "Incorrect syntax near '1'.",
+        },
+      };
+    case "WAITFOR DELAY '00:00:30'":
+      return { delayMs: 30_000 };
+    default:
+      return { columns: [{ name: "ok", type: "int" }], rows: [[1]] };
+  }
+};
+
+async function withServer(
+  options: { encryption?: "on"; tls?: { cert: string; key: string } },
+  body: (
+    server: RunningTdsServer,
+    call: (extra: Partial<DbCall>) => DbCall,
+  ) => Promise<void>,
+): Promise<void> {
+  const server = await startTdsServer({
+    users: { [USER]: PASSWORD },
+    databases: ["appdb"],
+    onQuery: handler,
+    ...options,
+  });
+  const call = (extra: Partial<DbCall>): DbCall => ({
+    host: server.hostname,
+    port: server.port,
+    username: USER,
+    password: PASSWORD,
+    database: "appdb",
+    query: "SELECT 1 AS ok",
+    ...extra,
+  });
+  try {
+    await body(server, call);
+  } finally {
+    await server.close();
+  }
+  assertEquals(server.errors, [], "the TDS server dropped a connection");
+}
+
+Deno.test({
+  name: "mssql executor against the TDS test server",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    await withServer({}, async (server, call) => {
+      await t.step(
+        "cells come back as text: NULL, ISO dates, binary as hex, unicode, cut long cells",
+        async () => {
+          const result = resultOf(
+            await runDb(
+              "mssql",
+              call({ query: "SELECT * FROM people", maxCellChars: 100 }),
+              PLAIN,
+            ),
+          );
+          assertEquals(result.kind, "mssql");
+          const [set] = result.resultSets;
+          assertEquals(set!.rows[0]!.slice(0, 8), [
+            "1",
+            "Zoë 東京 🎉",
+            "2024-02-29T13:45:56.789",
+            "1990-05-17",
+            "0x00ff10",
+            "true",
+            "12345.67",
+            "9007199254740993",
+          ]);
+          assertEquals(set!.rows[0]![8], {
+            text: "x".repeat(100),
+            textTruncated: true,
+            chars: 5000,
+          });
+          assertEquals(set!.rows[1], [
+            "2",
+            null,
+            null,
+            null,
+            null,
+            null,
+            null,
+            null,
+            null,
+          ]);
+        },
+      );
+
+      await t.step(
+        "the query goes out as one SQL batch and logs in as workstation mcp-privileged",
+        () => {
+          const request = server.requests.find((r) =>
+            r.sql === "SELECT * FROM people"
+          );
+          assertEquals(request?.kind, "sql_batch");
+          assert(server.logins.length > 0);
+          for (const login of server.logins) {
+            assertEquals(login.hostName, "mcp-privileged");
+            assertEquals(login.appName, "mcp-privileged");
+            assertEquals(login.database, "appdb");
+          }
+        },
+      );
+
+      await t.step(
+        "a row count and a capped result set come back in order",
+        async () => {
+          const result = resultOf(
+            await runDb(
+              "mssql",
+              call({
+                query:
+                  "UPDATE counters SET hits = hits + 1; SELECT n FROM numbers",
+                maxRows: 10,
+              }),
+              PLAIN,
+            ),
+          );
+          const [update, select] = result.resultSets;
+          assertEquals(update!.columns, []);
+          assertEquals(update!.affectedRows, 3);
+          assertEquals(select!.rows.length, 10);
+          assertEquals(select!.rowCount, 1500);
+          assertEquals(select!.rowsTruncated, "max_rows");
+        },
+      );
+
+      await t.step("a cell holding the password is redacted", async () => {
+        const outcome = await runDb(
+          "mssql",
+          call({ query: "SELECT note FROM notes" }),
+          PLAIN,
+        );
+        assertEquals(resultOf(outcome).resultSets[0]!.rows, [[
+          "db password is [REDACTED]",
+        ]]);
+      });
+
+      await t.step(
+        "the server's errors come back: syntax, login failed, unknown database, refused connection",
+        async () => {
+          const syntax = failureOf(
+            await runDb("mssql", call({ query: "SELEC 1" }), PLAIN),
+            "driver_error",
+          );
+          assertStringIncludes(
+            syntax.message,
+            "Msg 102, Level 15, State 1, Line 1: Incorrect syntax near '1'.",
+          );
+          const wrong = failureOf(
+            await runDb(
+              "mssql",
+              call({ password: `${PASSWORD}-wrong` }),
+              PLAIN,
+            ),
+            "auth_failed",
+          );
+          assertStringIncludes(
+            wrong.message,
+            `Login failed for user '${USER}'`,
+          );
+          const missing = failureOf(
+            await runDb("mssql", call({ database: "nope" }), PLAIN),
+            "driver_error",
+          );
+          assertStringIncludes(missing.message, 'Cannot open database "nope"');
+          const refused = failureOf(
+            await runDb("mssql", call({ port: closedPort() }), PLAIN),
+            "connection_failed",
+          );
+          assertStringIncludes(refused.message, "ECONNREFUSED");
+        },
+      );
+
+      await t.step(
+        "the batch is cancelled on the server (ATTENTION) at the time limit",
+        async () => {
+          const before = server.attentions;
+          const started = Date.now();
+          const failed = failureOf(
+            await runDb(
+              "mssql",
+              call({ query: "WAITFOR DELAY '00:00:30'", timeoutMs: 2500 }),
+              PLAIN,
+            ),
+            "timeout",
+          );
+          assertStringIncludes(failed.message, "ATTENTION");
+          assert(Date.now() - started < 5000, "the batch was not cut");
+          assertEquals(server.attentions, before + 1);
+          const waited = server.requests.find((r) =>
+            r.sql === "WAITFOR DELAY '00:00:30'"
+          );
+          assertEquals(waited?.canceled, true);
+        },
+      );
+
+      await t.step(
+        "MSSQL_ENCRYPT=true refuses a server that does not encrypt",
+        async () => {
+          const failed = failureOf(
+            await runDb("mssql", call({}), {
+              encrypt: true,
+              trustServerCertificate: false,
+            }),
+            "tls_failed",
+          );
+          assertStringIncludes(failed.message, "did not negotiate encryption");
+          assertStringIncludes(failed.message, "MSSQL_ENCRYPT=false");
+        },
+      );
+    });
+  },
+});
+
+Deno.test({
+  name: "mssql executor verifies the certificate of a TDS server with TLS",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const tls = createTlsFixtures();
+    await withServer({
+      encryption: "on",
+      tls: { cert: tls.serverCertPem, key: tls.serverKeyPem },
+    }, async (server, call) => {
+      await t.step("encrypt with the CA logs in over TLS", async () => {
+        resultOf(
+          await runDb("mssql", call({}), {
+            encrypt: true,
+            trustServerCertificate: false,
+            ca: tls.caCertPem,
+          }),
+        );
+        assert(server.logins.length > 0);
+        assert(server.logins.every((l) => l.encrypted && l.passwordOk));
+      });
+
+      await t.step(
+        "without the CA the certificate is refused; trust-server-certificate accepts it",
+        async () => {
+          const failed = failureOf(
+            await runDb("mssql", call({}), {
+              encrypt: true,
+              trustServerCertificate: false,
+            }),
+            "tls_failed",
+          );
+          assertMatch(failed.message, /certificate/i);
+          assertStringIncludes(failed.message, "MSSQL_SSL_CA");
+          resultOf(
+            await runDb("mssql", call({}), {
+              encrypt: true,
+              trustServerCertificate: true,
+            }),
+          );
+        },
+      );
+
+      await t.step(
+        "a server that requires encryption refuses MSSQL_ENCRYPT=false",
+        async () => {
+          const failed = failureOf(
+            await runDb("mssql", call({}), PLAIN),
+            "tls_failed",
+          );
+          assertStringIncludes(failed.message, "Server requires encryption");
+        },
+      );
+    });
+  },
+});

@@ -1,0 +1,530 @@
+import { configure, type LogRecord, reset } from "@logtape/logtape";
+import type {
+  Operation,
+  ProbeAction,
+} from "../../../executors/protocol/mod.ts";
+import {
+  executorArgs,
+  ExecutorBusyError,
+  type ExecutorCall,
+  type ExecutorKind,
+  type ExecutorOutcome,
+  EXECUTORS,
+  ExecutorSpawner,
+  type ExecutorSpawnerOptions,
+  responseLimitBytes,
+  type SpawnFunction,
+} from "../../../executors/spawner/spawner.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "../../support/assert.ts";
+
+const SECRET = 's3cr"et-Pa55w0rd';
+
+function testdata(name: string): URL {
+  return new URL(`../../testdata/executors/${name}`, import.meta.url);
+}
+
+function call(
+  operation: Operation,
+  extra: Partial<ExecutorCall> = {},
+): ExecutorCall {
+  return {
+    target: { host: "127.0.0.1", port: 9 },
+    credential: {
+      username: "probe",
+      kind: "password",
+      secret: { reveal: () => SECRET },
+    },
+    operation,
+    ...extra,
+  };
+}
+
+function probe(action: ProbeAction, ms?: number): Operation {
+  return ms === undefined
+    ? { kind: "probe", action }
+    : { kind: "probe", action, ms };
+}
+
+/** Wraps the real spawn to record each child, its arguments and how many run at once. */
+class SpawnRecorder {
+  readonly children: Deno.ChildProcess[] = [];
+  readonly calls: { command: string; options: Deno.CommandOptions }[] = [];
+  live = 0;
+  maxLive = 0;
+  readonly spawn: SpawnFunction = (command, options) => {
+    this.calls.push({ command, options });
+    const child = new Deno.Command(command, options).spawn();
+    this.children.push(child);
+    this.live++;
+    this.maxLive = Math.max(this.maxLive, this.live);
+    child.status.then(() => this.live--);
+    return child;
+  };
+}
+
+function spawnerWith(
+  recorder: SpawnRecorder,
+  options: ExecutorSpawnerOptions = {},
+): ExecutorSpawner {
+  return new ExecutorSpawner({ spawn: recorder.spawn, ...options });
+}
+
+async function assertProcessGone(pid: number): Promise<void> {
+  try {
+    await Deno.stat(`/proc/${pid}`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  throw new Error(`Process ${pid} is still there`);
+}
+
+function failureOf(
+  outcome: ExecutorOutcome,
+): { code: string; message: string } {
+  assert(!outcome.ok, `expected a failure, got ${JSON.stringify(outcome)}`);
+  return outcome.error;
+}
+
+async function captureLogs<T>(
+  fn: () => Promise<T>,
+): Promise<{ value: T; records: LogRecord[] }> {
+  const records: LogRecord[] = [];
+  await configure({
+    sinks: { memory: (record: LogRecord) => records.push(record) },
+    loggers: [
+      { category: ["executors"], lowestLevel: "debug", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+    reset: true,
+  });
+  try {
+    return { value: await fn(), records };
+  } finally {
+    await reset();
+  }
+}
+
+function recordText(record: LogRecord): string {
+  return `${record.message.map(String).join("")} ${
+    JSON.stringify(record.properties)
+  }`;
+}
+
+Deno.test("executorArgs() builds the exact sandboxed command line", () => {
+  assertEquals(
+    executorArgs("probe", { host: "127.0.0.1", port: 22 }, {
+      configPath: "/p/deno.json",
+      modulePath: "/p/executors/probe_executor.ts",
+    }),
+    [
+      "run",
+      "--no-prompt",
+      "--cached-only",
+      "--frozen-lockfile",
+      "--config",
+      "/p/deno.json",
+      "--allow-net=127.0.0.1:22",
+      "/p/executors/probe_executor.ts",
+    ],
+  );
+  assertEquals(
+    executorArgs("postgres", { host: "::1", port: 5432 }, {
+      configPath: "/p/deno.json",
+      modulePath: "/p/m.ts",
+    }).slice(6),
+    ["--allow-net=[::1]:5432", "--allow-env=PG*", "/p/m.ts"],
+  );
+});
+
+Deno.test("executorArgs() grants no executor kind read, write, run, ffi, sys or all", () => {
+  const forbidden =
+    /^(-A|--allow-all|--allow-read|--allow-write|--allow-run|--allow-ffi|--allow-sys|--allow-import|--unstable)/;
+  for (const kind of Object.keys(EXECUTORS) as ExecutorKind[]) {
+    const args = executorArgs(kind, { host: "db01", port: 1 }, {
+      configPath: "/p/deno.json",
+      modulePath: "/p/m.ts",
+    });
+    assertEquals(args.filter((arg) => forbidden.test(arg)), [], kind);
+    assertEquals(args.filter((arg) => arg.startsWith("--allow-net")), [
+      "--allow-net=db01:1",
+    ], kind);
+    assertEquals(
+      args.filter((arg) => arg.startsWith("--allow-env")),
+      {
+        postgres: ["--allow-env=PG*"],
+        mssql: ["--allow-env"],
+      }[kind as string] ?? [],
+      kind,
+    );
+  }
+});
+
+Deno.test("executorArgs() refuses relative paths and unknown kinds", () => {
+  const target = { host: "db01", port: 22 };
+  assertThrows(
+    () =>
+      executorArgs("ssh", target, {
+        configPath: "deno.json",
+        modulePath: "/m.ts",
+      }),
+    TypeError,
+    "not absolute",
+  );
+  assertThrows(
+    () =>
+      executorArgs("ftp" as ExecutorKind, target, {
+        configPath: "/d",
+        modulePath: "/m",
+      }),
+    TypeError,
+    "Unknown executor kind",
+  );
+});
+
+Deno.test("ExecutorSpawner.run() never spawns for a malformed host", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder);
+  for (
+    const host of [
+      "db01,169.254.169.254:80",
+      "db01 --allow-all",
+      "127.0.0.1:22",
+      "*",
+      "",
+      "db01\n",
+      "user@db01",
+      "fe80::1%eth0",
+      "0x7f.1",
+    ]
+  ) {
+    await assertRejects(
+      () => spawner.run(call(probe("noop"), { target: { host, port: 22 } })),
+      TypeError,
+      "Invalid executor host",
+    );
+  }
+  await assertRejects(
+    () =>
+      spawner.run(call(probe("noop"), { target: { host: "db01", port: 0 } })),
+    TypeError,
+    "Invalid executor port",
+  );
+  assertEquals(recorder.calls.length, 0);
+});
+
+Deno.test("ExecutorSpawner.run() refuses an operation outside the protocol without spawning", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder);
+  for (
+    const operation of [
+      { kind: "ftp", path: "/" },
+      { kind: "probe", action: "format_disk" },
+      { kind: "ssh", command: "" },
+    ]
+  ) {
+    await assertRejects(
+      () => spawner.run(call(operation as unknown as Operation)),
+      TypeError,
+      "Invalid executor operation",
+    );
+  }
+  assertEquals(recorder.calls.length, 0);
+});
+
+Deno.test("ExecutorSpawner.run() refuses out-of-range limits without spawning", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder);
+  await assertRejects(
+    () => spawner.run(call(probe("noop"), { timeoutMs: 0 })),
+    RangeError,
+    "timeout",
+  );
+  await assertRejects(
+    () => spawner.run(call(probe("noop"), { maxOutputBytes: 0.5 })),
+    RangeError,
+    "output cap",
+  );
+  assertEquals(recorder.calls.length, 0);
+  assertThrows(
+    () => new ExecutorSpawner({ maxConcurrent: 0 }),
+    RangeError,
+    "maxConcurrent",
+  );
+  assertThrows(
+    () =>
+      new ExecutorSpawner({
+        modules: { probe: new URL("https://example.com/x.ts") },
+      }),
+    TypeError,
+    "not a local file",
+  );
+});
+
+Deno.test("ExecutorSpawner.run() spawns deno with a cleared environment and returns the probe result", async () => {
+  const recorder = new SpawnRecorder();
+  const outcome = await spawnerWith(recorder).run(call(probe("noop")));
+  assert(outcome.ok, JSON.stringify(outcome));
+  assertEquals(outcome.result, {
+    kind: "probe",
+    action: "noop",
+    outcome: "allowed",
+    errorName: null,
+    detail: "nothing tried",
+  });
+  const { command, options } = recorder.calls[0]!;
+  assertEquals(command, Deno.execPath());
+  assertEquals(options.clearEnv, true);
+  const inherited = Deno.env.get("DENO_DIR") === undefined ? [] : ["DENO_DIR"];
+  assertEquals(Object.keys(options.env ?? {}).sort(), [
+    ...inherited,
+    "DENO_NO_UPDATE_CHECK",
+    "NO_COLOR",
+  ]);
+  const args = options.args as string[];
+  assertEquals(args, [
+    "run",
+    "--no-prompt",
+    "--cached-only",
+    "--frozen-lockfile",
+    "--config",
+    new URL("../../../deno.json", import.meta.url).pathname,
+    "--allow-net=127.0.0.1:9",
+    new URL("../../../executors/children/probe_executor.ts", import.meta.url)
+      .pathname,
+  ]);
+});
+
+Deno.test("ExecutorSpawner.run() passes a configured DENO_DIR and nothing else", async () => {
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stderr: "null",
+  }).output();
+  const { denoDir } = JSON.parse(new TextDecoder().decode(info.stdout)) as {
+    denoDir: string;
+  };
+  const recorder = new SpawnRecorder();
+  const outcome = await spawnerWith(recorder, { denoDir }).run(
+    call(probe("noop")),
+  );
+  assert(outcome.ok, JSON.stringify(outcome));
+  assertEquals(recorder.calls[0]!.options.env, {
+    NO_COLOR: "1",
+    DENO_NO_UPDATE_CHECK: "1",
+    DENO_DIR: denoDir,
+  });
+});
+
+Deno.test("ExecutorSpawner.run() kills a child that outlives its timeout", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder, {
+    modules: { probe: testdata("hang_executor.ts") },
+    killGraceMs: 0,
+  });
+  const outcome = await spawner.run(call(probe("noop"), { timeoutMs: 500 }));
+  const error = failureOf(outcome);
+  assertEquals(error.code, "timeout");
+  assertStringIncludes(error.message, "timed out after 0.5 s");
+  assertEquals((await recorder.children[0]!.status).signal, "SIGKILL");
+  await assertProcessGone(recorder.children[0]!.pid);
+});
+
+Deno.test("ExecutorSpawner.run() kills a child that floods stdout", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder, {
+    modules: { probe: testdata("flood_executor.ts") },
+  });
+  const outcome = await spawner.run(
+    call(probe("noop"), { maxOutputBytes: 1024, timeoutMs: 60_000 }),
+  );
+  const error = failureOf(outcome);
+  assertEquals(error.code, "internal");
+  assertStringIncludes(
+    error.message,
+    `wrote more than ${responseLimitBytes(1024)} bytes`,
+  );
+  await assertProcessGone(recorder.children[0]!.pid);
+});
+
+Deno.test("ExecutorSpawner.run() reports a response that is not JSON", async () => {
+  const spawner = new ExecutorSpawner({
+    modules: { probe: testdata("garbage_executor.ts") },
+  });
+  const error = failureOf(await spawner.run(call(probe("noop"))));
+  assertEquals(error.code, "internal");
+  assertStringIncludes(error.message, "wrote a response that is not JSON");
+});
+
+Deno.test("ExecutorSpawner.run() reports a response of another protocol", async () => {
+  const spawner = new ExecutorSpawner({
+    modules: { probe: testdata("wrong_shape_executor.ts") },
+  });
+  const error = failureOf(await spawner.run(call(probe("noop"))));
+  assertEquals(error.code, "internal");
+  assertStringIncludes(
+    error.message,
+    "does not match mcp-privileged.executor/1",
+  );
+});
+
+Deno.test("ExecutorSpawner.run() reports a child that exits without a response and logs its stderr", async () => {
+  const spawner = new ExecutorSpawner({
+    modules: { probe: testdata("silent_exit_executor.ts") },
+  });
+  const { value: outcome, records } = await captureLogs(() =>
+    spawner.run(call(probe("noop")))
+  );
+  const error = failureOf(outcome);
+  assertEquals(error.code, "internal");
+  assertStringIncludes(
+    error.message,
+    "exited with exit code 3 without a response",
+  );
+  assert(
+    records.some((r) =>
+      r.level === "debug" && recordText(r).includes("something broke")
+    ),
+  );
+});
+
+Deno.test("ExecutorSpawner.run() scrubs an echoed secret from the result and the stderr log", async () => {
+  const spawner = new ExecutorSpawner({
+    modules: { probe: testdata("echo_secret_executor.ts") },
+  });
+  const { value: outcome, records } = await captureLogs(() =>
+    spawner.run(call(probe("noop")))
+  );
+  assert(outcome.ok, JSON.stringify(outcome));
+  assert(outcome.result.kind === "probe");
+  const base64 = btoa(SECRET).replace(/=+$/, "");
+  const forms = [SECRET, JSON.stringify(SECRET).slice(1, -1), base64];
+  const resultText = JSON.stringify(outcome);
+  assertStringIncludes(outcome.result.detail, "the password is [REDACTED]");
+  const stderrRecords = records.filter((r) => recordText(r).includes("stderr"));
+  assertEquals(stderrRecords.length, 1);
+  const logText = records.map(recordText).join("\n");
+  assertStringIncludes(logText, "raw=[REDACTED]");
+  assertStringIncludes(logText, "base64=[REDACTED]");
+  for (const form of forms) {
+    assert(!resultText.includes(form), `result contains ${form}`);
+    assert(!logText.includes(form), `log contains ${form}`);
+  }
+});
+
+Deno.test("ExecutorSpawner.run() redacts a secret cut off at the end of truncated output", async () => {
+  const spawner = new ExecutorSpawner({
+    modules: { ssh: testdata("cut_secret_executor.ts") },
+  });
+  const outcome = await spawner.run(
+    call({
+      kind: "ssh",
+      command: "cat /etc/app.conf",
+      hostKeys: { mode: "disabled" },
+    }),
+  );
+  assert(outcome.ok && outcome.result.kind === "ssh", JSON.stringify(outcome));
+  assertEquals(outcome.result.stdout, "config dump ... password=[REDACTED]");
+});
+
+Deno.test("ExecutorSpawner.run() drains a stderr flood and keeps only its cap for the log", async () => {
+  const spawner = new ExecutorSpawner({
+    modules: { probe: testdata("stderr_flood_executor.ts") },
+    maxStderrBytes: 4096,
+  });
+  const { value: outcome, records } = await captureLogs(() =>
+    spawner.run(call(probe("noop")))
+  );
+  assert(outcome.ok, JSON.stringify(outcome));
+  const stderr = String(records[0]?.properties["stderr"]);
+  assertStringIncludes(stderr, "[stderr truncated at 4096 bytes]");
+  assert(stderr.length < 4200, `logged ${stderr.length} characters`);
+});
+
+Deno.test("ExecutorSpawner.run() runs at most maxConcurrent children at once", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder, { maxConcurrent: 2 });
+  let maxRunning = 0;
+  const outcomes = await Promise.all(
+    Array.from({ length: 5 }, async () => {
+      const pending = spawner.run(call(probe("sleep", 300)));
+      maxRunning = Math.max(maxRunning, spawner.running);
+      return await pending;
+    }),
+  );
+  assert(outcomes.every((o) => o.ok), JSON.stringify(outcomes));
+  assertEquals(recorder.calls.length, 5);
+  assertEquals(recorder.maxLive, 2);
+  assertEquals(maxRunning, 2);
+  assert(outcomes.some((o) => o.timing.queuedMs > 0), "no call waited");
+  assertEquals([spawner.running, spawner.queued], [0, 0]);
+});
+
+Deno.test("ExecutorSpawner.run() starts queued calls in FIFO order", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder, { maxConcurrent: 1 });
+  const ports = [1001, 1002, 1003, 1004];
+  await Promise.all(
+    ports.map((port) =>
+      spawner.run(
+        call(probe("sleep", 20), { target: { host: "127.0.0.1", port } }),
+      )
+    ),
+  );
+  const granted = recorder.calls.map(({ options }) =>
+    (options.args as string[]).find((arg) => arg.startsWith("--allow-net="))
+  );
+  assertEquals(granted, ports.map((port) => `--allow-net=127.0.0.1:${port}`));
+});
+
+Deno.test("ExecutorSpawner.run() times out a queued call without spawning it", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder, { maxConcurrent: 1 });
+  const controller = new AbortController();
+  const first = spawner.run(
+    call(probe("sleep", 60_000), { signal: controller.signal }),
+  );
+  const outcome = await spawner.run(call(probe("noop"), { timeoutMs: 300 }));
+  const error = failureOf(outcome);
+  assertEquals(error.code, "timeout");
+  assertStringIncludes(error.message, "waiting for a free executor");
+  assertEquals(outcome.timing.runMs, 0);
+  assertEquals(recorder.calls.length, 1);
+  const rejected = assertRejects(() => first, Error, "client went away");
+  controller.abort(new Error("client went away"));
+  await rejected;
+  await assertProcessGone(recorder.children[0]!.pid);
+  assertEquals([spawner.running, spawner.queued], [0, 0]);
+});
+
+Deno.test("ExecutorSpawner.run() refuses calls beyond the queue with ExecutorBusyError", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder, { maxConcurrent: 1, maxQueued: 1 });
+  const controller = new AbortController();
+  const running = spawner.run(
+    call(probe("sleep", 60_000), { signal: controller.signal }),
+  );
+  const waiting = spawner.run(
+    call(probe("noop"), { signal: controller.signal }),
+  );
+  assertEquals([spawner.running, spawner.queued], [1, 1]);
+  const error = await assertRejects(
+    () => spawner.run(call(probe("noop"))),
+    ExecutorBusyError,
+    "retry",
+  );
+  assertEquals(error.name, "ExecutorBusyError");
+  const settled = Promise.all([
+    assertRejects(() => running, Error, "shutting down"),
+    assertRejects(() => waiting, Error, "shutting down"),
+  ]);
+  controller.abort(new Error("shutting down"));
+  await settled;
+  assertEquals(recorder.calls.length, 1);
+  assertEquals([spawner.running, spawner.queued], [0, 0]);
+});
