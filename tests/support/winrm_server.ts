@@ -1,6 +1,6 @@
 /**
  * A wire-level WinRM (WinRS) test server on loopback that answers with the
- * recorded Windows responses of `../shared/reference/winrm/fixtures`.
+ * recorded Windows responses in `tests/testdata/winrm`.
  *
  * - `auth: "ntlm"` (HTTP): a 401 `Negotiate` handshake per TCP connection;
  *   the client's NTLMv2 response and MIC are verified as a server would
@@ -42,9 +42,9 @@ import { fromUtf16le } from "../../executors/children/winrm/ntlm_crypto.ts";
 import { NtlmSession } from "../../executors/children/winrm/ntlm_session.ts";
 import { respondToNegotiate, verifyAuthenticate } from "./ntlm_server.ts";
 
-/** Where the recorded fixtures live (beside the repository). */
+/** Where the recorded fixtures live (`tests/testdata/winrm/`). */
 export const WINRM_FIXTURES = new URL(
-  "../../../shared/reference/winrm/fixtures/",
+  "../testdata/winrm/",
   import.meta.url,
 );
 

@@ -6,7 +6,7 @@ import {
 } from "../../../../executors/children/winrm/clixml.ts";
 
 const FIXTURES = new URL(
-  "../../../../../shared/reference/winrm/fixtures/",
+  "../../../testdata/winrm/",
   import.meta.url,
 );
 const read = (path: string): string =>

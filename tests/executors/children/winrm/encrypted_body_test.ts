@@ -13,7 +13,7 @@ import { NtlmSession } from "../../../../executors/children/winrm/ntlm_session.t
 import { WINRM_NEGOTIATE_FLAGS } from "../../../../executors/children/winrm/ntlm.ts";
 
 const DERIVED = new URL(
-  "../../../../../shared/reference/winrm/fixtures/derived/",
+  "../../../testdata/winrm/derived/",
   import.meta.url,
 );
 const EXAMPLE = await Deno.readFile(

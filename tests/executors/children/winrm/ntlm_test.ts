@@ -38,7 +38,7 @@ import {
 } from "../../../support/ntlm_server.ts";
 
 const FIXTURES = new URL(
-  "../../../../../shared/reference/winrm/fixtures/",
+  "../../../testdata/winrm/",
   import.meta.url,
 );
 const vectors = JSON.parse(

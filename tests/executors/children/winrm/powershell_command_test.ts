@@ -11,7 +11,7 @@ import { fromUtf16le } from "../../../../executors/children/winrm/ntlm_crypto.ts
 import { fromBase64 } from "../../../../executors/children/winrm/wsman.ts";
 
 const FIXTURES = new URL(
-  "../../../../../shared/reference/winrm/fixtures/",
+  "../../../testdata/winrm/",
   import.meta.url,
 );
 

@@ -1,6 +1,6 @@
 /**
  * SOAP builders and parsers against the recorded WinRM traffic in
- * `../shared/reference/winrm/fixtures` (pypsrp, pywinrm, WinRb).
+ * `tests/testdata/winrm` (pypsrp, pywinrm, WinRb).
  */
 import {
   assert,
@@ -40,7 +40,7 @@ import {
 } from "../../../../executors/children/winrm/xml.ts";
 
 const FIXTURES = new URL(
-  "../../../../../shared/reference/winrm/fixtures/",
+  "../../../testdata/winrm/",
   import.meta.url,
 );
 const read = (path: string): string =>
