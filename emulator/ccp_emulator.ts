@@ -2,7 +2,7 @@
  * An emulator of CyberArk's Central Credential Provider (CCP) REST endpoint,
  * `GET /AIMWebService/api/Accounts`, for tests and demos.
  *
- * It follows `shared/reference/cyberark-ccp.md`: case-insensitive parameter
+ * It follows `docs/reference/cyberark-ccp.md`: case-insensitive parameter
  * names, `Folder` defaulting to `Root`, `Query` overriding the other
  * criteria, every value a string, and CyberArk's real error codes, statuses
  * and message shapes. Wrong paths and methods answer IIS-style HTML, as a
@@ -521,9 +521,9 @@ function answerRetrieval(
         });
       }
     }
-    // "AppID plus one more parameter is required" (reference §1); the
-    // documented code for an invalid request message is 400 APPAP081E
-    // "Request message content is invalid" (reference §3).
+    // "AppID plus one more parameter is required", and an invalid request
+    // message is 400 APPAP081E "Request message content is invalid"
+    // (docs/reference/cyberark-ccp.md, sections 1.2 and 3.1).
     if (filters.length === 0) {
       return ccpError(400, "APPAP081E", "Request message content is invalid");
     }
@@ -676,7 +676,7 @@ function checkAuthentication(
     app.allowedMachines !== undefined &&
     !matchesAllowedMachines(caller.address, app.allowedMachines)
   ) {
-    // The reference gives CyberArk's wording for certificates only; this
+    // The CCP reference gives CyberArk's wording for certificates only; this
     // follows the same `<Type> "<value>" is unauthorized` shape.
     return `MachineAddress "${
       normalizeAddressText(caller.address)

@@ -1,6 +1,6 @@
 /**
  * CyberArk CCP failures and what to do about each: the real CCP codes (see
- * shared/reference/cyberark-ccp.md) plus the codes the operations manual used,
+ * docs/reference/cyberark-ccp.md) plus the codes the operations manual used,
  * kept as aliases.
  *
  * @module
