@@ -1,0 +1,467 @@
+/**
+ * The gateway's HTTP rules, through `app.request()` on the real app with
+ * in-memory services: nothing listens on a port and no process is spawned.
+ */
+import { resetSync } from "@logtape/logtape";
+import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
+import { assert, assertEquals } from "../support/assert.ts";
+import { createApp } from "../../gateway/app.ts";
+import { createCcpClient } from "../../gateway/ccp_setup.ts";
+import { loadConfig } from "../../gateway/config/mod.ts";
+import { setupLogging } from "../../gateway/logging.ts";
+import type { GatewayServices } from "../../gateway/tool_context.ts";
+import { ExecutorSpawner } from "../../executors/spawner/mod.ts";
+import { HandleVault } from "../../vault/handle_vault.ts";
+
+const KEY = "k".repeat(8) + "0123456789abcdef0123456789abcdef";
+const BASE_ENV: Record<string, string> = {
+  MCP_API_KEYS: KEY,
+  CYBERARK_CCP_URL:
+    "https://cyberark.example.internal/AIMWebService/api/Accounts",
+  CYBERARK_APP_ID: "MCP-Privileged-Service",
+};
+const HOST = "localhost:8443";
+const PEER = "10.0.0.9";
+const JSON_RPC_HEADERS = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+};
+const TOOLS_LIST = JSON.stringify({
+  jsonrpc: "2.0",
+  id: 1,
+  method: "tools/list",
+});
+const UNAUTHORIZED =
+  '{"error":"unauthorized","message":"Missing or invalid X-API-Key header; use a key from MCP_API_KEYS"}';
+
+type App = ReturnType<typeof createApp>;
+
+interface Call {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: BodyInit;
+  /** The socket peer Deno.serve would report. */
+  peer?: string;
+}
+
+/** Runs `fn` against an app built from `env` over in-memory services. */
+async function withApp(
+  env: Record<string, string>,
+  fn: (app: App) => Promise<void>,
+): Promise<void> {
+  const config = loadConfig({
+    env: { ...BASE_ENV, ...env },
+    home: "/nonexistent",
+  });
+  const services: GatewayServices = {
+    config,
+    ccp: createCcpClient(config.cyberark),
+    vault: new HandleVault(config.handles),
+    executors: new ExecutorSpawner(),
+  };
+  try {
+    await fn(createApp(services));
+  } finally {
+    services.ccp.close();
+    await services.vault.close();
+  }
+}
+
+/** Sends one request as Deno.serve would hand it over (Host set, peer bound). */
+function send(app: App, path: string, call: Call = {}): Promise<Response> {
+  return Promise.resolve(app.request(
+    path,
+    {
+      method: call.method ?? "POST",
+      headers: { host: HOST, ...call.headers },
+      ...(call.body === undefined ? {} : { body: call.body }),
+    },
+    {
+      remoteAddr: {
+        transport: "tcp",
+        hostname: call.peer ?? PEER,
+        port: 50123,
+      },
+    },
+  ));
+}
+
+/** A JSON-RPC POST with a valid key. */
+function rpc(app: App, path: string, body: string): Promise<Response> {
+  return send(app, path, {
+    headers: { ...JSON_RPC_HEADERS, "x-api-key": KEY },
+    body,
+  });
+}
+
+/** The JSON log lines written while `fn` runs. */
+async function logLines(
+  fn: () => Promise<void>,
+): Promise<Record<string, unknown>[]> {
+  const lines: string[] = [];
+  setupLogging({ format: "json", level: "info", write: (l) => lines.push(l) });
+  try {
+    await fn();
+  } finally {
+    resetSync();
+  }
+  return lines.map((line) => JSON.parse(line));
+}
+
+function chunked(text: string, chunkBytes: number): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  let offset = 0;
+  return new ReadableStream({
+    pull(controller): void {
+      if (offset >= bytes.length) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(bytes.slice(offset, offset + chunkBytes));
+      offset += chunkBytes;
+    },
+  });
+}
+
+async function assertJsonResponse(
+  response: Response,
+  status: number,
+  body: string,
+): Promise<void> {
+  assertEquals(response.status, status);
+  assertEquals(response.headers.get("content-type"), "application/json");
+  assertEquals(await response.text(), body);
+}
+
+Deno.test("app: GET /health answers ok without a key or an allowed Host", async () => {
+  await withApp({}, async (app) => {
+    for (const host of [HOST, "attacker.example"]) {
+      const response = await send(app, "/health", {
+        method: "GET",
+        headers: { host },
+      });
+      await assertJsonResponse(response, 200, '{"status":"ok"}');
+    }
+  });
+});
+
+Deno.test("app: a missing or wrong X-API-Key gets 401 and one auth_failure audit line with client_ip", async () => {
+  await withApp({}, async (app) => {
+    const lines = await logLines(async () => {
+      for (const key of [undefined, "", `${KEY}x`, KEY.slice(1)]) {
+        const response = await send(app, "/mcp/ssh", {
+          headers: {
+            ...JSON_RPC_HEADERS,
+            ...(key === undefined ? {} : { "x-api-key": key }),
+          },
+          body: TOOLS_LIST,
+        });
+        await assertJsonResponse(response, 401, UNAUTHORIZED);
+      }
+    });
+    assertEquals(lines.length, 4);
+    for (const line of lines) {
+      assertEquals(Object.keys(line), [
+        "event",
+        "logger",
+        "level",
+        "timestamp",
+        "reason",
+        "client_ip",
+        "path",
+      ]);
+      assertEquals(line.event, "auth_failure");
+      assertEquals(line.logger, "audit");
+      assertEquals(line.level, "warning");
+      assertEquals(line.reason, "invalid_or_missing_api_key");
+      assertEquals(line.client_ip, PEER);
+      assertEquals(line.path, "/mcp/ssh");
+    }
+    assert(!JSON.stringify(lines).includes(KEY), "no key in the audit line");
+  });
+});
+
+Deno.test("app: a Host outside ALLOWED_HOSTS gets 403 before the key is checked", async () => {
+  await withApp({ ALLOWED_HOSTS: "mcp.example.internal" }, async (app) => {
+    const lines = await logLines(async () => {
+      const response = await send(app, "/mcp/cyberark", {
+        headers: { host: "evil.example" },
+        body: TOOLS_LIST,
+      });
+      await assertJsonResponse(
+        response,
+        403,
+        '{"error":"forbidden","message":"Host \\"evil.example\\" is not allowed; add the name clients use to ALLOWED_HOSTS"}',
+      );
+    });
+    assertEquals(lines, [], "a refused Host writes no auth_failure line");
+    const allowed = await rpc(app, "/mcp/cyberark", TOOLS_LIST);
+    assertEquals(allowed.status, 403, "localhost is not in this list");
+    await allowed.body?.cancel();
+    const named = await send(app, "/mcp/cyberark", {
+      headers: {
+        ...JSON_RPC_HEADERS,
+        host: "MCP.example.internal:8443",
+        "x-api-key": KEY,
+      },
+      body: TOOLS_LIST,
+    });
+    assertEquals(named.status, 200);
+    await named.body?.cancel();
+  });
+});
+
+Deno.test("app: DNS-rebinding Hosts get 403 even with a valid key", async () => {
+  await withApp({}, async (app) => {
+    for (
+      const host of [
+        "attacker.example:8443",
+        "localhost.attacker.example",
+        "127.0.0.1.nip.io",
+        "evil.example@localhost",
+        "",
+      ]
+    ) {
+      const response = await send(app, "/mcp/cyberark", {
+        headers: { ...JSON_RPC_HEADERS, host, "x-api-key": KEY },
+        body: TOOLS_LIST,
+      });
+      assertEquals(response.status, 403, host);
+      const body = await response.json();
+      assertEquals(body.error, "forbidden");
+      assertEquals(
+        body.message,
+        `Host "${host}" is not allowed; add the name clients use to ALLOWED_HOSTS`,
+      );
+    }
+    const none = await app.request("/mcp/cyberark", {
+      method: "POST",
+      headers: { "x-api-key": KEY },
+    });
+    await assertJsonResponse(
+      none,
+      403,
+      '{"error":"forbidden","message":"Host \\"\\" is not allowed; add the name clients use to ALLOWED_HOSTS"}',
+    );
+  });
+});
+
+Deno.test("app: an Origin outside ALLOWED_HOSTS gets 403; an allowed or null Origin passes", async () => {
+  await withApp({}, async (app) => {
+    const foreign = await send(app, "/mcp/cyberark", {
+      headers: {
+        ...JSON_RPC_HEADERS,
+        origin: "http://attacker.example",
+        "x-api-key": KEY,
+      },
+      body: TOOLS_LIST,
+    });
+    await assertJsonResponse(
+      foreign,
+      403,
+      '{"error":"forbidden","message":"Origin \\"http://attacker.example\\" is not allowed; add its host to ALLOWED_HOSTS"}',
+    );
+    const malformed = await send(app, "/mcp/cyberark", {
+      headers: { origin: "not a url", "x-api-key": KEY },
+      body: TOOLS_LIST,
+    });
+    await assertJsonResponse(
+      malformed,
+      403,
+      '{"error":"forbidden","message":"Origin header is malformed"}',
+    );
+    for (const origin of ["http://localhost:3000", "null"]) {
+      const response = await send(app, "/mcp/cyberark", {
+        headers: { ...JSON_RPC_HEADERS, origin, "x-api-key": KEY },
+        body: TOOLS_LIST,
+      });
+      assertEquals(response.status, 200, origin);
+      await response.body?.cancel();
+    }
+  });
+});
+
+Deno.test("app: ALLOWED_HOSTS=* lets any Host and Origin through to the key check", async () => {
+  await withApp({ ALLOWED_HOSTS: "*" }, async (app) => {
+    const response = await send(app, "/mcp/cyberark", {
+      headers: { host: "attacker.example", origin: "http://attacker.example" },
+      body: TOOLS_LIST,
+    });
+    await assertJsonResponse(response, 401, UNAUTHORIZED);
+  });
+});
+
+Deno.test("app: GET and DELETE on an MCP endpoint get 405 with Allow: POST, after the key check", async () => {
+  await withApp({}, async (app) => {
+    for (const method of ["GET", "DELETE"]) {
+      const response = await send(app, "/mcp/database", {
+        method,
+        headers: { "x-api-key": KEY },
+      });
+      assertEquals(response.headers.get("allow"), "POST");
+      await assertJsonResponse(
+        response,
+        405,
+        '{"error":"method_not_allowed","message":"This MCP endpoint is stateless: send JSON-RPC requests with POST"}',
+      );
+      const anonymous = await send(app, "/mcp/database", { method });
+      await assertJsonResponse(anonymous, 401, UNAUTHORIZED);
+    }
+  });
+});
+
+Deno.test("app: other methods and unknown paths get 404 once past the key check", async () => {
+  await withApp({}, async (app) => {
+    const notFound = '{"error":"not_found","message":"No such endpoint"}';
+    for (
+      const [method, path] of [
+        ["PUT", "/mcp/cyberark"],
+        ["PATCH", "/mcp/cyberark"],
+        ["POST", "/mcp/vault"],
+        ["GET", "/mcp/vault"],
+        ["POST", "/health"],
+        ["GET", "/"],
+      ] as const
+    ) {
+      const response = await send(app, path, {
+        method,
+        headers: { "x-api-key": KEY },
+      });
+      await assertJsonResponse(response, 404, notFound);
+    }
+    const anonymous = await send(app, "/mcp/vault");
+    await assertJsonResponse(anonymous, 401, UNAUTHORIZED);
+  });
+});
+
+Deno.test("app: a body over MAX_REQUEST_BYTES gets 413, by Content-Length or by counting a chunked body", async () => {
+  const tooLarge =
+    '{"error":"payload_too_large","message":"Request body is larger than 1024 bytes (MAX_REQUEST_BYTES)"}';
+  await withApp({ MAX_REQUEST_BYTES: "1024" }, async (app) => {
+    const declared = await send(app, "/mcp/cyberark", {
+      headers: {
+        ...JSON_RPC_HEADERS,
+        "x-api-key": KEY,
+        "content-length": "1025",
+      },
+      body: "x".repeat(1025),
+    });
+    await assertJsonResponse(declared, 413, tooLarge);
+    const streamed = await send(app, "/mcp/cyberark", {
+      headers: { ...JSON_RPC_HEADERS, "x-api-key": KEY },
+      body: chunked("x".repeat(4096), 100),
+    });
+    assertEquals(streamed.headers.get("content-length"), null);
+    await assertJsonResponse(streamed, 413, tooLarge);
+    const anonymous = await send(app, "/mcp/cyberark", {
+      headers: { "content-length": "4096" },
+      body: "x".repeat(4096),
+    });
+    await assertJsonResponse(anonymous, 401, UNAUTHORIZED);
+  });
+});
+
+Deno.test("app: a chunked body of exactly MAX_REQUEST_BYTES reaches the MCP endpoint whole", async () => {
+  await withApp({ MAX_REQUEST_BYTES: "1024" }, async (app) => {
+    const body = TOOLS_LIST.padEnd(1024, " ");
+    const response = await send(app, "/mcp/cyberark", {
+      headers: { ...JSON_RPC_HEADERS, "x-api-key": KEY },
+      body: chunked(body, 100),
+    });
+    assertEquals(response.status, 200);
+    const json = await response.json();
+    assertEquals(json.result.tools.map((t: { name: string }) => t.name), [
+      "get_credential",
+    ]);
+  });
+});
+
+Deno.test("app: X-Forwarded-For names the client only when the peer is in TRUSTED_PROXIES", async () => {
+  const clientIpOf = async (
+    app: App,
+    peer: string,
+    forwardedFor: string,
+  ): Promise<unknown> => {
+    const lines = await logLines(async () => {
+      const response = await send(app, "/mcp/cyberark", {
+        peer,
+        headers: { "x-forwarded-for": forwardedFor },
+      });
+      assertEquals(response.status, 401);
+      await response.body?.cancel();
+    });
+    assertEquals(lines.length, 1);
+    return lines[0]!.client_ip;
+  };
+  await withApp({ TRUSTED_PROXIES: "127.0.0.1,10.1.0.0/16" }, async (app) => {
+    assertEquals(
+      await clientIpOf(app, "127.0.0.1", "203.0.113.7"),
+      "203.0.113.7",
+    );
+    assertEquals(
+      await clientIpOf(app, "127.0.0.1", "198.51.100.1, 203.0.113.7, 10.1.2.3"),
+      "203.0.113.7",
+      "the right-most untrusted hop",
+    );
+    assertEquals(
+      await clientIpOf(app, "127.0.0.1", "not-an-ip"),
+      "127.0.0.1",
+      "a garbled list is not believed",
+    );
+    assertEquals(
+      await clientIpOf(app, PEER, "203.0.113.7"),
+      PEER,
+      "an untrusted peer cannot set its address",
+    );
+  });
+  await withApp({}, async (app) => {
+    assertEquals(
+      await clientIpOf(app, "127.0.0.1", "203.0.113.7"),
+      "127.0.0.1",
+    );
+  });
+});
+
+Deno.test("app: initialize and tools/list succeed through each MCP endpoint", async () => {
+  const expected = {
+    cyberark: "get_credential",
+    ssh: "ssh_execute",
+    powershell: "ps_execute",
+    database: "db_query",
+  };
+  await withApp({}, async (app) => {
+    for (const [endpoint, tool] of Object.entries(expected)) {
+      const init = await rpc(
+        app,
+        `/mcp/${endpoint}`,
+        JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: {
+            protocolVersion: LATEST_PROTOCOL_VERSION,
+            capabilities: {},
+            clientInfo: { name: "app_test", version: "1.0.0" },
+          },
+        }),
+      );
+      assertEquals(init.status, 200);
+      assertEquals(init.headers.get("mcp-session-id"), null, "stateless");
+      const initialized = await init.json();
+      assertEquals(initialized.id, 1);
+      assertEquals(
+        initialized.result.serverInfo.name,
+        `mcp-privileged-${endpoint}`,
+      );
+      assertEquals(initialized.result.protocolVersion, LATEST_PROTOCOL_VERSION);
+      assert(initialized.result.capabilities.tools !== undefined);
+
+      const list = await rpc(app, `/mcp/${endpoint}`, TOOLS_LIST);
+      assertEquals(list.status, 200);
+      const listed = await list.json();
+      assertEquals(listed.result.tools.map((t: { name: string }) => t.name), [
+        tool,
+      ]);
+    }
+  });
+});
