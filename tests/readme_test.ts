@@ -11,7 +11,7 @@ import {
 } from "../gateway/config/mod.ts";
 import { createCcpClient } from "../gateway/ccp_setup.ts";
 import { ENDPOINT_NAMES, handleMcpRequest } from "../gateway/mcp_endpoints.ts";
-import { ExecutorSpawner } from "../executors/spawner/spawner.ts";
+import { ExecutorSpawner } from "../executors/spawner/mod.ts";
 import { HandleVault } from "../vault/handle_vault.ts";
 
 const README = await Deno.readTextFile(`${PROJECT_ROOT}README.md`);

@@ -11,17 +11,24 @@
  *
  * @module
  */
-import {
-  type DbCell,
-  type DbOperation,
-  type DbResultSet,
-  type ExecutorFailure,
-  type ExecutorRequest,
-  type ExecutorResponse,
-  failure,
-  PROTOCOL_VERSION,
-  serveOneRequest,
+import type {
+  DbCell,
+  DbOperation,
+  DbResult,
+  DbResultSet,
+  ExecutorFailure,
+  ExecutorRequest,
+  ExecutorResponse,
 } from "../protocol/mod.ts";
+import {
+  Deadline,
+  type DriverError,
+  failed,
+  failure,
+  isSandboxDenial,
+  serveOneRequest,
+  success,
+} from "./_kit.ts";
 
 /** Fixed bytes counted per cell besides its text (JSON quotes, comma, null). */
 const CELL_OVERHEAD_BYTES = 4;
@@ -173,17 +180,7 @@ export function isoTimestamp(text: string): string {
   return `${match[1]}T${match[2]}${zone}`;
 }
 
-/** An error as drivers throw them: a Node-style `code` and maybe an errno. */
-export interface DriverError extends Error {
-  code?: string | number;
-  errno?: number;
-}
-
-/** Whether an error is the sandbox refusing something. */
-export function isSandboxDenial(error: DriverError): boolean {
-  return error instanceof Deno.errors.NotCapable || error.code === "EPERM" ||
-    error.code === "ERR_ACCESS_DENIED";
-}
+export type { DriverError };
 
 const TLS_CODES =
   /^(?:ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HANDSHAKE_SSL_ERROR|HANDSHAKE_NO_SSL_SUPPORT)/;
@@ -272,24 +269,10 @@ export interface DbRunContext<T extends DbOperation> {
   readonly operation: T;
   /** `host:port`, for messages. */
   readonly where: string;
-  /** `performance.now()` value by which the child must have answered. */
-  readonly deadline: number;
+  /** When the child must have answered. */
+  readonly deadline: Deadline;
   /** Where the run is; set `stage` to `query` once logged in. */
   readonly progress: { stage: "connect" | "query" };
-}
-
-/** Milliseconds left before the child's deadline, at least 1. */
-export function remainingMs(deadline: number): number {
-  return Math.max(1, Math.floor(deadline - performance.now()));
-}
-
-/**
- * A server-side statement timeout that fires a little before the child's
- * own deadline, so the database's own message arrives first.
- */
-export function serverTimeoutMs(deadline: number): number {
-  const left = remainingMs(deadline);
-  return Math.max(1, left - Math.min(1000, Math.ceil(left / 10)));
 }
 
 /**
@@ -304,42 +287,32 @@ export function runDbExecutor<K extends DbOperation["kind"]>(
     context: DbRunContext<Extract<DbOperation, { kind: K }>>,
   ) => Promise<ExecutorResponse>,
 ): Promise<never> {
-  return serveOneRequest(kind, engine, async (request, operation) => {
+  return serveOneRequest(kind, engine, (request, operation) => {
     const { host, port } = request.target;
     const where = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-    const deadline = performance.now() + request.limits.timeoutMs;
+    const deadline = new Deadline(request.limits);
     const progress: DbRunContext<DbOperation>["progress"] = {
       stage: "connect",
     };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<ExecutorResponse>((resolve) => {
-      timer = setTimeout(() =>
-        resolve(
-          progress.stage === "connect"
-            ? failure(
-              "connection_failed",
-              `no ${engine} session within ${request.limits.timeoutMs} ms (stuck connecting or logging in); check that the host is up, the port serves ${engine} and a firewall allows the gateway`,
-            )
-            : failure(
-              "timeout",
-              `The query on ${where} did not finish within ${request.limits.timeoutMs} ms and the executor gave up; pass a larger timeout_seconds or make the query cheaper`,
-            ),
-        ), request.limits.timeoutMs);
-    });
-    try {
-      return await Promise.race([
-        run({
-          request,
-          operation: operation as Extract<DbOperation, { kind: K }>,
-          where,
-          deadline,
-          progress,
-        }),
-        expired,
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return deadline.race(
+      run({
+        request,
+        operation: operation as Extract<DbOperation, { kind: K }>,
+        where,
+        deadline,
+        progress,
+      }),
+      () =>
+        progress.stage === "connect"
+          ? failure(
+            "connection_failed",
+            `no ${engine} session within ${request.limits.timeoutMs} ms (stuck connecting or logging in); check that the host is up, the port serves ${engine} and a firewall allows the gateway`,
+          )
+          : failure(
+            "timeout",
+            `The query on ${where} did not finish within ${request.limits.timeoutMs} ms and the executor gave up; pass a larger timeout_seconds or make the query cheaper`,
+          ),
+    );
   });
 }
 
@@ -349,15 +322,11 @@ function dbSuccess<K extends DbOperation["kind"]>(
   collector: ResultSetCollector,
   elapsedMs: number,
 ): ExecutorResponse {
-  return {
-    protocol: PROTOCOL_VERSION,
-    ok: true,
-    result: {
-      kind,
-      resultSets: collector.resultSets,
-      elapsedMs: Math.round(elapsedMs * 10) / 10,
-    } as Extract<ExecutorResponse, { ok: true }>["result"],
-  };
+  return success({
+    kind,
+    resultSets: collector.resultSets,
+    elapsedMs: Math.round(elapsedMs * 10) / 10,
+  } as DbResult);
 }
 
 /**
@@ -385,14 +354,9 @@ export async function collectQuery<K extends DbOperation["kind"]>(
   try {
     await steps.run(collector);
   } catch (error) {
-    return dbFailure(steps.failure(error));
+    return failed(steps.failure(error));
   }
   const elapsed = performance.now() - started;
   steps.close();
   return dbSuccess(kind, collector, elapsed);
-}
-
-/** A failure response from a protocol failure. */
-export function dbFailure(failed: ExecutorFailure): ExecutorResponse {
-  return { protocol: PROTOCOL_VERSION, ok: false, error: failed };
 }

@@ -21,16 +21,14 @@ import sql from "mssql";
 import {
   collectQuery,
   connectionFailure,
-  dbFailure,
   type DbRunContext,
   type DriverError,
   hexText,
-  remainingMs,
   ResultSetCollector,
   runDbExecutor,
-  serverTimeoutMs,
   type TlsFix,
 } from "./_db_child.ts";
+import { failed } from "./_kit.ts";
 import type {
   ExecutorFailure,
   ExecutorResponse,
@@ -269,7 +267,7 @@ async function runMssql(
     user: request.credential.username,
     password: request.credential.secret,
     database: operation.database,
-    connectionTimeout: remainingMs(deadline),
+    connectionTimeout: deadline.remainingMs(),
     pool: { min: 0, max: 1 },
     validateConnection: false,
     options: {
@@ -291,13 +289,13 @@ async function runMssql(
   try {
     await pool.connect();
   } catch (error) {
-    return dbFailure(connectFailure(error as MssqlError, context));
+    return failed(connectFailure(error as MssqlError, context));
   }
   return collectQuery("mssql", context, {
     // Set now, after the (double) login: past it tedious sends ATTENTION,
     // which cancels the batch on the server.
     run: (collector) =>
-      stream(pool, operation.query, collector, serverTimeoutMs(deadline)),
+      stream(pool, operation.query, collector, deadline.serverTimeoutMs()),
     failure: (error) => queryFailure(error as MssqlError, context),
     close: () => void pool.close().catch(() => {}),
   });

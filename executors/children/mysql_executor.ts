@@ -20,17 +20,15 @@ import mysql from "mysql2";
 import {
   collectQuery,
   connectionFailure,
-  dbFailure,
   type DbRunContext,
   type DriverError,
   hexText,
   isoTimestamp,
-  remainingMs,
   ResultSetCollector,
   runDbExecutor,
-  serverTimeoutMs,
   type TlsFix,
 } from "./_db_child.ts";
+import { failed } from "./_kit.ts";
 import type {
   ExecutorFailure,
   ExecutorResponse,
@@ -245,7 +243,7 @@ function open(
     // Report changed rows, not matched rows, as the mysql client does; and
     // never offer LOAD DATA LOCAL.
     flags: ["-FOUND_ROWS", "-LOCAL_FILES"],
-    connectTimeout: remainingMs(deadline),
+    connectTimeout: deadline.remainingMs(),
     connectAttributes: { program_name: "mcp-privileged" },
   }) as unknown as MysqlConnection;
   connection.on("error", () => {
@@ -342,9 +340,9 @@ async function runMysql(
   let connection: MysqlConnection;
   try {
     connection = await connect(context);
-    await setServerTimeout(connection, serverTimeoutMs(deadline));
+    await setServerTimeout(connection, deadline.serverTimeoutMs());
   } catch (error) {
-    return dbFailure(connectFailure(error as MysqlError, context));
+    return failed(connectFailure(error as MysqlError, context));
   }
   return collectQuery("mysql", context, {
     run: (collector) => stream(connection, operation.query, collector),

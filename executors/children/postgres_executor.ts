@@ -18,16 +18,14 @@ import pg from "pg";
 import {
   collectQuery,
   connectionFailure,
-  dbFailure,
   type DbRunContext,
   type DriverError,
   isoTimestamp,
-  remainingMs,
   ResultSetCollector,
   runDbExecutor,
-  serverTimeoutMs,
   type TlsFix,
 } from "./_db_child.ts";
+import { failed } from "./_kit.ts";
 import type {
   ExecutorFailure,
   ExecutorResponse,
@@ -277,8 +275,8 @@ function newClient(
     ssl,
     application_name: "mcp-privileged",
     // Sent in the start-up packet: the server cancels the statement itself.
-    statement_timeout: serverTimeoutMs(deadline),
-    connectionTimeoutMillis: remainingMs(deadline),
+    statement_timeout: deadline.serverTimeoutMs(),
+    connectionTimeoutMillis: deadline.remainingMs(),
   });
 }
 
@@ -313,7 +311,7 @@ async function runPostgres(
   try {
     client = await connect(context);
   } catch (error) {
-    return dbFailure(connectFailure(error as PgDatabaseError, context));
+    return failed(connectFailure(error as PgDatabaseError, context));
   }
   return collectQuery("postgres", context, {
     run: (collector) => {

@@ -10,15 +10,20 @@
  *
  * @module
  */
-import {
-  type ExecutorFailure,
-  type ExecutorRequest,
-  type ExecutorResponse,
-  failure,
-  type PowershellOperation,
-  PROTOCOL_VERSION,
-  serveOneRequest,
+import type {
+  ExecutorFailure,
+  ExecutorRequest,
+  ExecutorResponse,
+  PowershellOperation,
 } from "../protocol/mod.ts";
+import {
+  Deadline,
+  failed,
+  failure,
+  isSandboxDenial,
+  serveOneRequest,
+  success,
+} from "./_kit.ts";
 import { HttpError } from "./winrm/http_connection.ts";
 import { parseWindowsUser } from "./winrm/ntlm.ts";
 import { NtlmError } from "./winrm/ntlm_crypto.ts";
@@ -35,8 +40,8 @@ import { WsmanError } from "./winrm/wsman.ts";
 
 /** Time kept back from the deadline for Signal + Delete (ms). */
 const CLEANUP_RESERVE_MS = 1500;
-/** Time after the deadline the parent still waits before killing the child (ms). */
-const PARENT_GRACE_MS = 800;
+/** Part of the parent's kill grace the cleanup may use (the rest is for the answer). */
+const CLEANUP_SHARE_OF_GRACE = 0.8;
 
 /** Runs the request's script; resolves with exactly one response, never rejects. */
 export async function runPowershellRequest(
@@ -76,10 +81,14 @@ export async function runPowershellRequest(
     domain = "";
   }
 
-  const started = performance.now();
+  // The script must stop before the deadline, leaving a reserve for Signal +
+  // Delete; the cleanup may run into the parent's kill grace, but not to
+  // its end, so the response still gets written.
+  const limit = new Deadline(limits);
   const reserve = Math.min(CLEANUP_RESERVE_MS, limits.timeoutMs / 4);
-  const deadline = started + limits.timeoutMs - reserve;
-  const cleanupDeadline = started + limits.timeoutMs + PARENT_GRACE_MS;
+  const deadline = limit.at - reserve;
+  const cleanupDeadline = limit.at +
+    Math.floor(limits.killGraceMs * CLEANUP_SHARE_OF_GRACE);
   try {
     const run = await runPowerShell({
       connect: (signal) =>
@@ -99,23 +108,15 @@ export async function runPowershellRequest(
       cleanupDeadline,
       maxOutputBytes: limits.maxOutputBytes,
     });
-    return {
-      protocol: PROTOCOL_VERSION,
-      ok: true,
-      result: { kind: "powershell", ...run },
-    };
+    return success({ kind: "powershell", ...run });
   } catch (error) {
-    return {
-      protocol: PROTOCOL_VERSION,
-      ok: false,
-      error: mapError(error, where),
-    };
+    return failed(mapError(error, where));
   }
 }
 
 /** Turns any error of a run into a protocol failure with fixed, secret-free text. */
 function mapError(error: unknown, where: string): ExecutorFailure {
-  if (error instanceof Deno.errors.NotCapable) {
+  if (isSandboxDenial(error)) {
     return {
       code: "internal",
       message:

@@ -8,17 +8,13 @@
  *
  * @module
  */
-import {
-  type ExecutorRequest,
-  failure,
-  type ProbeAction,
-  type ProbeOperation,
-  type ProbeResult,
-  PROTOCOL_VERSION,
-  readRequest,
-  type Target,
-  writeResponse,
+import type {
+  ProbeAction,
+  ProbeOperation,
+  ProbeResult,
+  Target,
 } from "../protocol/mod.ts";
+import { isSandboxDenial, serveOneRequest, success } from "./_kit.ts";
 
 const MAX_DETAIL = 300;
 
@@ -38,7 +34,7 @@ export async function probe(
       detail,
     };
   } catch (error) {
-    const denied = error instanceof Deno.errors.NotCapable;
+    const denied = isSandboxDenial(error);
     const name = error instanceof Error ? error.name : typeof error;
     const message = error instanceof Error ? error.message : String(error);
     return {
@@ -139,33 +135,11 @@ function required<T>(value: T | undefined, field: string, action: string): T {
   return value;
 }
 
-async function main(): Promise<void> {
-  let request: ExecutorRequest;
-  try {
-    request = await readRequest();
-  } catch (error) {
-    // A JSON syntax error quotes its input, which holds the secret; the
-    // protocol's TypeError names only the failing fields.
-    const message = error instanceof TypeError
-      ? error.message.slice(0, MAX_DETAIL)
-      : "Cannot read the executor request: stdin is not one valid JSON request";
-    await writeResponse(failure("bad_request", message));
-    return;
-  }
-  const { operation } = request;
-  if (operation.kind !== "probe") {
-    await writeResponse(
-      failure(
-        "bad_request",
-        `The probe executor cannot run a ${operation.kind} operation; send a probe operation`,
-      ),
-    );
-    return;
-  }
-  const result = await probe(request.target, operation);
-  await writeResponse({ protocol: PROTOCOL_VERSION, ok: true, result });
-}
-
 if (import.meta.main) {
-  await main();
+  await serveOneRequest(
+    "probe",
+    "probe",
+    async (request, operation) =>
+      success(await probe(request.target, operation)),
+  );
 }

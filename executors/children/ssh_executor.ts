@@ -15,17 +15,22 @@
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import ssh2 from "ssh2";
-import {
-  type ExecutorFailure,
-  type ExecutorRequest,
-  type ExecutorResponse,
-  failure,
-  type HostKey,
-  type HostKeyPolicy,
-  PROTOCOL_VERSION,
-  serveOneRequest,
-  type SshOperation,
+import type {
+  ExecutorFailure,
+  ExecutorRequest,
+  ExecutorResponse,
+  HostKey,
+  HostKeyPolicy,
+  SshOperation,
 } from "../protocol/mod.ts";
+import {
+  Deadline,
+  failed,
+  failure,
+  isSandboxDenial,
+  serveOneRequest,
+  success,
+} from "./_kit.ts";
 
 // ssh2 ships no types (and @types/ssh2 is not a dependency): these describe
 // only what this file uses.
@@ -230,9 +235,7 @@ function mapClientError(
   username: string,
   kind: "password" | "private_key",
 ): ExecutorFailure {
-  const isSandbox = error instanceof Deno.errors.NotCapable ||
-    error.code === "EPERM" || error.code === "ERR_ACCESS_DENIED";
-  if (isSandbox) {
+  if (isSandboxDenial(error)) {
     return {
       code: "internal",
       message:
@@ -324,6 +327,7 @@ function runSsh(
     }
   }
 
+  const deadline = new Deadline(limits);
   return new Promise((resolve) => {
     const client = new Client();
     let stage: "connect" | "handshake" | "auth" | "exec" = "connect";
@@ -335,7 +339,7 @@ function runSsh(
     const finish = (response: ExecutorResponse): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      cancelDeadline();
       try {
         client.end();
       } catch {
@@ -344,7 +348,7 @@ function runSsh(
       resolve(response);
     };
 
-    const timer = setTimeout(() => {
+    const cancelDeadline = deadline.whenExpired(() => {
       if (stage === "exec") {
         // Best effort: OpenSSH honours "signal" requests, and a remote
         // command without a tty would otherwise outlive the session.
@@ -363,7 +367,7 @@ function runSsh(
           `Cannot connect to ${where}: no SSH session within ${limits.timeoutMs} ms (stuck at ${stage}); check that the host is up, the port serves SSH and a firewall allows it`,
         ));
       }
-    }, limits.timeoutMs);
+    });
 
     client.on("connect", () => {
       stage = "handshake";
@@ -375,23 +379,15 @@ function runSsh(
     });
     client.on("error", (error) => {
       if (hostKeyFailure !== null) {
-        finish({
-          protocol: PROTOCOL_VERSION,
-          ok: false,
-          error: hostKeyFailure,
-        });
+        finish(failed(hostKeyFailure));
         return;
       }
-      finish({
-        protocol: PROTOCOL_VERSION,
-        ok: false,
-        error: mapClientError(
-          error,
-          where,
-          credential.username,
-          credential.kind,
-        ),
-      });
+      finish(failed(mapClientError(
+        error,
+        where,
+        credential.username,
+        credential.kind,
+      )));
     });
     client.on("close", () => {
       finish(failure(
@@ -421,20 +417,16 @@ function runSsh(
           signal = typeof sig === "string" ? sig : null;
         });
         opened.on("close", () => {
-          finish({
-            protocol: PROTOCOL_VERSION,
-            ok: true,
-            result: {
-              kind: "ssh",
-              exitCode,
-              signal,
-              stdout: stdout.text(),
-              stderr: stderr.text(),
-              stdoutTruncated: stdout.truncated,
-              stderrTruncated: stderr.truncated,
-              hostKeyFingerprint: presented?.fingerprint ?? "",
-            },
-          });
+          finish(success({
+            kind: "ssh",
+            exitCode,
+            signal,
+            stdout: stdout.text(),
+            stderr: stderr.text(),
+            stdoutTruncated: stdout.truncated,
+            stderrTruncated: stderr.truncated,
+            hostKeyFingerprint: presented?.fingerprint ?? "",
+          }));
         });
       });
     });

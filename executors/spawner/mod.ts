@@ -7,3 +7,4 @@
  */
 export * from "./spawner.ts";
 export * from "./target.ts";
+export * from "./executor_args.ts";

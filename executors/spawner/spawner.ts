@@ -10,8 +10,9 @@
  * - `--cached-only --frozen-lockfile` stop a child from fetching a module at
  *   run time, which `--allow-net` does not cover.
  * - The environment is cleared, so nothing of the gateway's leaks in.
- * - Plaintext leaves the vault in one place: {@linkcode sealRequest}, which
- *   writes it into the bytes for the child's stdin.
+ * - Plaintext leaves the vault in one place: the protocol's `sealRequest`
+ *   (`executors/protocol/seal_request.ts`), whose bytes this file writes to
+ *   the child's stdin and then zeroes.
  * - Everything the child returns is untrusted: capped while read, parsed with
  *   the protocol's schema, and scrubbed of the secrets it was given.
  *
@@ -19,89 +20,27 @@
  */
 import { getLogger } from "@logtape/logtape";
 import {
-  type Credential,
+  capText,
+  decodeResponse,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  type ExecutorCredential,
   type ExecutorFailure,
-  type ExecutorRequest,
-  ExecutorResponseSchema,
-  MAX_REQUEST_BYTES,
+  issuePaths,
+  MIN_SCRUB_LENGTH,
   type Operation,
   type OperationResult,
   OperationSchema,
   PROTOCOL_VERSION,
-  type Target,
+  responseLimitBytes,
+  type SealedRequest,
+  sealRequest,
 } from "../protocol/mod.ts";
-import { capText, DEFAULT_MAX_OUTPUT_BYTES } from "../protocol/output_cap.ts";
-import {
-  createScrubber,
-  MIN_SCRUB_LENGTH,
-  type Scrubber,
-} from "../protocol/scrub.ts";
-import { allowNetFlag, validateTarget } from "./target.ts";
+import { executorArgs, type ExecutorKind, EXECUTORS } from "./executor_args.ts";
+import { validateTarget } from "./target.ts";
+
+export type { ExecutorCredential, SecretLike } from "../protocol/mod.ts";
 
 const logger = getLogger(["executors"]);
-
-/** Flags every child gets, before `--config`. */
-export const BASE_FLAGS: readonly string[] = [
-  "--no-prompt",
-  "--cached-only",
-  "--frozen-lockfile",
-];
-
-/**
- * The only permission flags besides `--allow-net` that any executor may get.
- * Never `--allow-read`, `--allow-write`, `--allow-run`, `--allow-ffi`, a broad
- * `--allow-sys`, `--allow-import` or `-A`.
- */
-export const PERMITTED_EXTRA_FLAGS: ReadonlySet<string> = new Set([
-  // pg reads PGSSLMODE and friends even when every option is explicit.
-  "--allow-env=PG*",
-  // The `debug` package under tedious enumerates process.env at import; with
-  // a cleared environment this exposes only DENO_DIR, NO_COLOR and
-  // DENO_NO_UPDATE_CHECK.
-  "--allow-env",
-]);
-
-/** Child entry module (relative to this folder) and extra flags of one kind. */
-export interface ExecutorSpec {
-  /** Entry module, relative to `executors/`. */
-  readonly module: string;
-  /** Flags beyond `--allow-net`; each must be in {@linkcode PERMITTED_EXTRA_FLAGS}. */
-  readonly extraFlags: readonly string[];
-}
-
-/**
- * Every executor kind, its entry module and its extra flags.
- * The mssql executor must set `options.workstationId`: without it tedious
- * calls `os.hostname()`, which would need `--allow-sys=hostname`.
- */
-export const EXECUTORS = {
-  probe: { module: "../children/probe_executor.ts", extraFlags: [] },
-  ssh: { module: "../children/ssh_executor.ts", extraFlags: [] },
-  postgres: {
-    module: "../children/postgres_executor.ts",
-    extraFlags: ["--allow-env=PG*"],
-  },
-  mysql: { module: "../children/mysql_executor.ts", extraFlags: [] },
-  mssql: {
-    module: "../children/mssql_executor.ts",
-    extraFlags: ["--allow-env"],
-  },
-  powershell: { module: "../children/powershell_executor.ts", extraFlags: [] },
-} as const satisfies Record<string, ExecutorSpec>;
-
-/** Name of an executor kind; every operation kind of the protocol is one. */
-export type ExecutorKind = keyof typeof EXECUTORS;
-
-// Checked once at load, so a bad table entry stops the gateway from starting.
-for (const [kind, spec] of Object.entries(EXECUTORS)) {
-  for (const flag of spec.extraFlags) {
-    if (!PERMITTED_EXTRA_FLAGS.has(flag)) {
-      throw new TypeError(
-        `Executor kind "${kind}" lists the flag "${flag}", which is not permitted; remove it or justify it in PERMITTED_EXTRA_FLAGS`,
-      );
-    }
-  }
-}
 
 /** Default number of executors running at once. */
 export const DEFAULT_MAX_CONCURRENT = 8;
@@ -118,34 +57,20 @@ export const DEFAULT_MAX_STDERR_BYTES = 64 * 1024;
 /** Default time the child gets after its own deadline before SIGKILL (ms). */
 export const DEFAULT_KILL_GRACE_MS = 1000;
 
-/** Anything that hides a plaintext until asked, like `vault/secret.ts`'s `Secret`. */
-export interface SecretLike {
-  /** Returns the plaintext. */
-  reveal(): string;
-}
+/** The result type of one operation kind. */
+export type ResultOf<K extends Operation["kind"]> = Extract<
+  OperationResult,
+  { kind: K }
+>;
 
-/** A resolved credential whose secret parts stay hidden until stdin. */
-export interface ExecutorCredential {
-  /** Account name. */
-  readonly username: string;
-  /** What `secret` holds. */
-  readonly kind: Credential["kind"];
-  /** Password, or private key in OpenSSH/PEM form. */
-  readonly secret: SecretLike;
-  /** Passphrase of an encrypted private key. */
-  readonly passphrase?: SecretLike;
-  /** Windows logon domain. */
-  readonly domain?: string;
-}
-
-/** One operation to run in a child. */
-export interface ExecutorCall {
+/** One operation to run in a child; its `kind` picks the executor and the result type. */
+export interface ExecutorCall<K extends Operation["kind"] = Operation["kind"]> {
   /** Where to connect; validated before anything is spawned. */
   readonly target: { readonly host: string; readonly port: number };
   /** The credential; revealed only into the child's stdin. */
   readonly credential: ExecutorCredential;
   /** What to do; its `kind` picks the executor. */
-  readonly operation: Operation;
+  readonly operation: Extract<Operation, { kind: K }>;
   /** Time limit including any wait for a free slot (ms). */
   readonly timeoutMs?: number;
   /** Cap on each output stream the child returns (bytes). */
@@ -167,10 +92,10 @@ export interface ExecutorTiming {
  * or the parent detected (`timeout`, and `internal` for a child that broke
  * the protocol). Every string in it has been scrubbed and capped.
  */
-export type ExecutorOutcome =
+export type ExecutorOutcome<R extends OperationResult = OperationResult> =
   | {
     readonly ok: true;
-    readonly result: OperationResult;
+    readonly result: R;
     readonly timing: ExecutorTiming;
   }
   | {
@@ -216,91 +141,6 @@ export class ExecutorBusyError extends Error {
     );
     this.name = "ExecutorBusyError";
   }
-}
-
-/** Absolute paths a child's command line needs. */
-export interface ExecutorPaths {
-  /** Absolute path of the project's `deno.json`. */
-  readonly configPath: string;
-  /** Absolute path of the child's entry module. */
-  readonly modulePath: string;
-}
-
-/**
- * Builds and checks the arguments of `deno` for one executor:
- * `run --no-prompt --cached-only --frozen-lockfile --config CONFIG
- * --allow-net=HOST:PORT [extra flags] MODULE`.
- *
- * @throws {TypeError} when the target is invalid, the kind is unknown, or the
- *   result would hold any flag outside the fixed allowlist
- */
-export function executorArgs(
-  kind: ExecutorKind,
-  target: Target,
-  paths: ExecutorPaths,
-): string[] {
-  if (!Object.hasOwn(EXECUTORS, kind)) {
-    throw new TypeError(
-      `Unknown executor kind "${
-        String(kind).slice(0, 40)
-      }"; add it to EXECUTORS in executors/spawner/spawner.ts`,
-    );
-  }
-  const spec: ExecutorSpec = EXECUTORS[kind];
-  for (const path of [paths.configPath, paths.modulePath]) {
-    if (!path.startsWith("/")) {
-      throw new TypeError(
-        `Executor path "${
-          path.slice(0, 80)
-        }" is not absolute; resolve it from import.meta.url`,
-      );
-    }
-  }
-  const args = [
-    "run",
-    ...BASE_FLAGS,
-    "--config",
-    paths.configPath,
-    allowNetFlag(target),
-    ...spec.extraFlags,
-    paths.modulePath,
-  ];
-  assertSandboxArgs(args, spec);
-  return args;
-}
-
-/** Refuses any argument list that grants more than the sandbox allows. */
-function assertSandboxArgs(args: readonly string[], spec: ExecutorSpec): void {
-  const refuse = (arg: string): never => {
-    throw new TypeError(
-      `Refusing to start an executor with the argument "${
-        arg.slice(0, 80)
-      }"; executors get --allow-net=HOST:PORT and flags from PERMITTED_EXTRA_FLAGS only`,
-    );
-  };
-  if (args[0] !== "run") refuse(args[0] ?? "");
-  let netFlags = 0;
-  for (let i = 1; i < args.length - 1; i++) {
-    const arg = args[i]!;
-    if (arg === "--config") {
-      i++;
-      continue;
-    }
-    if (BASE_FLAGS.includes(arg)) continue;
-    if (arg.startsWith("--allow-net=")) {
-      const grant = arg.slice("--allow-net=".length);
-      if (grant.includes(",") || grant.length === 0 || ++netFlags > 1) {
-        refuse(arg);
-      }
-      continue;
-    }
-    if (PERMITTED_EXTRA_FLAGS.has(arg) && spec.extraFlags.includes(arg)) {
-      continue;
-    }
-    refuse(arg);
-  }
-  const module = args[args.length - 1] ?? "";
-  if (netFlags !== 1 || module.startsWith("-")) refuse(module);
 }
 
 /** The absolute path of a `file:` URL. */
@@ -406,7 +246,9 @@ export class ExecutorSpawner {
    * @throws {ExecutorBusyError} when all slots are busy and the queue is full
    * @throws the signal's reason when `call.signal` aborts
    */
-  async run(call: ExecutorCall): Promise<ExecutorOutcome> {
+  async run<K extends Operation["kind"]>(
+    call: ExecutorCall<K>,
+  ): Promise<ExecutorOutcome<ResultOf<K>>> {
     const started = performance.now();
     const target = validateTarget(call.target.host, call.target.port);
     const operation = OperationSchema.safeParse(call.operation);
@@ -417,7 +259,7 @@ export class ExecutorSpawner {
         }); build it from the protocol's OperationSchema`,
       );
     }
-    const kind: ExecutorKind = operation.data.kind;
+    const kind = operation.data.kind as K;
     const timeoutMs = checkTimeout(call.timeoutMs ?? this.#defaultTimeoutMs);
     const maxOutputBytes = checkMaxOutput(
       call.maxOutputBytes ?? this.#defaultMaxOutputBytes,
@@ -453,9 +295,16 @@ export class ExecutorSpawner {
         limits: {
           timeoutMs: Math.max(1, Math.round(deadline - performance.now())),
           maxOutputBytes,
+          killGraceMs: this.#killGraceMs,
         },
       });
-      return await this.#runChild({
+      if (sealed.unscrubbable) {
+        logger.warn(
+          "A credential secret of user {username} is shorter than {min} characters and is not scrubbed from executor output; rotate it to a longer one",
+          { username: call.credential.username, min: MIN_SCRUB_LENGTH },
+        );
+      }
+      return await this.#runChild<K>({
         kind,
         args,
         sealed,
@@ -520,7 +369,9 @@ export class ExecutorSpawner {
     }
   }
 
-  async #runChild(job: ChildJob): Promise<ExecutorOutcome> {
+  async #runChild<K extends Operation["kind"]>(
+    job: ChildJob<K>,
+  ): Promise<ExecutorOutcome<ResultOf<K>>> {
     const { kind, sealed } = job;
     const spawnedAt = performance.now();
     let child: Deno.ChildProcess;
@@ -617,10 +468,15 @@ export class ExecutorSpawner {
         timing,
       );
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
+    const decoded = decodeResponse(
+      text,
+      (value, cut) =>
+        capText(
+          cut ? scrubber.scrubCut(value) : scrubber.scrub(value),
+          job.maxOutputBytes,
+        ).text,
+    );
+    if (!decoded.ok && decoded.problem === "not_json") {
       logger.debug(
         "Executor {kind} wrote a response that is not JSON: {prefix}",
         {
@@ -636,23 +492,16 @@ export class ExecutorSpawner {
         timing,
       );
     }
-    const cleaned = cleanStrings(json, (value, cut) =>
-      capText(
-        cut ? scrubber.scrubCut(value) : scrubber.scrub(value),
-        job.maxOutputBytes,
-      ).text);
-    const parsed = ExecutorResponseSchema.safeParse(cleaned);
-    if (!parsed.success) {
-      const paths = issuePaths(parsed.error.issues);
+    if (!decoded.ok) {
       return failed(
         "internal",
-        `The ${kind} executor wrote a response that does not match ${PROTOCOL_VERSION} (at ${paths}); this is a bug in the executor`,
+        `The ${kind} executor wrote a response that does not match ${PROTOCOL_VERSION} (at ${decoded.at}); this is a bug in the executor`,
         timing,
       );
     }
-    const response = parsed.data;
+    const response = decoded.response;
     if (response.ok) {
-      if (response.result.kind !== kind) {
+      if (!isResultOf(kind, response.result)) {
         return failed(
           "internal",
           `The ${kind} executor returned a ${response.result.kind} result; this is a bug in the executor`,
@@ -665,8 +514,15 @@ export class ExecutorSpawner {
   }
 }
 
-interface ChildJob {
-  readonly kind: ExecutorKind;
+function isResultOf<K extends Operation["kind"]>(
+  kind: K,
+  result: OperationResult,
+): result is ResultOf<K> {
+  return result.kind === kind;
+}
+
+interface ChildJob<K extends Operation["kind"]> {
+  readonly kind: K;
   readonly args: string[];
   readonly sealed: SealedRequest;
   readonly deadline: number;
@@ -674,57 +530,6 @@ interface ChildJob {
   readonly maxOutputBytes: number;
   readonly queuedMs: number;
   readonly signal: AbortSignal | undefined;
-}
-
-interface SealedRequest {
-  /** The request as UTF-8 JSON; zeroed once written. */
-  readonly bytes: Uint8Array;
-  /** Redacts the secrets this request carries. */
-  readonly scrubber: Scrubber;
-}
-
-/**
- * Serializes the request for the child's stdin. The one place where a
- * credential's plaintext is revealed; the same plaintext builds the scrubber
- * for what the child returns.
- */
-function sealRequest(
-  credential: ExecutorCredential,
-  parts: Pick<ExecutorRequest, "target" | "operation" | "limits">,
-): SealedRequest {
-  const plaintext = (secret: SecretLike): string => secret.reveal();
-  const secret = plaintext(credential.secret);
-  const passphrase = credential.passphrase === undefined
-    ? undefined
-    : plaintext(credential.passphrase);
-  const request: ExecutorRequest = {
-    protocol: PROTOCOL_VERSION,
-    target: parts.target,
-    credential: {
-      username: credential.username,
-      secret,
-      kind: credential.kind,
-      ...(passphrase === undefined ? {} : { passphrase }),
-      ...(credential.domain === undefined ? {} : { domain: credential.domain }),
-    },
-    operation: parts.operation,
-    limits: parts.limits,
-  };
-  const bytes = new TextEncoder().encode(JSON.stringify(request));
-  if (bytes.length > MAX_REQUEST_BYTES) {
-    bytes.fill(0);
-    throw new RangeError(
-      `The executor request is ${bytes.length} bytes, more than the protocol's ${MAX_REQUEST_BYTES}; shorten the operation`,
-    );
-  }
-  const secrets = passphrase === undefined ? [secret] : [secret, passphrase];
-  if (secrets.some((s) => s.length > 0 && s.length < MIN_SCRUB_LENGTH)) {
-    logger.warn(
-      "A credential secret of user {username} is shorter than {min} characters and is not scrubbed from executor output; rotate it to a longer one",
-      { username: credential.username, min: MIN_SCRUB_LENGTH },
-    );
-  }
-  return { bytes, scrubber: createScrubber(secrets) };
 }
 
 interface CappedBytes {
@@ -795,53 +600,11 @@ async function writeAndClose(
   }
 }
 
-/**
- * Largest response the parent reads: each of stdout and stderr of the
- * operation may be `maxOutputBytes`, and JSON escaping may grow a byte to six
- * (`\u0000`), plus room for the rest of the response.
- */
-export function responseLimitBytes(maxOutputBytes: number): number {
-  return 2 * 6 * maxOutputBytes + 64 * 1024;
-}
-
-/**
- * Applies `clean` to every string in a parsed JSON value, keys excepted.
- * `cut` is true for a string `x` whose object also holds `xTruncated: true`
- * (as `stdout` / `stdoutTruncated`): the child cut it, maybe inside a secret.
- */
-function cleanStrings(
-  value: unknown,
-  clean: (text: string, cut: boolean) => string,
-  cut = false,
-): unknown {
-  if (typeof value === "string") return clean(value, cut);
-  if (Array.isArray(value)) {
-    return value.map((item) => cleanStrings(item, clean));
-  }
-  if (value !== null && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(record)) {
-      out[key] = cleanStrings(item, clean, record[`${key}Truncated`] === true);
-    }
-    return out;
-  }
-  return value;
-}
-
-/** Where a schema failed, never what the value was (it may hold a secret). */
-function issuePaths(issues: readonly { path: PropertyKey[] }[]): string {
-  return issues
-    .slice(0, 5)
-    .map((issue) => issue.path.map(String).join(".") || "(root)")
-    .join(", ");
-}
-
 function failed(
   code: ExecutorFailure["code"],
   message: string,
   timing: ExecutorTiming,
-): ExecutorOutcome {
+): ExecutorOutcome<never> {
   return { ok: false, error: { code, message }, timing };
 }
 

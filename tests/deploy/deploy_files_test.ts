@@ -13,7 +13,7 @@ import {
   writeNginxPrefix,
 } from "../support/nginx.ts";
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
-import { EXECUTORS } from "../../executors/spawner/spawner.ts";
+import { EXECUTORS } from "../../executors/spawner/mod.ts";
 
 const DENO = "<deno>";
 const read = (path: string): Promise<string> =>

@@ -14,7 +14,7 @@ import type {
 import {
   type ExecutorOutcome,
   ExecutorSpawner,
-} from "../../executors/spawner/spawner.ts";
+} from "../../executors/spawner/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 /** One spawner for a whole test file. */

@@ -6,7 +6,7 @@ import {
   type ExecutorCredential,
   type ExecutorOutcome,
   ExecutorSpawner,
-} from "../../../executors/spawner/spawner.ts";
+} from "../../../executors/spawner/mod.ts";
 import type { PowershellOperation } from "../../../executors/protocol/mod.ts";
 import {
   assert,

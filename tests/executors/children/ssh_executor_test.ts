@@ -114,6 +114,7 @@ function request(sshd: SshdFixture, options: RequestOptions = {}): unknown {
     limits: {
       timeoutMs: options.timeoutMs ?? 15_000,
       maxOutputBytes: options.maxOutputBytes ?? 1024 * 1024,
+      killGraceMs: 1000,
     },
   };
 }

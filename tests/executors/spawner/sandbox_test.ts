@@ -7,7 +7,7 @@ import type {
   ProbeResult,
   Target,
 } from "../../../executors/protocol/mod.ts";
-import { ExecutorSpawner } from "../../../executors/spawner/spawner.ts";
+import { ExecutorSpawner } from "../../../executors/spawner/mod.ts";
 import {
   assert,
   assertEquals,

@@ -1,7 +1,8 @@
 import { configure, type LogRecord, reset } from "@logtape/logtape";
-import type {
-  Operation,
-  ProbeAction,
+import {
+  type Operation,
+  type ProbeAction,
+  responseLimitBytes,
 } from "../../../executors/protocol/mod.ts";
 import {
   executorArgs,
@@ -12,9 +13,8 @@ import {
   EXECUTORS,
   ExecutorSpawner,
   type ExecutorSpawnerOptions,
-  responseLimitBytes,
   type SpawnFunction,
-} from "../../../executors/spawner/spawner.ts";
+} from "../../../executors/spawner/mod.ts";
 import {
   assert,
   assertEquals,
@@ -369,7 +369,7 @@ Deno.test("ExecutorSpawner.run() reports a response of another protocol", async 
   assertEquals(error.code, "internal");
   assertStringIncludes(
     error.message,
-    "does not match mcp-privileged.executor/1",
+    "does not match mcp-privileged.executor/2",
   );
 });
 
@@ -527,4 +527,23 @@ Deno.test("ExecutorSpawner.run() refuses calls beyond the queue with ExecutorBus
   await settled;
   assertEquals(recorder.calls.length, 1);
   assertEquals([spawner.running, spawner.queued], [0, 0]);
+});
+
+Deno.test("ExecutorSpawner.run() tells the child its kill grace, so cleanup past the deadline fits before SIGKILL", async () => {
+  const spawner = new ExecutorSpawner({
+    killGraceMs: 1234,
+    modules: { probe: testdata("limits_executor.ts") },
+  });
+  const outcome = await spawner.run({
+    ...call(probe("noop")),
+    operation: { kind: "probe", action: "noop" },
+    timeoutMs: 20_000,
+    maxOutputBytes: 4096,
+  });
+  assert(outcome.ok, JSON.stringify(outcome));
+  // The result is typed by the operation's kind: no cast needed for `detail`.
+  const limits = JSON.parse(outcome.result.detail);
+  assertEquals(limits.killGraceMs, 1234);
+  assertEquals(limits.maxOutputBytes, 4096);
+  assert(limits.timeoutMs > 0 && limits.timeoutMs <= 20_000);
 });

@@ -1,7 +1,7 @@
 import {
   allowNetFlag,
   validateTarget,
-} from "../../../executors/spawner/target.ts";
+} from "../../../executors/spawner/mod.ts";
 import {
   assert,
   assertEquals,
