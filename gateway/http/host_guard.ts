@@ -1,9 +1,35 @@
 /**
- * DNS-rebinding protection: the `Host` header, and `Origin` when present,
- * must name an allowed host.
+ * `hostGuard()`: DNS-rebinding protection. The `Host` header, and `Origin`
+ * when present, must name an allowed host.
  *
  * @module
  */
+import type { MiddlewareHandler } from "hono";
+
+/** Options of {@linkcode hostGuard}. */
+export interface HostGuardOptions {
+  /** Accepted host names (`ALLOWED_HOSTS`); `["*"]` turns the check off. */
+  allowedHosts: readonly string[];
+}
+
+/**
+ * Refuses with 403 a request whose `Host`, or `Origin` when sent, is not
+ * allowed; the message names the header and `ALLOWED_HOSTS`.
+ */
+export function hostGuard(options: HostGuardOptions): MiddlewareHandler {
+  const { allowedHosts } = options;
+  return async (c, next): Promise<Response | void> => {
+    const refused = checkHostAndOrigin(
+      c.req.header("host"),
+      c.req.header("origin"),
+      allowedHosts,
+    );
+    if (refused !== undefined) {
+      return c.json({ error: "forbidden", message: refused }, 403);
+    }
+    await next();
+  };
+}
 
 /** Returns why a request's Host/Origin is not allowed, or `undefined` when it is. */
 export function checkHostAndOrigin(
