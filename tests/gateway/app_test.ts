@@ -310,6 +310,21 @@ Deno.test("app: GET and DELETE on an MCP endpoint get 405 with Allow: POST, afte
   });
 });
 
+Deno.test("app: HEAD is answered as GET without a body: 405 on an MCP endpoint, 200 on /health", async () => {
+  await withApp({}, async (app) => {
+    const endpoint = await send(app, "/mcp/cyberark", {
+      method: "HEAD",
+      headers: { "x-api-key": KEY },
+    });
+    assertEquals(endpoint.status, 405);
+    assertEquals(endpoint.headers.get("allow"), "POST");
+    assertEquals(await endpoint.text(), "");
+    const health = await send(app, "/health", { method: "HEAD" });
+    assertEquals(health.status, 200);
+    assertEquals(await health.text(), "");
+  });
+});
+
 Deno.test("app: other methods and unknown paths get 404 once past the key check", async () => {
   await withApp({}, async (app) => {
     const notFound = '{"error":"not_found","message":"No such endpoint"}';
