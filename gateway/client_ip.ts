@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ipMatchesAny, parseIp } from "./ip_match.ts";
+import { ipMatchesAny, isIp, unbracket } from "./ip_address.ts";
 
 /** Resolves the client address of a request. */
 export function clientIp(
@@ -19,9 +19,9 @@ export function clientIp(
     h !== ""
   );
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = hops[i]!;
-    if (parseIp(hop) === undefined) return peer; // A forged or garbled list: trust only the socket.
-    if (!ipMatchesAny(hop, trustedProxies)) return hop.replace(/^\[|\]$/g, "");
+    const hop = unbracket(hops[i]!);
+    if (!isIp(hop)) return peer; // A forged or garbled list: trust only the socket.
+    if (!ipMatchesAny(hop, trustedProxies)) return hop;
   }
   return peer;
 }
