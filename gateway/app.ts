@@ -7,12 +7,14 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { Hono } from "hono";
-import { apiKeyAuth } from "./http/api_key_auth.ts";
-import { clientIp } from "./http/client_ip.ts";
-import type { GatewayEnv } from "./http/gateway_env.ts";
-import { hostGuard } from "./http/host_guard.ts";
-import { methodNotAllowed } from "./http/method_not_allowed.ts";
-import { requestBodyLimit } from "./http/request_body_limit.ts";
+import {
+  apiKeyAuth,
+  clientIp,
+  type GatewayEnv,
+  hostGuard,
+  methodNotAllowed,
+  requestBodyLimit,
+} from "./http/mod.ts";
 import { ENDPOINT_NAMES, handleMcpRequest } from "./mcp_endpoints.ts";
 import type { GatewayServices } from "./tool_context.ts";
 
