@@ -1,6 +1,8 @@
 /**
- * Builds the CCP client from configuration: reads the CA bundle and the PFX
- * once, at start-up, so that a bad file stops the service with one line.
+ * Builds the CCP client from configuration, once, at start-up: the CA bundle
+ * comes as PEM text from the configuration (read and checked by
+ * `loadConfig()`); the PFX is read and opened here, so that a bad file
+ * stops the service with one line.
  *
  * @module
  */
@@ -14,10 +16,6 @@ import { ConfigError, type CyberArkConfig } from "./config/mod.ts";
  * @throws {ConfigError} when the CA bundle or the PFX cannot be used
  */
 export function createCcpClient(config: CyberArkConfig): CcpClient {
-  let caCertsPem: string[] | undefined;
-  if (config.caBundlePath !== undefined) {
-    caCertsPem = [Deno.readTextFileSync(config.caBundlePath)];
-  }
   let clientCertificate;
   if (config.pfxPath !== undefined) {
     try {
@@ -46,7 +44,7 @@ export function createCcpClient(config: CyberArkConfig): CcpClient {
     appId: config.appId,
     verifyTls: config.verifyTls,
     timeoutMs: config.timeoutMs,
-    ...(caCertsPem === undefined ? {} : { caCertsPem }),
+    ...(config.caPem === undefined ? {} : { caCertsPem: [config.caPem] }),
     ...(clientCertificate === undefined ? {} : { clientCertificate }),
   });
 }

@@ -1,0 +1,133 @@
+/**
+ * The shape of the validated configuration, section by section. Each
+ * section is filled by the file named after it; {@linkcode Config} is what
+ * `loadConfig()` returns.
+ *
+ * @module
+ */
+import type {
+  MssqlTls,
+  MysqlTls,
+  PostgresTls,
+  PowershellOperation,
+} from "../../executors/protocol/mod.ts";
+import type { RedisConnectionOptions } from "../../vault/redis_handle_store.ts";
+import type { Secret } from "../../vault/secret.ts";
+
+/** Log levels accepted in `LOG_LEVEL`. */
+export type LogLevelName = "debug" | "info" | "warning" | "error";
+
+/** Log output formats accepted in `LOG_FORMAT`. */
+export type LogFormat = "json" | "console";
+
+/** How SSH host keys are checked. */
+export type SshKnownHosts =
+  | { mode: "file"; path: string }
+  | { mode: "disable" };
+
+/** CyberArk CCP settings. */
+export interface CyberArkConfig {
+  /** The full Accounts endpoint, without a query string. */
+  ccpUrl: URL;
+  appId: string;
+  /** `false` only when the operator set `CYBERARK_VERIFY_SSL=false`. */
+  verifyTls: boolean;
+  /** A PEM CA bundle used instead of the system roots (named in messages). */
+  caBundlePath?: string;
+  /** The PEM text of `caBundlePath`, read and checked once at start-up. */
+  caPem?: string;
+  /** PKCS#12 client certificate for mTLS. */
+  pfxPath?: string;
+  pfxPassword?: Secret;
+  timeoutMs: number;
+}
+
+/** How HTTPS WinRM listeners' certificates are checked. */
+export interface WinrmTlsConfig {
+  /** `false` only when the operator set `WINRM_VERIFY_SSL=false`. */
+  verifyTls: boolean;
+  /** A PEM CA bundle trusted in addition to the built-in roots (named in messages). */
+  caBundlePath?: string;
+  /** The PEM text of `caBundlePath`, read and checked once at start-up. */
+  caPem?: string;
+}
+
+/** WinRM authentication schemes, as the PowerShell executor names them. */
+export type WinrmAuth = PowershellOperation["auth"];
+
+/** Handle vault settings. */
+export interface HandleConfig {
+  ttlSeconds: number;
+  singleUse: boolean;
+  hostBinding: boolean;
+}
+
+/** Where handles live: this process's memory, or Redis shared by every replica. */
+export type HandleStoreConfig =
+  | { kind: "memory" }
+  | {
+    kind: "redis";
+    /** Prefix of every Redis key (`REDIS_KEY_PREFIX`). */
+    keyPrefix: string;
+    /** From `REDIS_URL` (the password as a {@linkcode Secret}) and `REDIS_CA_BUNDLE`. */
+    connection: RedisConnectionOptions;
+  };
+
+/** HTTP listener settings. */
+export interface HttpConfig {
+  hostname: string;
+  port: number;
+  /** Addresses or CIDRs whose `X-Forwarded-For` is believed. */
+  trustedProxies: string[];
+  /** Accepted `Host` / `Origin` host names; `["*"]` turns the check off. */
+  allowedHosts: string[];
+  maxRequestBytes: number;
+}
+
+/** Executor (child process) limits. */
+export interface ExecutorConfig {
+  /** Executors running at once; more calls wait in a queue. */
+  maxConcurrent: number;
+  /** Calls waiting for a slot before "busy" errors. */
+  maxQueued: number;
+  /** Time limit of a call that sets none. */
+  defaultTimeoutSeconds: number;
+  /** Largest `timeout_seconds` a tool call may ask for. */
+  maxTimeoutSeconds: number;
+  /** Cap on each captured output stream. */
+  maxOutputBytes: number;
+}
+
+/** `db_query` settings: output caps and TLS per engine. */
+export interface DatabaseConfig {
+  /** Rows kept per result set when a call sets no `max_rows`. */
+  defaultMaxRows: number;
+  /** Largest `max_rows` a call may ask for. */
+  maxRows: number;
+  /** Characters kept per cell; longer cells are cut with a notice. */
+  maxCellChars: number;
+  /** PostgreSQL TLS (`ca` holds the PEM text of `PG_SSL_CA`). */
+  postgres: PostgresTls;
+  /** MySQL / MariaDB TLS (`ca` holds the PEM text of `MYSQL_SSL_CA`). */
+  mysql: MysqlTls;
+  /** SQL Server TLS (`ca` holds the PEM text of `MSSQL_SSL_CA`). */
+  mssql: MssqlTls;
+}
+
+/** The validated configuration of the whole service. */
+export interface Config {
+  /** API keys accepted in `X-API-Key`. */
+  apiKeys: Secret[];
+  cyberark: CyberArkConfig;
+  handles: HandleConfig;
+  handleStore: HandleStoreConfig;
+  winrmAuth: WinrmAuth;
+  winrmTls: WinrmTlsConfig;
+  sshKnownHosts: SshKnownHosts;
+  log: { format: LogFormat; level: LogLevelName };
+  http: HttpConfig;
+  executors: ExecutorConfig;
+  databases: DatabaseConfig;
+  /** Non-fatal findings to log as warnings once logging is up. */
+  warnings: string[];
+}

@@ -1,0 +1,236 @@
+/**
+ * Every environment variable the service reads, as one zod schema: the
+ * checks one variable can make alone. Checks across variables, files and
+ * warnings belong to the section parsers (`cyberark.ts`, `http.ts`, ...).
+ *
+ * Enums and limits owned elsewhere are taken from their owners: the TLS
+ * modes and WinRM schemes from the executor protocol, the executor limits
+ * from the spawner.
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  DEFAULT_MAX_OUTPUT_BYTES,
+  MysqlTlsSchema,
+  PostgresTlsSchema,
+  PowershellOperationSchema,
+} from "../../executors/protocol/mod.ts";
+import {
+  DEFAULT_MAX_CONCURRENT,
+  DEFAULT_MAX_QUEUED,
+  MAX_OUTPUT_BYTES_LIMIT,
+  MAX_TIMEOUT_MS,
+} from "../../executors/spawner/mod.ts";
+import { Secret } from "../../vault/secret.ts";
+import {
+  commaList,
+  flag,
+  hostList,
+  oneOf,
+  wholeNumber,
+} from "./_env_fields.ts";
+import type { LogFormat } from "./config.ts";
+import { ConfigError } from "./config_error.ts";
+
+/** Shortest API key accepted in `MCP_API_KEYS`. */
+export const MIN_API_KEY_LENGTH = 32;
+/** Where handles live (`HANDLE_STORE`). */
+export const HANDLE_STORES = ["memory", "redis"] as const;
+/** Log output formats (`LOG_FORMAT`). */
+export const LOG_FORMATS: readonly LogFormat[] = ["json", "console"];
+
+const KEY_HINT = "generate one with: openssl rand -hex 32";
+const API_KEYS_FIX =
+  `set one or more comma-separated keys of at least ${MIN_API_KEY_LENGTH} characters (${KEY_HINT})`;
+const CCP_URL_FIX =
+  "set it to the CCP Accounts endpoint, e.g. https://cyberark.example.internal/AIMWebService/api/Accounts";
+const APP_ID_FIX =
+  "set it to the Application ID registered in PVWA, e.g. MCP-Privileged-Service";
+/** Largest request body a setting may name (64 MiB). */
+const MAX_BYTES_SETTING = 64 * 1024 * 1024;
+/** Largest row or character count a `DB_*` setting may name. */
+const MAX_DB_SETTING = 1_000_000;
+const MAX_EXECUTOR_TIMEOUT_SECONDS = MAX_TIMEOUT_MS / 1000;
+
+const apiKeysSchema = z.string({ error: `is not set; ${API_KEYS_FIX}` })
+  .transform((raw, ctx) => {
+    const keys = raw.split(",");
+    if (raw.trim() === "") {
+      ctx.addIssue({ code: "custom", message: `is empty; ${API_KEYS_FIX}` });
+      return z.NEVER;
+    }
+    for (const [index, key] of keys.entries()) {
+      const which = keys.length > 1
+        ? `key ${index + 1} of ${keys.length}`
+        : "the key";
+      const problem = key.trim() !== key || key === ""
+        ? "is empty or has spaces around a comma; list keys as KEY1,KEY2 with no spaces"
+        : /changeme/i.test(key)
+        ? `contains the placeholder "changeme"; replace it with a random key (${KEY_HINT})`
+        : key.length < MIN_API_KEY_LENGTH
+        ? `is ${key.length} characters long; use at least ${MIN_API_KEY_LENGTH} (${KEY_HINT})`
+        : !/^[\x21-\x7e]+$/.test(key)
+        ? `has characters that cannot travel in an HTTP header; use letters and digits (${KEY_HINT})`
+        : undefined;
+      if (problem !== undefined) {
+        ctx.addIssue({ code: "custom", message: `${which} ${problem}` });
+        return z.NEVER;
+      }
+    }
+    return keys.map((key) => new Secret(key));
+  });
+
+const ccpUrlSchema = z.string({ error: `is not set; ${CCP_URL_FIX}` })
+  .transform((raw, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(raw.trim());
+    } catch {
+      ctx.addIssue({ code: "custom", message: `is not a URL; ${CCP_URL_FIX}` });
+      return z.NEVER;
+    }
+    const problem = url.protocol !== "https:" && url.protocol !== "http:"
+      ? "must start with https://"
+      : url.username !== "" || url.password !== ""
+      ? "must not contain a user name or password; the CCP authenticates the AppID by address or certificate"
+      : url.search !== "" || url.hash !== ""
+      ? "must not contain a query string or fragment; the service adds AppID, Safe and Object itself"
+      : undefined;
+    if (problem !== undefined) {
+      ctx.addIssue({ code: "custom", message: `${problem}; ${CCP_URL_FIX}` });
+      return z.NEVER;
+    }
+    return url;
+  });
+
+const appIdSchema = z.string({ error: `is not set; ${APP_ID_FIX}` })
+  .transform((raw, ctx) => {
+    const value = raw.trim();
+    if (!/^[A-Za-z0-9._-]{1,128}$/.test(value)) {
+      ctx.addIssue({
+        code: "custom",
+        message: value === ""
+          ? `is empty; ${APP_ID_FIX}`
+          : `is "${value}"; an AppID here may contain only letters, digits, '.', '_' and '-' (CyberArk forbids spaces, + & % and ;)`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+/** Raw text: read, checked and turned into a value by a section parser. */
+const text = (): z.ZodOptional<z.ZodString> => z.string().optional();
+
+const envSchema = z.object({
+  MCP_API_KEYS: apiKeysSchema,
+  CYBERARK_CCP_URL: ccpUrlSchema,
+  CYBERARK_APP_ID: appIdSchema,
+  CYBERARK_VERIFY_SSL: text(),
+  CYBERARK_CERT_PFX_PATH: text(),
+  CYBERARK_CERT_PFX_PASSWORD: text(),
+  CYBERARK_TIMEOUT_SECONDS: wholeNumber("seconds", {
+    min: 1,
+    max: 300,
+    fallback: 30,
+  }),
+  HANDLE_TTL_SECONDS: wholeNumber("seconds", {
+    min: 5,
+    max: 3600,
+    fallback: 300,
+  }),
+  HANDLE_SINGLE_USE: flag(true),
+  HANDLE_HOST_BINDING: flag(true),
+  HANDLE_STORE: oneOf(HANDLE_STORES, "memory"),
+  REDIS_URL: text(),
+  REDIS_KEY_PREFIX: text(),
+  REDIS_CA_BUNDLE: text(),
+  WINRM_AUTH: oneOf(PowershellOperationSchema.shape.auth.options, "ntlm"),
+  WINRM_VERIFY_SSL: text(),
+  SSH_KNOWN_HOSTS: text(),
+  LOG_FORMAT: oneOf(LOG_FORMATS, "json"),
+  LOG_LEVEL: text(),
+  HOST: text(),
+  PORT: wholeNumber("a TCP port", { min: 0, max: 65535, fallback: 8443 }),
+  TRUSTED_PROXIES: commaList(),
+  ALLOWED_HOSTS: hostList(["localhost", "127.0.0.1", "::1"]),
+  MAX_REQUEST_BYTES: wholeNumber("bytes", {
+    min: 1024,
+    max: MAX_BYTES_SETTING,
+    fallback: 1024 * 1024,
+  }),
+  EXECUTOR_MAX_CONCURRENT: wholeNumber("executors", {
+    min: 1,
+    max: 256,
+    fallback: DEFAULT_MAX_CONCURRENT,
+  }),
+  EXECUTOR_MAX_QUEUED: wholeNumber("calls", {
+    min: 0,
+    max: 10_000,
+    fallback: DEFAULT_MAX_QUEUED,
+  }),
+  EXECUTOR_TIMEOUT_SECONDS: wholeNumber("seconds", {
+    min: 1,
+    max: MAX_EXECUTOR_TIMEOUT_SECONDS,
+    // The service's own default, longer than the spawner's library default.
+    fallback: 60,
+  }),
+  EXECUTOR_MAX_TIMEOUT_SECONDS: wholeNumber("seconds", {
+    min: 1,
+    max: MAX_EXECUTOR_TIMEOUT_SECONDS,
+    fallback: 600,
+  }),
+  EXECUTOR_MAX_OUTPUT_BYTES: wholeNumber("bytes", {
+    min: 1024,
+    max: MAX_OUTPUT_BYTES_LIMIT,
+    fallback: DEFAULT_MAX_OUTPUT_BYTES,
+  }),
+  DB_DEFAULT_MAX_ROWS: wholeNumber("rows", {
+    min: 1,
+    max: MAX_DB_SETTING,
+    fallback: 1000,
+  }),
+  DB_MAX_ROWS: wholeNumber("rows", {
+    min: 1,
+    max: MAX_DB_SETTING,
+    fallback: 10_000,
+  }),
+  DB_MAX_CELL_CHARS: wholeNumber("characters", {
+    min: 16,
+    max: MAX_DB_SETTING,
+    fallback: 2000,
+  }),
+  PG_SSLMODE: oneOf(PostgresTlsSchema.shape.sslmode.options, "verify-full"),
+  PG_SSL_CA: text(),
+  MYSQL_SSL: oneOf(MysqlTlsSchema.shape.mode.options, "verify_identity"),
+  MYSQL_SSL_CA: text(),
+  MSSQL_ENCRYPT: flag(true),
+  MSSQL_TRUST_SERVER_CERTIFICATE: flag(false),
+  MSSQL_SSL_CA: text(),
+});
+
+/** The environment after the one-variable checks. */
+export type EnvValues = z.infer<typeof envSchema>;
+
+/** Every environment variable the service reads (for docs checks and doctor). */
+export const CONFIG_VARIABLES: readonly string[] = [
+  ...Object.keys(envSchema.shape),
+  "ENV_FILE",
+];
+
+/**
+ * Checks each variable on its own.
+ *
+ * @throws {ConfigError} for the first invalid variable
+ */
+export function parseEnv(env: Record<string, string>): EnvValues {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(
+      String(issue.path[0] ?? "configuration"),
+      issue.message,
+    );
+  }
+  return parsed.data;
+}
