@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { InputError } from "./input_error.ts";
 
 /** The database engines `db_query` speaks to. */
 export type DbType = "postgres" | "mysql" | "mssql";
@@ -28,7 +29,7 @@ const MAX_ECHOED_CHARS = 40;
  * Returns the database name when it is made of ASCII letters, digits, `_`,
  * `$` and `-` (not first) and fits the engine's limit.
  *
- * @throws {TypeError} naming the problem and the rule
+ * @throws {InputError} naming the problem and the rule
  */
 export function validateDatabaseName(name: string, dbType: DbType): string {
   const max = MAX_DATABASE_NAME_LENGTH[dbType];
@@ -37,17 +38,17 @@ export function validateDatabaseName(name: string, dbType: DbType): string {
       ENGINE_NAMES[dbType]
     }`;
   if (typeof name !== "string" || name.length === 0) {
-    throw new TypeError(`Invalid database name: it is empty; ${rule}`);
+    throw new InputError(`Invalid database name: it is empty; ${rule}`);
   }
   if (name.length > max) {
-    throw new TypeError(
+    throw new InputError(
       `Invalid database name ${
         echo(name)
       }: it is ${name.length} characters long; ${rule}`,
     );
   }
   if (!NAME.test(name)) {
-    throw new TypeError(
+    throw new InputError(
       `Invalid database name ${echo(name)}: ${problem(name)}; ${rule}`,
     );
   }

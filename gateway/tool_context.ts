@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ExecutorSpawner } from "../executors/spawner/mod.ts";
+import type { ExecutorRunner } from "../executors/spawner/mod.ts";
 import type { CcpClient } from "../vault/ccp_client.ts";
 import type { HandleVault } from "../vault/handle_vault.ts";
 import type { Config } from "./config/mod.ts";
@@ -14,7 +14,8 @@ export interface GatewayServices {
   config: Config;
   ccp: CcpClient;
   vault: HandleVault;
-  executors: ExecutorSpawner;
+  /** Runs operations in sandboxed executors (an `ExecutorSpawner`). */
+  executors: ExecutorRunner;
 }
 
 /** One MCP request's caller and the services. */

@@ -11,6 +11,8 @@ import { CyberArkError } from "../vault/cyberark_error.ts";
 import { HandleStoreError } from "../vault/handle_store_error.ts";
 import { HandleError } from "../vault/handle_vault.ts";
 import { audit } from "./audit.ts";
+import { InputError } from "./input_error.ts";
+import { SetupError } from "./setup_error.ts";
 import type { ToolContext } from "./tool_context.ts";
 
 const log = getLogger(["gateway", "tools"]);
@@ -27,7 +29,12 @@ export function toolError(text: string): CallToolResult {
   return { isError: true, content: [{ type: "text", text }] };
 }
 
-/** Turns any error thrown by a tool into a tool result, auditing it. */
+/**
+ * Turns any error thrown by a tool into a tool result, auditing it. Only
+ * the service's own error classes are shown as they are; anything else (a
+ * `TypeError` included) is a bug: the model sees an internal error with a
+ * reference id, and the log has the reference and the error's class.
+ */
 export function mapToolError(
   error: unknown,
   context: ToolContext,
@@ -77,8 +84,15 @@ export function mapToolError(
     log.warn("Executor queue full in {tool}", { tool: scope.tool });
     return toolError(error.message);
   }
-  if (error instanceof TypeError || error instanceof RangeError) {
-    // Input validation: the message names the argument and the fix.
+  if (error instanceof InputError) {
+    // The message names the argument and the fix.
+    return toolError(error.message);
+  }
+  if (error instanceof SetupError) {
+    log.error("{tool} stopped by the service's setup: {message}", {
+      tool: scope.tool,
+      message: error.message,
+    });
     return toolError(error.message);
   }
   const reference = crypto.randomUUID().slice(0, 8);
@@ -86,8 +100,20 @@ export function mapToolError(
     tool: scope.tool,
     reference,
     name: error instanceof Error ? error.name : typeof error,
+    // Code locations only: the message of an unexpected error may quote
+    // anything, a secret included.
+    frames: error instanceof Error ? stackFrames(error) : [],
   });
   return toolError(
     `Internal error in ${scope.tool} (reference ${reference}); the operators can find it in the service log`,
   );
+}
+
+/** The "at ..." lines of an error's stack, without its message. */
+function stackFrames(error: Error): string[] {
+  return (error.stack ?? "")
+    .split("\n")
+    .filter((line) => /^\s+at /.test(line))
+    .slice(0, 8)
+    .map((line) => line.trim());
 }

@@ -104,6 +104,18 @@ export type ExecutorOutcome<R extends OperationResult = OperationResult> =
     readonly timing: ExecutorTiming;
   };
 
+/**
+ * What the gateway needs of a spawner: run one operation and get the result
+ * of its kind. {@linkcode ExecutorSpawner} is the one real implementation;
+ * the interface lets a test stand in for it without spawning.
+ */
+export interface ExecutorRunner {
+  /** Runs one operation (see {@linkcode ExecutorSpawner.run}). */
+  run<K extends Operation["kind"]>(
+    call: ExecutorCall<K>,
+  ): Promise<ExecutorOutcome<ResultOf<K>>>;
+}
+
 /** Starts a child process; replaceable to count or observe spawns in tests. */
 export type SpawnFunction = (
   command: string,
@@ -165,7 +177,7 @@ interface Waiter {
  * Runs operations in sandboxed executor children, at most `maxConcurrent` at
  * once, with a bounded FIFO queue behind them.
  */
-export class ExecutorSpawner {
+export class ExecutorSpawner implements ExecutorRunner {
   readonly #maxConcurrent: number;
   readonly #maxQueued: number;
   readonly #defaultTimeoutMs: number;

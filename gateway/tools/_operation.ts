@@ -1,20 +1,59 @@
 /**
- * What every target tool (ssh_execute, ps_execute, db_query) shares: the
- * timeout argument, the credential handed to the executor, and the mapping of
- * executor failures that are not specific to one protocol.
+ * The one pipeline every target tool (ssh_execute, ps_execute, db_query)
+ * runs through, so that the order of its steps lives in one place:
+ *
+ * 1. validate the target (a bad host or port is an input error);
+ * 2. the tool's own checks and settings ({@linkcode TargetTool.prepare}),
+ *    which may refuse the call;
+ * 3. redeem the handle, bound to the target's host;
+ * 4. warn about every insecure setting in use;
+ * 5. run the operation in a sandboxed executor of its kind;
+ * 6. write the audit line, success or failure;
+ * 7. turn the outcome into the tool's text, or its failure into an error
+ *    text; anything thrown on the way is mapped by `mapToolError`.
+ *
+ * Nothing is redeemed and nothing is spawned before steps 1 and 2 pass, so
+ * a refused call spends no handle. A tool file holds only what is specific
+ * to its protocol.
  *
  * @module
  */
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import type { ExecutorCredential } from "../../executors/spawner/mod.ts";
-import type { ExecutorFailure } from "../../executors/protocol/mod.ts";
+import type {
+  ExecutorFailure,
+  Operation,
+  Target,
+} from "../../executors/protocol/mod.ts";
+import {
+  type ExecutorCredential,
+  type ExecutorKind,
+  type ResultOf,
+  validateTarget,
+} from "../../executors/spawner/mod.ts";
 import type { RedeemedCredential } from "../../vault/handle_vault.ts";
+import { audit, type AuditEvent, type AuditValue } from "../audit.ts";
 import type { ExecutorConfig } from "../config/mod.ts";
+import { validateInput } from "../input_error.ts";
+import type { ToolContext } from "../tool_context.ts";
+import { mapToolError, toolError } from "../tool_errors.ts";
 
 /** The `secret_handle` argument. */
 export const secretHandleArgument = z.string().min(1).max(100).describe(
   "Handle returned by get_credential (secret://...). Single-use: get a new one for every call.",
 );
+
+/** The `host` argument: the credential's Address. */
+export function hostArgument(what: string): z.ZodString {
+  return z.string().min(1).max(253).describe(
+    `${what} host name or IP address (the credential's Address)`,
+  );
+}
+
+/** The `port` argument, optional, with the tool's default in its description. */
+export function portArgument(description: string): z.ZodOptional<z.ZodNumber> {
+  return z.number().int().min(1).max(65535).optional().describe(description);
+}
 
 /** The `timeout_seconds` argument, bounded by configuration. */
 export function timeoutArgument(
@@ -37,10 +76,143 @@ export function timeoutMs(
   ) * 1000;
 }
 
+/**
+ * `host:port` as people write it: an IPv6 address in brackets. The one
+ * formatting of a target in tool texts.
+ */
+export function hostPort(target: { host: string; port: number }): string {
+  return target.host.includes(":")
+    ? `[${target.host}]:${target.port}`
+    : `${target.host}:${target.port}`;
+}
+
+/** Audit fields of one call, flat. */
+export type AuditFields = Record<string, AuditValue>;
+
+/** The executor kinds a target tool runs (every kind but the probe). */
+export type TargetKind = Exclude<ExecutorKind, "probe">;
+
+/** The arguments every target tool shares, as the model sent them. */
+export interface TargetCall {
+  /** The `host` argument, not yet validated. */
+  readonly host: string;
+  /** The port: the argument, or the tool's default. */
+  readonly port: number;
+  /** The `secret_handle` argument. */
+  readonly secretHandle: string;
+  /** The `timeout_seconds` argument. */
+  readonly timeoutSeconds: number | undefined;
+  /** Fields for the audit line of a call refused before it ran (besides host and port). */
+  readonly refusalFields?: AuditFields;
+}
+
+/** What the pipeline knows once the executor has answered. */
+export interface RunFacts<P> {
+  /** The validated target. */
+  readonly target: Target;
+  /** What {@linkcode TargetTool.prepare} returned. */
+  readonly prepared: P;
+  /** The effective time limit (ms). */
+  readonly limitMs: number;
+}
+
+/** What a tool's success or failure contributes: its audit fields and its text. */
+export interface ToolOutcome {
+  /** Audit fields of the outcome (exit code, rows, error code...). */
+  readonly audit: AuditFields;
+  /** The audit line's level (default `info` on success, `warning` on failure). */
+  readonly level?: "info" | "warning";
+  /** The text the model sees. */
+  readonly text: string;
+}
+
+/**
+ * What a target tool contributes to the pipeline: the protocol-specific
+ * steps, each a small function. `P` is whatever its `prepare` computes.
+ */
+export interface TargetTool<K extends TargetKind, P> {
+  /** Tool name, as in the manual. */
+  readonly name: string;
+  /** The audit event of every call that reached the executor. */
+  readonly event: AuditEvent;
+  /**
+   * The tool's own checks and settings, before the handle is redeemed.
+   * Throws an `InputError` (or a `SetupError`) to refuse the call.
+   */
+  prepare(target: Target): P | Promise<P>;
+  /** Logs a warning for each insecure setting this call uses (every call). */
+  warnInsecure?(facts: { target: Target; prepared: P }): void;
+  /** The operation for the executor. */
+  operation(prepared: P): Extract<Operation, { kind: K }>;
+  /** The Windows logon domain of the credential, where the protocol has one. */
+  domain?(redeemed: RedeemedCredential, target: Target): string | undefined;
+  /** Audit fields known before the run (command, database...). */
+  auditFields(prepared: P): AuditFields;
+  /** The result as the model sees it, and its audit fields. */
+  succeeded(result: ResultOf<K>, facts: RunFacts<P>): ToolOutcome;
+  /** The failure as the model sees it, and its audit fields. */
+  failed(failure: ExecutorFailure, facts: RunFacts<P>): ToolOutcome;
+}
+
+/**
+ * Runs one target operation through the shared pipeline and returns the
+ * tool result; never throws.
+ */
+export async function runTargetOperation<K extends TargetKind, P>(
+  tool: TargetTool<K, P>,
+  call: TargetCall,
+  context: ToolContext,
+): Promise<CallToolResult> {
+  const scope = {
+    tool: tool.name,
+    fields: { host: call.host, port: call.port, ...call.refusalFields },
+  };
+  const started = performance.now();
+  try {
+    const target = validateInput(() => validateTarget(call.host, call.port));
+    const prepared = await tool.prepare(target);
+    const { config, vault, executors } = context.services;
+    const redeemed = await vault.redeem(call.secretHandle, {
+      host: target.host,
+    });
+    tool.warnInsecure?.({ target, prepared });
+    const limitMs = timeoutMs(call.timeoutSeconds, config.executors);
+    const outcome = await executors.run({
+      target,
+      credential: executorCredential(
+        redeemed,
+        tool.domain?.(redeemed, target),
+      ),
+      operation: tool.operation(prepared),
+      timeoutMs: limitMs,
+      maxOutputBytes: config.executors.maxOutputBytes,
+    });
+    const facts: RunFacts<P> = { target, prepared, limitMs };
+    const result = outcome.ok
+      ? tool.succeeded(outcome.result, facts)
+      : tool.failed(outcome.error, facts);
+    audit(tool.event, {
+      host: target.host,
+      port: target.port,
+      username: redeemed.username,
+      ...tool.auditFields(prepared),
+      handle_id: redeemed.handleId,
+      client_ip: context.clientIp,
+      duration_ms: Math.round(performance.now() - started),
+      ...result.audit,
+    }, result.level ?? (outcome.ok ? "info" : "warning"));
+    return outcome.ok
+      ? { content: [{ type: "text", text: result.text }] }
+      : toolError(result.text);
+  } catch (error) {
+    return mapToolError(error, context, scope);
+  }
+}
+
 /** The executor's view of a redeemed credential (secrets stay wrapped). */
-export function executorCredential(
+function executorCredential(
   redeemed: RedeemedCredential,
-  domain?: string,
+  domain: string | undefined,
 ): ExecutorCredential {
   return {
     username: redeemed.username,
@@ -57,15 +229,15 @@ export function executorCredential(
 export function genericFailureText(
   failure: ExecutorFailure,
   target: { host: string; port: number },
-  timeoutMs: number,
+  limitMs: number,
 ): string {
   switch (failure.code) {
     case "timeout":
-      return `Operation on ${target.host}:${target.port} timed out after ${
-        Math.round(timeoutMs / 1000)
+      return `Operation on ${hostPort(target)} timed out after ${
+        Math.round(limitMs / 1000)
       } s and was killed; pass a larger timeout_seconds, or start long jobs in the background (nohup ... &)`;
     case "connection_failed":
-      return `Cannot connect to ${target.host}:${target.port}: ${failure.message}`;
+      return `Cannot connect to ${hostPort(target)}: ${failure.message}`;
     default:
       return failure.message;
   }

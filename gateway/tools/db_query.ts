@@ -13,18 +13,18 @@ import type {
   DbOperation,
   ExecutorFailure,
 } from "../../executors/protocol/mod.ts";
-import { validateTarget } from "../../executors/spawner/mod.ts";
-import { audit } from "../audit.ts";
 import { type Config, insecureDbTls } from "../config/mod.ts";
 import { type DbType, validateDatabaseName } from "../database_name.ts";
 import { formatDbResult } from "../format_db_result.ts";
 import type { ToolContext } from "../tool_context.ts";
-import { mapToolError, toolError } from "../tool_errors.ts";
 import {
-  executorCredential,
+  hostArgument,
+  hostPort,
+  portArgument,
+  runTargetOperation,
   secretHandleArgument,
+  type TargetTool,
   timeoutArgument,
-  timeoutMs,
 } from "./_operation.ts";
 
 /** Tool name, as in the operations manual. */
@@ -48,147 +48,116 @@ const MAX_QUERY_CHARS = 512 * 1024;
 /** Longest query text written to an audit line (the rest is cut). */
 const MAX_AUDITED_QUERY_CHARS = 16 * 1024;
 
-interface DbQueryArgs {
-  host: string;
-  database: string;
-  db_type: DbType;
-  query: string;
-  secret_handle: string;
-  port?: number | undefined;
-  timeout_seconds?: number | undefined;
-  max_rows?: number | undefined;
-}
+/**
+ * The tool's arguments. `timeout_seconds` and `max_rows` are bounded by
+ * configuration when the tool is registered ({@linkcode registerDbQuery}).
+ */
+export const DbQueryArguments = z.object({
+  host: hostArgument("Database"),
+  database: z.string().min(1).max(128).describe(
+    'Database to connect to, e.g. "orders" (letters, digits, _ $ -)',
+  ),
+  db_type: z.enum(["postgres", "mysql", "mssql"]).describe(
+    "Engine: postgres, mysql (also MariaDB) or mssql (SQL Server)",
+  ),
+  query: z.string().min(1).max(MAX_QUERY_CHARS).describe(
+    'SQL to run, e.g. "SELECT COUNT(*) AS n FROM orders"',
+  ),
+  secret_handle: secretHandleArgument,
+  port: portArgument("Port (default 5432 postgres, 3306 mysql, 1433 mssql)"),
+  timeout_seconds: z.number().int().min(1).optional(),
+  max_rows: z.number().int().min(1).optional(),
+});
+
+/** The arguments of one call. */
+export type DbQueryArgs = z.infer<typeof DbQueryArguments>;
 
 /** Registers the tool on an MCP server for one request. */
 export function registerDbQuery(server: McpServer, context: ToolContext): void {
   const { executors: limits, databases } = context.services.config;
-  server.registerTool(DB_QUERY, {
-    title: "Run SQL on a database",
-    description:
-      "Run SQL on PostgreSQL, MySQL/MariaDB or SQL Server with a credential handle from get_credential. " +
-      "Use the host from the handle's Address. Several statements may be sent at once; each result set is shown as a text table " +
-      "(NULL as NULL, binary as 0x hex, dates ISO 8601) and statements without rows report the rows affected. " +
-      "Rows beyond max_rows and very long cells are cut with a notice; prefer LIMIT / TOP and selected columns. " +
-      "Writes are executed: be deliberate. When handles are single-use, call get_credential again before each db_query.",
-    inputSchema: {
-      host: z.string().min(1).max(253).describe(
-        "Database host name or IP address (the credential's Address)",
-      ),
-      database: z.string().min(1).max(128).describe(
-        'Database to connect to, e.g. "orders" (letters, digits, _ $ -)',
-      ),
-      db_type: z.enum(["postgres", "mysql", "mssql"]).describe(
-        "Engine: postgres, mysql (also MariaDB) or mssql (SQL Server)",
-      ),
-      query: z.string().min(1).max(MAX_QUERY_CHARS).describe(
-        'SQL to run, e.g. "SELECT COUNT(*) AS n FROM orders"',
-      ),
-      secret_handle: secretHandleArgument,
-      port: z.number().int().min(1).max(65535).optional().describe(
-        "Port (default 5432 postgres, 3306 mysql, 1433 mssql)",
-      ),
-      timeout_seconds: timeoutArgument(limits),
-      max_rows: z.number().int().min(1).max(databases.maxRows).optional()
-        .describe(
-          `Rows shown per result set (default ${databases.defaultMaxRows}, at most ${databases.maxRows})`,
-        ),
+  server.registerTool(
+    DB_QUERY,
+    {
+      title: "Run SQL on a database",
+      description:
+        "Run SQL on PostgreSQL, MySQL/MariaDB or SQL Server with a credential handle from get_credential. " +
+        "Use the host from the handle's Address. Several statements may be sent at once; each result set is shown as a text table " +
+        "(NULL as NULL, binary as 0x hex, dates ISO 8601) and statements without rows report the rows affected. " +
+        "Rows beyond max_rows and very long cells are cut with a notice; prefer LIMIT / TOP and selected columns. " +
+        "Writes are executed: be deliberate. When handles are single-use, call get_credential again before each db_query.",
+      inputSchema: {
+        ...DbQueryArguments.shape,
+        timeout_seconds: timeoutArgument(limits),
+        max_rows: z.number().int().min(1).max(databases.maxRows).optional()
+          .describe(
+            `Rows shown per result set (default ${databases.defaultMaxRows}, at most ${databases.maxRows})`,
+          ),
+      },
+      annotations: { destructiveHint: true, openWorldHint: true },
     },
-    annotations: { destructiveHint: true, openWorldHint: true },
-  }, (args: DbQueryArgs): Promise<CallToolResult> => dbQuery(args, context));
+    (args: DbQueryArgs): Promise<CallToolResult> =>
+      runTargetOperation(dbTool(args, context), {
+        host: args.host,
+        port: args.port ?? DEFAULT_DB_PORTS[args.db_type],
+        secretHandle: args.secret_handle,
+        timeoutSeconds: args.timeout_seconds,
+        refusalFields: { db_type: args.db_type },
+      }, context),
+  );
 }
 
-async function dbQuery(
-  args: DbQueryArgs,
+/** What db_query adds to the shared pipeline. */
+export function dbTool(
+  args: Pick<DbQueryArgs, "database" | "db_type" | "query" | "max_rows">,
   context: ToolContext,
-): Promise<CallToolResult> {
+): TargetTool<DbType, DbOperation> {
+  const { config } = context.services;
   const dbType = args.db_type;
-  const port = args.port ?? DEFAULT_DB_PORTS[dbType];
-  const scope = {
-    tool: DB_QUERY,
-    fields: { host: args.host, port, db_type: dbType },
-  };
-  const started = performance.now();
-  try {
-    // Validate before redeeming: a malformed host or database name neither
-    // consumes the handle nor spawns anything.
-    const target = validateTarget(args.host, port);
-    const database = validateDatabaseName(args.database, dbType);
-    const { config, vault, executors } = context.services;
-    const redeemed = await vault.redeem(args.secret_handle, {
-      host: target.host,
-    });
-    const operation = dbOperation(dbType, database, args, config);
-    const insecure = insecureDbTls(dbType, operation.tls);
-    if (insecure !== null) {
-      log.warn("{warning} (connection to {host}:{port})", {
-        warning: insecure,
-        host: target.host,
-        port: target.port,
-      });
-    }
-    const limitMs = timeoutMs(args.timeout_seconds, config.executors);
-    const outcome = await executors.run({
-      target,
-      credential: executorCredential(redeemed),
-      operation,
-      timeoutMs: limitMs,
-      maxOutputBytes: config.executors.maxOutputBytes,
-    });
-    const base = {
-      host: target.host,
-      port: target.port,
-      database,
+  return {
+    name: DB_QUERY,
+    event: "db_queried",
+    prepare: () =>
+      dbOperation(validateDatabaseName(args.database, dbType), args, config),
+    warnInsecure: ({ target, prepared }) => {
+      const insecure = insecureDbTls(dbType, prepared.tls);
+      if (insecure !== null) {
+        log.warn("{warning} (connection to {host}:{port})", {
+          warning: insecure,
+          host: target.host,
+          port: target.port,
+        });
+      }
+    },
+    operation: (operation) => operation,
+    auditFields: (operation) => ({
+      database: operation.database,
       db_type: dbType,
-      username: redeemed.username,
       query: args.query.length > MAX_AUDITED_QUERY_CHARS
         ? `${args.query.slice(0, MAX_AUDITED_QUERY_CHARS)}...`
         : args.query,
       query_chars: args.query.length,
-      handle_id: redeemed.handleId,
-      client_ip: context.clientIp,
-      duration_ms: Math.round(performance.now() - started),
-    };
-    if (!outcome.ok || outcome.result.kind !== dbType) {
-      const failure: ExecutorFailure = outcome.ok
-        ? {
-          code: "internal",
-          message: "The database executor returned another kind of result",
-        }
-        : outcome.error;
-      audit("db_queried", {
-        ...base,
-        rows: null,
-        elapsed_ms: null,
-        error_code: failure.code,
-      }, "warning");
-      return toolError(
-        dbFailureText(failure, dbType, target, limitMs, config),
-      );
-    }
-    const result = outcome.result;
-    if (!("resultSets" in result)) {
-      throw new TypeError("The database executor returned no result sets");
-    }
-    const sets = result.resultSets;
-    audit("db_queried", {
-      ...base,
-      rows: sets.reduce((sum, s) => sum + s.rowCount, 0),
-      rows_affected: sets.reduce((sum, s) => sum + (s.affectedRows ?? 0), 0),
-      result_sets: sets.length,
-      truncated: sets.some((s) =>
-        s.rowsTruncated !== null ||
-        s.rows.some((row) =>
-          row.some((c) => c !== null && typeof c !== "string")
-        )
-      ),
-      elapsed_ms: Math.round(result.elapsedMs),
-    });
-    return {
-      content: [{
-        type: "text",
+    }),
+    succeeded: (result, { target, prepared: operation }) => {
+      const sets = result.resultSets;
+      return {
+        audit: {
+          rows: sets.reduce((sum, s) => sum + s.rowCount, 0),
+          rows_affected: sets.reduce(
+            (sum, s) => sum + (s.affectedRows ?? 0),
+            0,
+          ),
+          result_sets: sets.length,
+          truncated: sets.some((s) =>
+            s.rowsTruncated !== null ||
+            s.rows.some((row) =>
+              row.some((c) => c !== null && typeof c !== "string")
+            )
+          ),
+          elapsed_ms: Math.round(result.elapsedMs),
+        },
         text: formatDbResult(result, {
           host: target.host,
-          database,
+          database: operation.database,
           dbType,
           query: args.query,
           maxRows: operation.maxRows,
@@ -196,17 +165,18 @@ async function dbQuery(
           maxCellChars: operation.maxCellChars,
           maxOutputBytes: config.executors.maxOutputBytes,
         }),
-      }],
-    };
-  } catch (error) {
-    return mapToolError(error, context, scope);
-  }
+      };
+    },
+    failed: (failure, { target, limitMs }) => ({
+      audit: { rows: null, elapsed_ms: null, error_code: failure.code },
+      text: dbFailureText(failure, dbType, target, { limitMs, config }),
+    }),
+  };
 }
 
 function dbOperation(
-  dbType: DbType,
   database: string,
-  args: DbQueryArgs,
+  args: Pick<DbQueryArgs, "db_type" | "query" | "max_rows">,
   config: Config,
 ): DbOperation {
   const common = {
@@ -218,7 +188,7 @@ function dbOperation(
     ),
     maxCellChars: config.databases.maxCellChars,
   };
-  switch (dbType) {
+  switch (args.db_type) {
     case "postgres":
       return { kind: "postgres", ...common, tls: config.databases.postgres };
     case "mysql":
@@ -228,17 +198,24 @@ function dbOperation(
   }
 }
 
-function dbFailureText(
+/** What a failure text of db_query depends on besides the failure. */
+export interface DbFailureContext {
+  /** The effective time limit (ms). */
+  readonly limitMs: number;
+  /** The configuration (limits named in the fix). */
+  readonly config: Config;
+}
+
+/** The tool error text for a database executor failure. */
+export function dbFailureText(
   failure: ExecutorFailure,
   dbType: DbType,
   target: { host: string; port: number },
-  limitMs: number,
-  config: Config,
+  context: DbFailureContext,
 ): string {
+  const { limitMs, config } = context;
   const engine = ENGINES[dbType];
-  const where = target.host.includes(":")
-    ? `[${target.host}]:${target.port}`
-    : `${target.host}:${target.port}`;
+  const where = hostPort(target);
   switch (failure.code) {
     case "auth_failed":
       return `Login refused: ${failure.message}. Check the credential in CyberArk (PVWA test retrieval), ` +

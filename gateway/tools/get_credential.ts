@@ -7,14 +7,17 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
+import { type CcpQuery, validateCcpQuery } from "../../vault/ccp_client.ts";
 import { audit } from "../audit.ts";
+import { validateInput } from "../input_error.ts";
 import type { ToolContext } from "../tool_context.ts";
 import { mapToolError } from "../tool_errors.ts";
 
 /** Tool name, as in the operations manual. */
 export const GET_CREDENTIAL = "get_credential";
 
-const inputSchema = {
+/** The tool's arguments. */
+export const GetCredentialArguments = z.object({
   safe: z.string().min(1).max(28).describe(
     'CyberArk Safe name, exactly as in PVWA (case-sensitive), e.g. "PROD-LINUX"',
   ),
@@ -27,7 +30,10 @@ const inputSchema = {
   reason: z.string().max(512).optional().describe(
     "Why the credential is needed; written to the CyberArk audit log (some accounts require it)",
   ),
-};
+});
+
+/** The arguments of one call. */
+export type GetCredentialArgs = z.infer<typeof GetCredentialArguments>;
 
 function description(singleUse: boolean, ttlSeconds: number): string {
   return [
@@ -51,27 +57,16 @@ export function registerGetCredential(
     {
       title: "Get a CyberArk credential handle",
       description: description(singleUse, ttlSeconds),
-      inputSchema,
+      inputSchema: GetCredentialArguments.shape,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    (
-      args: {
-        safe: string;
-        object_name: string;
-        folder?: string | undefined;
-        reason?: string | undefined;
-      },
-    ): Promise<CallToolResult> => getCredential(args, context),
+    (args: GetCredentialArgs): Promise<CallToolResult> =>
+      getCredential(args, context),
   );
 }
 
 async function getCredential(
-  args: {
-    safe: string;
-    object_name: string;
-    folder?: string | undefined;
-    reason?: string | undefined;
-  },
+  args: GetCredentialArgs,
   context: ToolContext,
 ): Promise<CallToolResult> {
   const { ccp, vault } = context.services;
@@ -80,12 +75,14 @@ async function getCredential(
     fields: { safe: args.safe, object_name: args.object_name },
   };
   try {
-    const account = await ccp.retrieve({
+    const query: CcpQuery = {
       safe: args.safe,
       object: args.object_name,
       ...(args.folder === undefined ? {} : { folder: args.folder }),
       ...(args.reason === undefined ? {} : { reason: args.reason }),
-    });
+    };
+    validateInput(() => validateCcpQuery(query));
+    const account = await ccp.retrieve(query);
     const issued = await vault.issue({
       secret: account.content,
       ...(account.passphrase === undefined

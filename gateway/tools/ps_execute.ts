@@ -18,20 +18,23 @@ import { z } from "zod";
 import {
   type ExecutorFailure,
   MAX_POWERSHELL_SCRIPT_CHARS,
+  type PowershellOperation,
   type PowershellResult,
   type WinrmTls,
 } from "../../executors/protocol/mod.ts";
-import { validateTarget } from "../../executors/spawner/mod.ts";
 import type { RedeemedCredential } from "../../vault/handle_vault.ts";
-import { audit } from "../audit.ts";
-import { isIp, type WinrmTlsConfig } from "../config/mod.ts";
+import type { WinrmTlsConfig } from "../config/mod.ts";
+import { InputError } from "../input_error.ts";
+import { isIp } from "../ip_address.ts";
 import type { ToolContext } from "../tool_context.ts";
-import { mapToolError, toolError } from "../tool_errors.ts";
 import {
-  executorCredential,
+  hostArgument,
+  hostPort,
+  portArgument,
+  runTargetOperation,
   secretHandleArgument,
+  type TargetTool,
   timeoutArgument,
-  timeoutMs,
 } from "./_operation.ts";
 
 /** Tool name, as in the operations manual. */
@@ -51,21 +54,33 @@ export const BASIC_OVER_HTTP_TEXT =
   `(port ${WINRM_HTTPS_PORT} unless the HTTPS listener uses another); the operators can instead set WINRM_AUTH=ntlm, ` +
   "which seals every message over HTTP. The handle was not used";
 
-interface PsArgs {
-  host: string;
-  script: string;
-  secret_handle: string;
-  port?: number | undefined;
-  use_ssl?: boolean | undefined;
-  timeout_seconds?: number | undefined;
-}
+/**
+ * The tool's arguments. `timeout_seconds` is bounded by configuration when
+ * the tool is registered ({@linkcode registerPsExecute}).
+ */
+export const PsExecuteArguments = z.object({
+  host: hostArgument("Target Windows"),
+  script: z.string().min(1).max(MAX_POWERSHELL_SCRIPT_CHARS).describe(
+    "PowerShell script to run, e.g. \"Get-Service | Where-Object {$_.Status -eq 'Stopped'}\"",
+  ),
+  secret_handle: secretHandleArgument,
+  port: portArgument(
+    `WinRM port (default ${WINRM_HTTP_PORT}, or ${WINRM_HTTPS_PORT} with use_ssl)`,
+  ),
+  use_ssl: z.boolean().optional().describe(
+    "Connect over HTTPS (default false: HTTP with NTLM message encryption). Required when the service uses WINRM_AUTH=basic",
+  ),
+  timeout_seconds: z.number().int().min(1).optional(),
+});
+
+/** The arguments of one call. */
+export type PsExecuteArgs = z.infer<typeof PsExecuteArguments>;
 
 /** Registers the tool on an MCP server for one request. */
 export function registerPsExecute(
   server: McpServer,
   context: ToolContext,
 ): void {
-  const limits = context.services.config.executors;
   server.registerTool(PS_EXECUTE, {
     title: "Run a PowerShell script over WinRM",
     description:
@@ -74,149 +89,97 @@ export function registerPsExecute(
       "are reported as 'Had errors: True', not as a failure. Output is capped; the secret never appears in it. " +
       "When handles are single-use, call get_credential again before each ps_execute.",
     inputSchema: {
-      host: z.string().min(1).max(253).describe(
-        "Target Windows host name or IP address (the credential's Address)",
-      ),
-      script: z.string().min(1).max(MAX_POWERSHELL_SCRIPT_CHARS).describe(
-        "PowerShell script to run, e.g. \"Get-Service | Where-Object {$_.Status -eq 'Stopped'}\"",
-      ),
-      secret_handle: secretHandleArgument,
-      port: z.number().int().min(1).max(65535).optional().describe(
-        `WinRM port (default ${WINRM_HTTP_PORT}, or ${WINRM_HTTPS_PORT} with use_ssl)`,
-      ),
-      use_ssl: z.boolean().optional().describe(
-        "Connect over HTTPS (default false: HTTP with NTLM message encryption). Required when the service uses WINRM_AUTH=basic",
-      ),
-      timeout_seconds: timeoutArgument(limits),
+      ...PsExecuteArguments.shape,
+      timeout_seconds: timeoutArgument(context.services.config.executors),
     },
     annotations: { destructiveHint: true, openWorldHint: true },
-  }, (args: PsArgs): Promise<CallToolResult> => psExecute(args, context));
+  }, (args: PsExecuteArgs): Promise<CallToolResult> => {
+    const useSsl = args.use_ssl ?? false;
+    return runTargetOperation(psTool(args, context), {
+      host: args.host,
+      port: args.port ?? (useSsl ? WINRM_HTTPS_PORT : WINRM_HTTP_PORT),
+      secretHandle: args.secret_handle,
+      timeoutSeconds: args.timeout_seconds,
+    }, context);
+  });
 }
 
-async function psExecute(
-  args: PsArgs,
+/** What ps_execute adds to the shared pipeline. */
+export function psTool(
+  args: Pick<PsExecuteArgs, "script" | "use_ssl">,
   context: ToolContext,
-): Promise<CallToolResult> {
+): TargetTool<"powershell", WinrmTls> {
+  const { config } = context.services;
+  const auth = config.winrmAuth;
   const useSsl = args.use_ssl ?? false;
-  const port = args.port ?? (useSsl ? WINRM_HTTPS_PORT : WINRM_HTTP_PORT);
-  const scope = { tool: PS_EXECUTE, fields: { host: args.host, port } };
-  const started = performance.now();
-  try {
-    // Validate before redeeming: a malformed host or a refused combination
-    // neither consumes the handle nor spawns anything.
-    const target = validateTarget(args.host, port);
-    const { config, vault, executors } = context.services;
-    const auth = config.winrmAuth;
-    if (auth === "basic" && !useSsl) {
-      log.warn(
-        "ps_execute refused Basic authentication over HTTP to {host}:{port}",
-        { host: target.host, port: target.port },
-      );
-      return toolError(BASIC_OVER_HTTP_TEXT);
-    }
-    const tls: WinrmTls = useSsl
-      ? await winrmTls(config.winrmTls)
-      : { verify: true };
-    const redeemed = await vault.redeem(args.secret_handle, {
-      host: target.host,
-    });
-    if (useSsl && !tls.verify) {
-      log.warn(
-        "WINRM_VERIFY_SSL=false: certificate of {host}:{port} not verified",
-        { host: target.host, port: target.port },
-      );
-    }
-    const limitMs = timeoutMs(args.timeout_seconds, config.executors);
-    const outcome = await executors.run({
-      target,
-      credential: executorCredential(
-        redeemed,
-        windowsDomain(redeemed, target.host),
-      ),
-      operation: {
-        kind: "powershell",
-        script: args.script,
-        useSsl,
-        auth,
-        tls,
-      },
-      timeoutMs: limitMs,
-      maxOutputBytes: config.executors.maxOutputBytes,
-    });
-    const base = {
-      host: target.host,
-      port: target.port,
-      username: redeemed.username,
+  return {
+    name: PS_EXECUTE,
+    event: "ps_executed",
+    prepare: (target) => {
+      if (auth === "basic" && !useSsl) {
+        log.warn(
+          "ps_execute refused Basic authentication over HTTP to {host}:{port}",
+          { host: target.host, port: target.port },
+        );
+        throw new InputError(BASIC_OVER_HTTP_TEXT);
+      }
+      return useSsl ? winrmTls(config.winrmTls) : { verify: true };
+    },
+    warnInsecure: ({ target, prepared }) => {
+      if (useSsl && !prepared.verify) {
+        log.warn(
+          "WINRM_VERIFY_SSL=false: certificate of {host}:{port} not verified",
+          { host: target.host, port: target.port },
+        );
+      }
+    },
+    operation: (tls): PowershellOperation => ({
+      kind: "powershell",
+      script: args.script,
+      useSsl,
+      auth,
+      tls,
+    }),
+    domain: (redeemed, target) => windowsDomain(redeemed, target.host),
+    auditFields: () => ({
       script_length: scriptLength(args.script),
       auth,
       use_ssl: useSsl,
-      handle_id: redeemed.handleId,
-      client_ip: context.clientIp,
-      duration_ms: Math.round(performance.now() - started),
-    };
-    if (!outcome.ok || outcome.result.kind !== "powershell") {
-      const failure: ExecutorFailure = outcome.ok
-        ? {
-          code: "internal",
-          message: "The PowerShell executor returned another kind of result",
-        }
-        : outcome.error;
-      audit("ps_executed", {
-        ...base,
-        had_errors: null,
-        exit_code: null,
-        error_code: failure.code,
-      }, "warning");
-      return toolError(
-        psFailureText(failure, target, {
-          auth,
-          tls: config.winrmTls,
-          limitMs,
-        }),
-      );
-    }
-    const result = outcome.result;
-    audit("ps_executed", {
-      ...base,
-      had_errors: result.hadErrors,
-      exit_code: result.exitCode,
-      stdout_bytes: new TextEncoder().encode(result.stdout).length,
-      stderr_bytes: new TextEncoder().encode(result.stderr).length,
-      output_truncated: result.stdoutTruncated || result.stderrTruncated,
-      delivery: result.delivery,
-      shell_deleted: result.shellDeleted,
-    }, result.hadErrors ? "warning" : "info");
-    return {
-      content: [{
-        type: "text",
-        text: formatResult(result, {
-          host: target.host,
-          script: args.script,
-          cap: config.executors.maxOutputBytes,
-        }),
-      }],
-    };
-  } catch (error) {
-    return mapToolError(error, context, scope);
-  }
+    }),
+    succeeded: (result, { target }) => ({
+      audit: {
+        had_errors: result.hadErrors,
+        exit_code: result.exitCode,
+        stdout_bytes: new TextEncoder().encode(result.stdout).length,
+        stderr_bytes: new TextEncoder().encode(result.stderr).length,
+        output_truncated: result.stdoutTruncated || result.stderrTruncated,
+        delivery: result.delivery,
+        shell_deleted: result.shellDeleted,
+      },
+      level: result.hadErrors ? "warning" : "info",
+      text: formatPsResult(result, {
+        host: target.host,
+        script: args.script,
+        cap: config.executors.maxOutputBytes,
+      }),
+    }),
+    failed: (failure, { target, limitMs }) => ({
+      audit: { had_errors: null, exit_code: null, error_code: failure.code },
+      text: psFailureText(failure, target, {
+        auth,
+        tls: config.winrmTls,
+        limitMs,
+      }),
+    }),
+  };
 }
 
-/** The TLS settings for the executor; the CA bundle is read on each call. */
-async function winrmTls(setting: WinrmTlsConfig): Promise<WinrmTls> {
+/** The TLS settings for the executor; the CA bundle was read at start-up. */
+function winrmTls(setting: WinrmTlsConfig): WinrmTls {
   if (!setting.verifyTls) return { verify: false };
-  if (setting.caBundlePath === undefined) return { verify: true };
-  try {
-    return {
-      verify: true,
-      caPem: await Deno.readTextFile(setting.caBundlePath),
-    };
-  } catch (error) {
-    throw new TypeError(
-      `Cannot read the WINRM_VERIFY_SSL CA bundle ${setting.caBundlePath} (${
-        error instanceof Error ? error.name : "error"
-      }); make it readable by the service user`,
-    );
-  }
+  return setting.caPem === undefined
+    ? { verify: true }
+    : { verify: true, caPem: setting.caPem };
 }
 
 /**
@@ -251,18 +214,20 @@ function scriptLength(script: string): number {
   return [...script].length;
 }
 
-interface FailureContext {
+/** What a failure text of ps_execute depends on besides the failure. */
+export interface PsFailureContext {
   auth: "ntlm" | "basic";
   tls: WinrmTlsConfig;
   limitMs: number;
 }
 
-function psFailureText(
+/** The tool error text for a PowerShell executor failure. */
+export function psFailureText(
   failure: ExecutorFailure,
   target: { host: string; port: number },
-  context: FailureContext,
+  context: PsFailureContext,
 ): string {
-  const where = `${target.host}:${target.port}`;
+  const where = hostPort(target);
   const message = failure.message.replace(/[.\s]+$/, "");
   switch (failure.code) {
     case "auth_failed":
@@ -294,7 +259,8 @@ function psFailureText(
 
 const TRUNCATION = /\[output truncated at \d+ bytes\]\s*$/;
 
-function formatResult(
+/** The manual's result format of ps_execute. */
+export function formatPsResult(
   result: PowershellResult,
   options: { host: string; script: string; cap: number },
 ): string {

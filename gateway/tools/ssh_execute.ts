@@ -12,156 +12,132 @@ import { z } from "zod";
 import type {
   ExecutorFailure,
   HostKeyPolicy,
+  SshOperation,
   SshResult,
 } from "../../executors/protocol/mod.ts";
-import { validateTarget } from "../../executors/spawner/mod.ts";
-import { audit } from "../audit.ts";
 import type { SshKnownHosts } from "../config/mod.ts";
 import {
   keyscanFix,
   lookupHostKeys,
   parseKnownHostsDetailed,
 } from "../known_hosts.ts";
+import { SetupError } from "../setup_error.ts";
 import type { ToolContext } from "../tool_context.ts";
-import { mapToolError, toolError } from "../tool_errors.ts";
 import {
-  executorCredential,
   genericFailureText,
+  hostArgument,
+  portArgument,
+  runTargetOperation,
   secretHandleArgument,
+  type TargetTool,
   timeoutArgument,
-  timeoutMs,
 } from "./_operation.ts";
 
 /** Tool name, as in the operations manual. */
 export const SSH_EXECUTE = "ssh_execute";
 
+/** SSH's port. */
+export const SSH_PORT = 22;
+
 const log = getLogger(["gateway", "ssh"]);
 const MAX_COMMAND_CHARS = 64 * 1024;
 
-interface SshArgs {
-  host: string;
-  command: string;
-  secret_handle: string;
-  port?: number | undefined;
-  timeout_seconds?: number | undefined;
-}
+/**
+ * The tool's arguments. `timeout_seconds` is bounded by configuration when
+ * the tool is registered ({@linkcode registerSshExecute}).
+ */
+export const SshExecuteArguments = z.object({
+  host: hostArgument("Target"),
+  command: z.string().min(1).max(MAX_COMMAND_CHARS).describe(
+    'Shell command to run, e.g. "df -h"',
+  ),
+  secret_handle: secretHandleArgument,
+  port: portArgument(`SSH port (default ${SSH_PORT})`),
+  timeout_seconds: z.number().int().min(1).optional(),
+});
+
+/** The arguments of one call. */
+export type SshExecuteArgs = z.infer<typeof SshExecuteArguments>;
 
 /** Registers the tool on an MCP server for one request. */
 export function registerSshExecute(
   server: McpServer,
   context: ToolContext,
 ): void {
-  const limits = context.services.config.executors;
-  server.registerTool(SSH_EXECUTE, {
-    title: "Run a command over SSH",
-    description:
-      "Run one shell command on a Linux host over SSH with a credential handle from get_credential. " +
-      "Use the host from the handle's Address. A non-zero exit code is reported, not treated as a failure. " +
-      "Output is capped; the secret never appears in it. When handles are single-use, call get_credential again before each ssh_execute.",
-    inputSchema: {
-      host: z.string().min(1).max(253).describe(
-        "Target host name or IP address (the credential's Address)",
-      ),
-      command: z.string().min(1).max(MAX_COMMAND_CHARS).describe(
-        'Shell command to run, e.g. "df -h"',
-      ),
-      secret_handle: secretHandleArgument,
-      port: z.number().int().min(1).max(65535).optional().describe(
-        "SSH port (default 22)",
-      ),
-      timeout_seconds: timeoutArgument(limits),
+  server.registerTool(
+    SSH_EXECUTE,
+    {
+      title: "Run a command over SSH",
+      description:
+        "Run one shell command on a Linux host over SSH with a credential handle from get_credential. " +
+        "Use the host from the handle's Address. A non-zero exit code is reported, not treated as a failure. " +
+        "Output is capped; the secret never appears in it. When handles are single-use, call get_credential again before each ssh_execute.",
+      inputSchema: {
+        ...SshExecuteArguments.shape,
+        timeout_seconds: timeoutArgument(context.services.config.executors),
+      },
+      annotations: { destructiveHint: true, openWorldHint: true },
     },
-    annotations: { destructiveHint: true, openWorldHint: true },
-  }, (args: SshArgs): Promise<CallToolResult> => sshExecute(args, context));
+    (args: SshExecuteArgs): Promise<CallToolResult> =>
+      runTargetOperation(sshTool(args, context), {
+        host: args.host,
+        port: args.port ?? SSH_PORT,
+        secretHandle: args.secret_handle,
+        timeoutSeconds: args.timeout_seconds,
+      }, context),
+  );
 }
 
-async function sshExecute(
-  args: SshArgs,
+/** What ssh_execute adds to the shared pipeline. */
+export function sshTool(
+  args: Pick<SshExecuteArgs, "command">,
   context: ToolContext,
-): Promise<CallToolResult> {
-  const port = args.port ?? 22;
-  const scope = { tool: SSH_EXECUTE, fields: { host: args.host, port } };
-  const started = performance.now();
-  try {
-    // Validate before redeeming: a malformed host neither consumes the handle nor spawns anything.
-    const target = validateTarget(args.host, port);
-    const { config, vault, executors } = context.services;
-    const hostKeys = await hostKeyPolicy(
-      config.sshKnownHosts,
-      target.host,
-      target.port,
-    );
-    const redeemed = await vault.redeem(args.secret_handle, {
-      host: target.host,
-    });
-    if (hostKeys.mode === "disabled") {
-      log.warn(
-        "SSH_KNOWN_HOSTS=disable: host key of {host}:{port} not verified",
-        {
-          host: target.host,
-          port: target.port,
-        },
-      );
-    }
-    const limitMs = timeoutMs(args.timeout_seconds, config.executors);
-    const outcome = await executors.run({
-      target,
-      credential: executorCredential(redeemed),
-      operation: { kind: "ssh", command: args.command, hostKeys },
-      timeoutMs: limitMs,
-      maxOutputBytes: config.executors.maxOutputBytes,
-    });
-    const durationMs = Math.round(performance.now() - started);
-    const base = {
-      host: target.host,
-      port: target.port,
-      username: redeemed.username,
+): TargetTool<"ssh", HostKeyPolicy> {
+  const { config } = context.services;
+  return {
+    name: SSH_EXECUTE,
+    event: "ssh_executed",
+    prepare: (target) =>
+      hostKeyPolicy(config.sshKnownHosts, target.host, target.port),
+    warnInsecure: ({ target, prepared }) => {
+      if (prepared.mode === "disabled") {
+        log.warn(
+          "SSH_KNOWN_HOSTS=disable: host key of {host}:{port} not verified",
+          { host: target.host, port: target.port },
+        );
+      }
+    },
+    operation: (hostKeys): SshOperation => ({
+      kind: "ssh",
       command: args.command,
-      handle_id: redeemed.handleId,
-      client_ip: context.clientIp,
-      duration_ms: durationMs,
-    };
-    if (!outcome.ok || outcome.result.kind !== "ssh") {
-      const failure: ExecutorFailure = outcome.ok
-        ? {
-          code: "internal",
-          message: "The SSH executor returned another kind of result",
-        }
-        : outcome.error;
-      audit("ssh_executed", {
-        ...base,
+      hostKeys,
+    }),
+    auditFields: () => ({ command: args.command }),
+    succeeded: (result, { target }) => ({
+      audit: {
+        exit_code: result.exitCode,
+        signal: result.signal,
+        stdout_bytes: byteLength(result.stdout),
+        stderr_bytes: byteLength(result.stderr),
+        output_truncated: result.stdoutTruncated || result.stderrTruncated,
+        host_key_fingerprint: result.hostKeyFingerprint,
+      },
+      text: formatSshResult(
+        target.host,
+        args.command,
+        result,
+        config.executors.maxOutputBytes,
+      ),
+    }),
+    failed: (failure, { target, limitMs }) => ({
+      audit: {
         exit_code: null,
         error_code: failure.code,
         host_key_fingerprint: failure.presentedHostKey?.fingerprint ?? null,
-      }, "warning");
-      return toolError(
-        sshFailureText(failure, target, config.sshKnownHosts, limitMs),
-      );
-    }
-    const result = outcome.result;
-    audit("ssh_executed", {
-      ...base,
-      exit_code: result.exitCode,
-      signal: result.signal,
-      stdout_bytes: byteLength(result.stdout),
-      stderr_bytes: byteLength(result.stderr),
-      output_truncated: result.stdoutTruncated || result.stderrTruncated,
-      host_key_fingerprint: result.hostKeyFingerprint,
-    });
-    return {
-      content: [{
-        type: "text",
-        text: formatResult(
-          target.host,
-          args.command,
-          result,
-          config.executors.maxOutputBytes,
-        ),
-      }],
-    };
-  } catch (error) {
-    return mapToolError(error, context, scope);
-  }
+      },
+      text: sshFailureText(failure, target, config.sshKnownHosts, limitMs),
+    }),
+  };
 }
 
 async function hostKeyPolicy(
@@ -175,7 +151,7 @@ async function hostKeyPolicy(
     text = await Deno.readTextFile(setting.path);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) {
-      throw new TypeError(
+      throw new SetupError(
         `Cannot read SSH_KNOWN_HOSTS file ${setting.path} (${
           error instanceof Error ? error.name : "error"
         }); make it readable by the service user`,
@@ -200,7 +176,8 @@ async function hostKeyPolicy(
   return { mode: "verify", ...lookupHostKeys(parsed.entries, host, port) };
 }
 
-function sshFailureText(
+/** The tool error text for an SSH executor failure. */
+export function sshFailureText(
   failure: ExecutorFailure,
   target: { host: string; port: number },
   setting: SshKnownHosts,
@@ -242,7 +219,8 @@ function byteLength(text: string): number {
 
 const TRUNCATION = /\[output truncated at \d+ bytes\]\s*$/;
 
-function formatResult(
+/** The manual's result format of ssh_execute. */
+export function formatSshResult(
   host: string,
   command: string,
   result: SshResult,

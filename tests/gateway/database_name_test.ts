@@ -7,6 +7,7 @@ import {
   MAX_DATABASE_NAME_LENGTH,
   validateDatabaseName,
 } from "../../gateway/database_name.ts";
+import { InputError } from "../../gateway/input_error.ts";
 
 Deno.test("validateDatabaseName() accepts ordinary names", () => {
   for (
@@ -33,7 +34,7 @@ Deno.test("validateDatabaseName() refuses what could reach a connection string, 
   for (const [name, problem] of cases) {
     const error = assertThrows(
       () => validateDatabaseName(name, "mysql"),
-      TypeError,
+      InputError,
     );
     assertStringIncludes(error.message, problem);
     assertStringIncludes(
@@ -49,7 +50,7 @@ Deno.test("validateDatabaseName() applies each engine's length limit", () => {
     assertEquals(validateDatabaseName("a".repeat(max), type).length, max);
     const error = assertThrows(
       () => validateDatabaseName("a".repeat(max + 1), type),
-      TypeError,
+      InputError,
     );
     assertStringIncludes(error.message, `it is ${max + 1} characters long`);
   }

@@ -1,0 +1,80 @@
+/** db_query's failure texts without a database: each names the engine's fix. */
+import type { ExecutorFailure } from "../../../executors/protocol/mod.ts";
+import { loadConfig } from "../../../gateway/config/mod.ts";
+import { dbFailureText } from "../../../gateway/tools/db_query.ts";
+import { assertEquals, assertStringIncludes } from "../../support/assert.ts";
+
+const CONFIG = loadConfig({
+  env: {
+    MCP_API_KEYS: "d".repeat(8) + "0123456789abcdef0123456789abcdef",
+    CYBERARK_CCP_URL:
+      "https://cyberark.example.internal/AIMWebService/api/Accounts",
+    CYBERARK_APP_ID: "MCP-Privileged-Service",
+  },
+  home: "/nonexistent",
+});
+
+function failure(
+  code: ExecutorFailure["code"],
+  message: string,
+): ExecutorFailure {
+  return { code, message };
+}
+
+const context = { limitMs: 12_000, config: CONFIG };
+
+Deno.test("dbFailureText() names each engine's login rules for a refused login", () => {
+  const cases = [
+    ["postgres", "pg_hba.conf"],
+    ["mysql", "'user'@'host'"],
+    ["mssql", "SQL Server authentication enabled"],
+  ] as const;
+  for (const [dbType, rule] of cases) {
+    const text = dbFailureText(
+      failure("auth_failed", "password authentication failed"),
+      dbType,
+      { host: "db01", port: 5432 },
+      context,
+    );
+    assertStringIncludes(text, "Login refused: password authentication failed");
+    assertStringIncludes(text, rule);
+  }
+});
+
+Deno.test("dbFailureText() gives the timeout in seconds and the configured maximum", () => {
+  const text = dbFailureText(
+    failure("timeout", "canceling statement due to statement timeout"),
+    "postgres",
+    { host: "db01", port: 5432 },
+    context,
+  );
+  assertStringIncludes(text, "Query timed out after 12 s");
+  assertStringIncludes(
+    text,
+    `at most ${CONFIG.executors.maxTimeoutSeconds}`,
+  );
+});
+
+Deno.test("dbFailureText() writes an IPv6 target in brackets", () => {
+  assertEquals(
+    dbFailureText(
+      failure("connection_failed", "connection refused (ECONNREFUSED)"),
+      "mysql",
+      { host: "::1", port: 3306 },
+      context,
+    ),
+    "Cannot connect to MySQL at [::1]:3306: connection refused (ECONNREFUSED)",
+  );
+});
+
+Deno.test("dbFailureText() passes the database's own error through", () => {
+  assertEquals(
+    dbFailureText(
+      failure("driver_error", 'relation "nope" does not exist'),
+      "postgres",
+      { host: "db01", port: 5432 },
+      context,
+    ),
+    'Query failed: relation "nope" does not exist',
+  );
+});
