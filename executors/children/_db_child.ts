@@ -26,6 +26,7 @@ import {
   failed,
   failure,
   isSandboxDenial,
+  sandboxDenied,
   serveOneRequest,
   success,
 } from "./_kit.ts";
@@ -203,11 +204,7 @@ export function connectionFailure(
   tlsFix: TlsFix,
 ): ExecutorFailure | null {
   if (isSandboxDenial(error)) {
-    return {
-      code: "internal",
-      message:
-        `Cannot connect to ${where}: the executor sandbox denied the connection; the gateway must pass --allow-net for exactly this host and port`,
-    };
+    return sandboxDenied(where);
   }
   switch (error.code) {
     case "ECONNREFUSED":

@@ -53,6 +53,15 @@ export function isSandboxDenial(error: unknown): boolean {
   return code === "EPERM" || code === "ERR_ACCESS_DENIED";
 }
 
+/** The failure of a connection the sandbox refused: a bug in the parent's grant. */
+export function sandboxDenied(where: string): ExecutorFailure {
+  return {
+    code: "internal",
+    message:
+      `Cannot connect to ${where}: the executor sandbox denied the connection; the gateway must pass --allow-net for exactly this host and port`,
+  };
+}
+
 /**
  * The child's deadline, set from the request's limits when the request was
  * read: by `at` the child must have written its response; the parent kills it

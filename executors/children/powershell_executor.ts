@@ -21,6 +21,7 @@ import {
   failed,
   failure,
   isSandboxDenial,
+  sandboxDenied,
   serveOneRequest,
   success,
 } from "./_kit.ts";
@@ -117,11 +118,7 @@ export async function runPowershellRequest(
 /** Turns any error of a run into a protocol failure with fixed, secret-free text. */
 function mapError(error: unknown, where: string): ExecutorFailure {
   if (isSandboxDenial(error)) {
-    return {
-      code: "internal",
-      message:
-        `Cannot connect to ${where}: the executor sandbox denied the connection; the gateway must pass --allow-net for exactly this host and port`,
-    };
+    return sandboxDenied(where);
   }
   if (error instanceof WinrsTimeoutError) {
     return {

@@ -28,6 +28,7 @@ import {
   failed,
   failure,
   isSandboxDenial,
+  sandboxDenied,
   serveOneRequest,
   success,
 } from "./_kit.ts";
@@ -236,11 +237,7 @@ function mapClientError(
   kind: "password" | "private_key",
 ): ExecutorFailure {
   if (isSandboxDenial(error)) {
-    return {
-      code: "internal",
-      message:
-        `Cannot connect to ${where}: the executor sandbox denied the connection; the gateway must pass --allow-net for exactly this host and port`,
-    };
+    return sandboxDenied(where);
   }
   switch (error.level) {
     case "client-socket":

@@ -18,6 +18,7 @@ import { type DbType, validateDatabaseName } from "../database_name.ts";
 import { formatDbResult } from "../format_db_result.ts";
 import type { ToolContext } from "../tool_context.ts";
 import {
+  genericFailureText,
   hostArgument,
   hostPort,
   portArgument,
@@ -231,7 +232,7 @@ export function dbFailureText(
     case "driver_error":
       return `Query failed: ${failure.message}`;
     default:
-      return failure.message;
+      return genericFailureText(failure, target, limitMs);
   }
 }
 

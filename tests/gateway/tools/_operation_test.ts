@@ -131,6 +131,28 @@ async function harness(
   };
 }
 
+/** Runs `fn` against a fresh harness and always closes it. */
+async function withHarness(
+  fn: (h: Harness) => Promise<void>,
+  answer?: (call: ExecutorCall) => Promise<ExecutorOutcome>,
+): Promise<void> {
+  const h = await harness(answer);
+  try {
+    await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
+/** Runs the tool with the harness's handle. */
+function runWith(
+  h: Harness,
+  targetTool: TargetTool<"ssh", string>,
+  extra: Partial<TargetCall> = {},
+): Promise<CallToolResult> {
+  return runTargetOperation(targetTool, call(h.handle, extra), h.context);
+}
+
 /** A minimal SSH-like tool whose steps record their order. */
 function tool(
   steps: string[],
@@ -193,13 +215,11 @@ async function stillRedeemable(h: Harness): Promise<void> {
 }
 
 Deno.test("runTargetOperation() validates, prepares, redeems, warns, runs and audits in that order", async () => {
-  const h = await harness();
-  try {
+  await withHarness(async (h) => {
     const steps: string[] = [];
-    const result = await runTargetOperation(
+    const result = await runWith(
+      h,
       tool(steps),
-      call(h.handle),
-      h.context,
     );
     assertEquals(result.isError, undefined);
     assertEquals(text(result), "ok up");
@@ -227,19 +247,16 @@ Deno.test("runTargetOperation() validates, prepares, redeems, warns, runs and au
     assertMatch(String(fields.handle_id), /^[0-9a-f]{16}$/);
     assert(!JSON.stringify(h.records).includes(SECRET), "secret in a log");
     assert(!JSON.stringify(h.records).includes(h.handle), "handle in a log");
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test("runTargetOperation() refuses a malformed host as input, spending nothing", async () => {
-  const h = await harness();
-  try {
+  await withHarness(async (h) => {
     const steps: string[] = [];
-    const result = await runTargetOperation(
+    const result = await runWith(
+      h,
       tool(steps),
-      call(h.handle, { host: "db01;rm -rf /" }),
-      h.context,
+      { host: "db01;rm -rf /" },
     );
     assertEquals(result.isError, true);
     assertMatch(text(result), /host/i);
@@ -247,64 +264,47 @@ Deno.test("runTargetOperation() refuses a malformed host as input, spending noth
     assertEquals(steps, []);
     assertEquals(h.runner.calls.length, 0);
     await stillRedeemable(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test("runTargetOperation() shows a tool's InputError refusal and keeps the handle", async () => {
-  const h = await harness();
-  try {
-    const result = await runTargetOperation(
+  await withHarness(async (h) => {
+    const result = await runWith(
+      h,
       tool([], {
         prepare: () => {
           throw new InputError("Refused: use_ssl is required here");
         },
       }),
-      call(h.handle),
-      h.context,
     );
     assertEquals(result.isError, true);
     assertEquals(text(result), "Refused: use_ssl is required here");
     assertEquals(h.runner.calls.length, 0);
     assertEquals(audits(h.records), []);
     await stillRedeemable(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test("runTargetOperation() refuses a handle used against another host, without spending it", async () => {
-  const h = await harness();
-  try {
-    const result = await runTargetOperation(
+  await withHarness(async (h) => {
+    const result = await runWith(
+      h,
       tool([]),
-      call(h.handle, { host: "127.0.0.2" }),
-      h.context,
+      { host: "127.0.0.2" },
     );
     assertEquals(result.isError, true);
     assertEquals(h.runner.calls.length, 0);
     const [line] = audits(h.records);
     assertEquals(line?.message.join(""), "handle_refused");
     await stillRedeemable(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test("runTargetOperation() audits an executor failure as a warning and shows the tool's text", async () => {
-  const h = await harness(() =>
-    Promise.resolve({
-      ok: false,
-      error: { code: "auth_failed", message: "Permission denied" },
-      timing: TIMING,
-    })
-  );
-  try {
-    const result = await runTargetOperation(
+  await withHarness(async (h) => {
+    const result = await runWith(
+      h,
       tool([]),
-      call(h.handle),
-      h.context,
     );
     assertEquals(result.isError, true);
     assertEquals(text(result), "failed: Permission denied");
@@ -312,20 +312,19 @@ Deno.test("runTargetOperation() audits an executor failure as a warning and show
     assertEquals(line?.level, "warning");
     assertEquals(line?.properties.error_code, "auth_failed");
     assertEquals(line?.properties.exit_code, null);
-  } finally {
-    await h.close();
-  }
+  }, () =>
+    Promise.resolve({
+      ok: false,
+      error: { code: "auth_failed", message: "Permission denied" },
+      timing: TIMING,
+    }));
 });
 
 Deno.test("runTargetOperation() treats a TypeError as a bug: internal error with a reference, message only in no log", async () => {
-  const h = await harness(() => {
-    throw new TypeError(`driver blew up near ${SECRET}`);
-  });
-  try {
-    const result = await runTargetOperation(
+  await withHarness(async (h) => {
+    const result = await runWith(
+      h,
       tool([]),
-      call(h.handle),
-      h.context,
     );
     assertEquals(result.isError, true);
     const shown = text(result);
@@ -338,15 +337,15 @@ Deno.test("runTargetOperation() treats a TypeError as a bug: internal error with
     assertEquals(logged.level, "error");
     assertEquals(logged.properties.name, "TypeError");
     assert(!JSON.stringify(h.records).includes(SECRET), "secret in a log");
-  } finally {
-    await h.close();
-  }
+  }, () => {
+    throw new TypeError(`driver blew up near ${SECRET}`);
+  });
 });
 
 Deno.test("runTargetOperation() shows and logs a SetupError, spending no handle", async () => {
-  const h = await harness();
-  try {
-    const result = await runTargetOperation(
+  await withHarness(async (h) => {
+    const result = await runWith(
+      h,
       tool([], {
         prepare: () => {
           throw new SetupError(
@@ -354,8 +353,6 @@ Deno.test("runTargetOperation() shows and logs a SetupError, spending no handle"
           );
         },
       }),
-      call(h.handle),
-      h.context,
     );
     assertEquals(result.isError, true);
     assertMatch(text(result), /^Cannot read SSH_KNOWN_HOSTS/);
@@ -367,9 +364,7 @@ Deno.test("runTargetOperation() shows and logs a SetupError, spending no handle"
       "setup error not logged",
     );
     await stillRedeemable(h);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 Deno.test("hostPort() brackets IPv6 addresses and nothing else", () => {
