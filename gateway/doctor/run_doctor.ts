@@ -1,0 +1,108 @@
+/**
+ * `runDoctor()`: gathers what the checks judge (file facts, the CCP's and
+ * the handle store's answers, the sandbox self-test) and runs every check
+ * in the order of the operations manual's checklist.
+ *
+ * @module
+ */
+import type { CcpClient } from "../../vault/ccp_client.ts";
+import type { HandleStore } from "../../vault/handle_store.ts";
+import type { ExecutorSpawner } from "../../executors/spawner/mod.ts";
+import type { Config } from "../config/mod.ts";
+import { checkApiKeys, checkChangeme } from "./api_keys.ts";
+import { probeCcp } from "./ccp_probe.ts";
+import type { CheckResult } from "./check_result.ts";
+import { checkExecutorSandbox } from "./executor_sandbox.ts";
+import { checkHandleStore } from "./handle_store_probe.ts";
+import {
+  checkEnvFile,
+  checkKnownHosts,
+  checkPfxFile,
+  checkServiceUser,
+  fileFacts,
+  knownHostsFacts,
+  type RunningUser,
+} from "./host_checks.ts";
+import {
+  checkAllowedHosts,
+  checkCyberArkTls,
+  checkHandles,
+  checkListener,
+  checkLogging,
+  checkTargetTls,
+} from "./settings.ts";
+
+/** Everything {@linkcode runDoctor} needs besides the configuration. */
+export interface DoctorOptions {
+  /** The `.env` read, or `undefined` when ENV_FILE is empty. */
+  readonly envFile: string | undefined;
+  readonly user: RunningUser;
+  /** The CCP client built from the configuration; omit to skip the probe. */
+  readonly ccp?: CcpClient;
+  readonly probeSafe: string;
+  readonly probeObject: string;
+  /** The spawner for the sandbox self-test; omit to skip it. */
+  readonly spawner?: ExecutorSpawner;
+  /** The shared handle store (HANDLE_STORE=redis) to probe; omit for memory. */
+  readonly handleStore?: HandleStore;
+}
+
+/** Runs every check in the order of the manual's checklist. */
+export async function runDoctor(
+  config: Config,
+  options: DoctorOptions,
+): Promise<CheckResult[]> {
+  const results: CheckResult[] = [
+    checkApiKeys(config.apiKeys),
+    checkChangeme(config.apiKeys, config.cyberark.pfxPassword),
+    ...checkHandles(config.handles),
+    checkCyberArkTls(config.cyberark),
+    checkPfxFile(
+      config.cyberark.pfxPath,
+      config.cyberark.pfxPath === undefined
+        ? { kind: "missing" }
+        : fileFacts(config.cyberark.pfxPath),
+      options.user,
+    ),
+    checkKnownHosts(
+      config.sshKnownHosts,
+      config.sshKnownHosts.mode === "disable"
+        ? { kind: "missing" }
+        : knownHostsFacts(config.sshKnownHosts.path),
+    ),
+    checkLogging(config.log),
+    checkTargetTls(config),
+    checkEnvFile(
+      options.envFile,
+      options.envFile === undefined
+        ? { kind: "missing" }
+        : fileFacts(options.envFile),
+      options.user,
+    ),
+    checkAllowedHosts(config.http),
+    checkListener(config.http),
+    checkServiceUser(options.user),
+  ];
+  if (options.ccp !== undefined) {
+    results.push(
+      await probeCcp(options.ccp, {
+        appId: config.cyberark.appId,
+        endpoint: config.cyberark.ccpUrl.host,
+        safe: options.probeSafe,
+        object: options.probeObject,
+      }),
+    );
+  }
+  results.push(await checkHandleStore(config.handleStore, options.handleStore));
+  if (options.spawner !== undefined) {
+    // The most sensitive file the gateway reads is the best thing to try.
+    const envFileExists = options.envFile !== undefined &&
+      fileFacts(options.envFile).kind === "file";
+    results.push(
+      await checkExecutorSandbox(options.spawner, {
+        file: envFileExists ? options.envFile! : "/etc/passwd",
+      }),
+    );
+  }
+  return results;
+}

@@ -1,0 +1,166 @@
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+} from "../../support/assert.ts";
+import {
+  checkEnvFile,
+  checkKnownHosts,
+  checkPfxFile,
+  checkServiceUser,
+  fileFacts,
+} from "../../../gateway/doctor/mod.ts";
+import { ED25519_LINE, statusOf, USER } from "./_doctor.ts";
+
+Deno.test("checkEnvFile() wants mode 600 and the running user as owner", () => {
+  const path = "/opt/mcp-privileged/.env";
+  assertEquals(
+    statusOf(
+      checkEnvFile(path, { kind: "file", mode: 0o100600, uid: 1000 }, USER),
+    ),
+    "PASS env-file",
+  );
+  assertEquals(
+    statusOf(
+      checkEnvFile(path, { kind: "file", mode: 0o100400, uid: 1000 }, USER),
+    ),
+    "PASS env-file",
+  );
+  const open = checkEnvFile(
+    path,
+    { kind: "file", mode: 0o100644, uid: 1000 },
+    USER,
+  );
+  assertEquals(statusOf(open), "FAIL env-file");
+  assertStringIncludes(open.detail, "mode 644");
+  assertEquals(open.fix, `chmod 600 ${path}`);
+  const foreign = checkEnvFile(
+    path,
+    { kind: "file", mode: 0o100600, uid: 0 },
+    USER,
+  );
+  assertEquals(statusOf(foreign), "WARN env-file");
+  assertStringIncludes(foreign.detail, "owned by uid 0, not by mcpuser");
+  assertEquals(
+    statusOf(checkEnvFile(path, { kind: "missing" }, USER)),
+    "WARN env-file",
+  );
+  assertEquals(
+    statusOf(
+      checkEnvFile(
+        path,
+        { kind: "unreadable", reason: "permission denied" },
+        USER,
+      ),
+    ),
+    "FAIL env-file",
+  );
+  assertEquals(
+    statusOf(checkEnvFile(undefined, { kind: "missing" }, USER)),
+    "PASS env-file",
+  );
+});
+
+Deno.test("checkPfxFile() wants mode 400 when a PFX is set", () => {
+  const path = "/opt/mcp-privileged/certs/mcp.pfx";
+  assertEquals(
+    statusOf(checkPfxFile(undefined, { kind: "missing" }, USER)),
+    "PASS cyberark-pfx",
+  );
+  assertEquals(
+    statusOf(
+      checkPfxFile(path, { kind: "file", mode: 0o100400, uid: 1000 }, USER),
+    ),
+    "PASS cyberark-pfx",
+  );
+  const writable = checkPfxFile(
+    path,
+    { kind: "file", mode: 0o100600, uid: 1000 },
+    USER,
+  );
+  assertEquals(statusOf(writable), "WARN cyberark-pfx");
+  assertStringIncludes(writable.fix ?? "", `chmod 400 ${path}`);
+  assertEquals(
+    statusOf(
+      checkPfxFile(path, { kind: "file", mode: 0o100640, uid: 1000 }, USER),
+    ),
+    "FAIL cyberark-pfx",
+  );
+  assertEquals(
+    statusOf(checkPfxFile(path, { kind: "missing" }, USER)),
+    "FAIL cyberark-pfx",
+  );
+});
+
+Deno.test("checkKnownHosts() fails disable, unreadable or world-writable files, warns when empty", () => {
+  const file = { mode: "file" as const, path: "/etc/mcp/ssh_known_hosts" };
+  const good = checkKnownHosts(file, {
+    kind: "text",
+    text: `# scanned\n${ED25519_LINE}\n`,
+    mode: 0o100440,
+  });
+  assertEquals(statusOf(good), "PASS ssh-known-hosts");
+  assertStringIncludes(good.detail, "1 host key(s)");
+
+  assertEquals(
+    statusOf(checkKnownHosts({ mode: "disable" }, { kind: "missing" })),
+    "FAIL ssh-known-hosts",
+  );
+  assertEquals(
+    statusOf(
+      checkKnownHosts(file, {
+        kind: "unreadable",
+        reason: "permission denied",
+      }),
+    ),
+    "FAIL ssh-known-hosts",
+  );
+  assertEquals(
+    statusOf(
+      checkKnownHosts(file, {
+        kind: "text",
+        text: ED25519_LINE,
+        mode: 0o100666,
+      }),
+    ),
+    "FAIL ssh-known-hosts",
+  );
+  const missing = checkKnownHosts(file, { kind: "missing" });
+  assertEquals(statusOf(missing), "WARN ssh-known-hosts");
+  assertStringIncludes(missing.fix ?? "", "ssh-keyscan -H HOST >> /etc/mcp/");
+  assertEquals(
+    statusOf(
+      checkKnownHosts(file, { kind: "text", text: "# none\n", mode: 0o100644 }),
+    ),
+    "WARN ssh-known-hosts",
+  );
+  const garbled = checkKnownHosts(file, {
+    kind: "text",
+    text: `${ED25519_LINE}\nnot a key line\n`,
+    mode: 0o100644,
+  });
+  assertEquals(statusOf(garbled), "WARN ssh-known-hosts");
+  assertStringIncludes(garbled.detail, "line 2");
+});
+
+Deno.test("checkServiceUser() warns when run as root", () => {
+  assertEquals(statusOf(checkServiceUser(USER)), "PASS service-user");
+  assertEquals(statusOf(checkServiceUser({ uid: 0 })), "WARN service-user");
+});
+
+Deno.test("fileFacts() reports mode and owner, missing files and directories", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "doctor-" });
+  try {
+    const path = `${dir}/.env`;
+    await Deno.writeTextFile(path, "X=1\n", { mode: 0o600 });
+    await Deno.chmod(path, 0o640);
+    const facts = fileFacts(path);
+    assert(facts.kind === "file");
+    assertEquals(facts.mode & 0o777, 0o640);
+    assertEquals(facts.uid, Deno.uid());
+    assertEquals(fileFacts(`${dir}/nothing`), { kind: "missing" });
+    assertEquals(fileFacts(dir).kind, "unreadable");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,30 @@
+import { assertEquals } from "../../support/assert.ts";
+import { doctorExitCode, runDoctor } from "../../../gateway/doctor/mod.ts";
+import { config, USER } from "./_doctor.ts";
+
+Deno.test("runDoctor() runs the checks in the order of the manual's checklist, probes only when given", async () => {
+  const results = await runDoctor(config(), {
+    envFile: undefined,
+    user: USER,
+    probeSafe: "TEST",
+    probeObject: "TEST-obj",
+  });
+  assertEquals(results.map((r) => r.check), [
+    "api-keys",
+    "changeme",
+    "handle-single-use",
+    "handle-ttl",
+    "handle-host-binding",
+    "cyberark-tls",
+    "cyberark-pfx",
+    "ssh-known-hosts",
+    "log-format",
+    "target-tls",
+    "env-file",
+    "allowed-hosts",
+    "listener",
+    "service-user",
+    "handle-store",
+  ]);
+  assertEquals(doctorExitCode(results), 0);
+});

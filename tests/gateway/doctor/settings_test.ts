@@ -1,0 +1,143 @@
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+} from "../../support/assert.ts";
+import {
+  checkAllowedHosts,
+  checkCyberArkTls,
+  checkHandles,
+  checkListener,
+  checkLogging,
+  checkTargetTls,
+} from "../../../gateway/doctor/mod.ts";
+import { config, statusOf } from "./_doctor.ts";
+
+Deno.test("checkHandles() follows the checklist: single use, TTL <= 300, host binding", () => {
+  assertEquals(checkHandles(config().handles).map(statusOf), [
+    "PASS handle-single-use",
+    "PASS handle-ttl",
+    "PASS handle-host-binding",
+  ]);
+  assertEquals(
+    checkHandles(
+      config({
+        HANDLE_SINGLE_USE: "false",
+        HANDLE_TTL_SECONDS: "301",
+        HANDLE_HOST_BINDING: "false",
+      }).handles,
+    ).map(statusOf),
+    [
+      "FAIL handle-single-use",
+      "FAIL handle-ttl",
+      "WARN handle-host-binding",
+    ],
+  );
+});
+
+Deno.test("checkCyberArkTls() fails CYBERARK_VERIFY_SSL=false and warns on http://", () => {
+  assertEquals(
+    statusOf(checkCyberArkTls(config().cyberark)),
+    "PASS cyberark-tls",
+  );
+  const off = checkCyberArkTls(
+    config({ CYBERARK_VERIFY_SSL: "false" }).cyberark,
+  );
+  assertEquals(statusOf(off), "FAIL cyberark-tls");
+  assertStringIncludes(off.fix ?? "", "CYBERARK_VERIFY_SSL=true");
+  const clear = checkCyberArkTls(
+    config({
+      CYBERARK_CCP_URL: "http://127.0.0.1:8080/AIMWebService/api/Accounts",
+    }).cyberark,
+  );
+  assertEquals(statusOf(clear), "WARN cyberark-tls");
+  assertStringIncludes(clear.detail, "clear text");
+});
+
+Deno.test("checkLogging() warns on console format and DEBUG level", () => {
+  assertEquals(statusOf(checkLogging(config().log)), "PASS log-format");
+  assertEquals(
+    statusOf(checkLogging(config({ LOG_FORMAT: "console" }).log)),
+    "WARN log-format",
+  );
+  assertEquals(
+    statusOf(checkLogging(config({ LOG_LEVEL: "DEBUG" }).log)),
+    "WARN log-format",
+  );
+});
+
+Deno.test("checkAllowedHosts() warns on *", () => {
+  assertEquals(
+    statusOf(checkAllowedHosts(config().http)),
+    "PASS allowed-hosts",
+  );
+  assertEquals(
+    statusOf(checkAllowedHosts(config({ ALLOWED_HOSTS: "*" }).http)),
+    "WARN allowed-hosts",
+  );
+});
+
+Deno.test("checkListener() fails a proxy trusted for everyone and warns when nginx can be bypassed", () => {
+  assertEquals(
+    statusOf(
+      checkListener(
+        config({ HOST: "127.0.0.1", TRUSTED_PROXIES: "127.0.0.1" }).http,
+      ),
+    ),
+    "PASS listener",
+  );
+  assertEquals(statusOf(checkListener(config().http)), "PASS listener");
+  const bypass = checkListener(config({ TRUSTED_PROXIES: "127.0.0.1" }).http);
+  assertEquals(statusOf(bypass), "WARN listener");
+  assertEquals(bypass.fix, "set HOST=127.0.0.1 when nginx runs on this host");
+  assertEquals(
+    statusOf(checkListener(config({ TRUSTED_PROXIES: "0.0.0.0/0" }).http)),
+    "FAIL listener",
+  );
+});
+
+Deno.test("checkTargetTls() warns about every weakened target TLS setting", () => {
+  const base = config();
+  assertEquals(statusOf(checkTargetTls(base)), "PASS target-tls");
+  const weak = checkTargetTls({
+    winrmTls: { verifyTls: false },
+    databases: {
+      ...base.databases,
+      postgres: { sslmode: "require" },
+      mysql: { mode: "disabled" },
+      mssql: { encrypt: true, trustServerCertificate: true },
+    },
+  });
+  assertEquals(statusOf(weak), "WARN target-tls");
+  for (
+    const text of [
+      "WINRM_VERIFY_SSL=false",
+      "PG_SSLMODE=require",
+      "MYSQL_SSL=disabled",
+      "MSSQL_TRUST_SERVER_CERTIFICATE=true",
+    ]
+  ) {
+    assert(weak.detail.includes(text), text);
+  }
+});
+
+Deno.test("checkListener() reads TRUSTED_PROXIES with the IP parser: any loopback is local, any /0 is everyone", () => {
+  for (const proxy of ["127.0.0.0/8", "::1/128", "::ffff:127.0.0.1"]) {
+    assertEquals(
+      statusOf(checkListener(config({ TRUSTED_PROXIES: proxy }).http)),
+      "WARN listener",
+      proxy,
+    );
+  }
+  for (const proxy of ["::/0", "10.0.0.0/8,0.0.0.0/00"]) {
+    assertEquals(
+      statusOf(checkListener(config({ TRUSTED_PROXIES: proxy }).http)),
+      "FAIL listener",
+      proxy,
+    );
+  }
+  assertEquals(
+    statusOf(checkListener(config({ TRUSTED_PROXIES: "10.0.0.1" }).http)),
+    "PASS listener",
+  );
+});
