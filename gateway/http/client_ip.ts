@@ -5,7 +5,7 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
-import { clientIp as resolveClientIp } from "../client_ip.ts";
+import { resolveClientIp } from "./resolve_client_ip.ts";
 import type { GatewayEnv } from "./gateway_env.ts";
 
 /** Options of {@linkcode clientIp}. */

@@ -5,6 +5,7 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
+import { unbracket } from "../ip_address.ts";
 
 /** Options of {@linkcode hostGuard}. */
 export interface HostGuardOptions {
@@ -47,10 +48,7 @@ export function checkHostAndOrigin(
   if (originHeader !== undefined && originHeader !== "null") {
     let origin: string;
     try {
-      origin = new URL(originHeader).hostname.toLowerCase().replace(
-        /^\[|\]$/g,
-        "",
-      );
+      origin = unbracket(new URL(originHeader).hostname.toLowerCase());
     } catch {
       return "Origin header is malformed";
     }
@@ -66,10 +64,7 @@ export function checkHostAndOrigin(
 function hostnameOf(header: string): string | undefined {
   if (!/^[A-Za-z0-9.\-\[\]:]{1,262}$/.test(header)) return undefined;
   try {
-    return new URL(`http://${header}/`).hostname.toLowerCase().replace(
-      /^\[|\]$/g,
-      "",
-    );
+    return unbracket(new URL(`http://${header}/`).hostname.toLowerCase());
   } catch {
     return undefined;
   }

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { ipMatchesAny, isIp, unbracket } from "./ip_address.ts";
+import { ipMatchesAny, isIp, unbracket } from "../ip_address.ts";
 
 /** Resolves the client address of a request. */
-export function clientIp(
+export function resolveClientIp(
   peer: string,
   forwardedFor: string | undefined,
   trustedProxies: readonly string[],
