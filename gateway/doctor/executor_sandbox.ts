@@ -49,7 +49,7 @@ export function classifySandbox(seen: SandboxObservations): CheckResult {
     return fail(
       name,
       `the probe executor could not reach its own target ${seen.target} (${target.outcome}: ${target.detail})`,
-      "check that this Deno is 2.9.6 and that executors/spawner/spawner.ts grants --allow-net=HOST:PORT",
+      "check that this Deno is 2.9.6 and that executors/spawner/executor_args.ts grants --allow-net=HOST:PORT",
     );
   }
   const escapes: string[] = [];
@@ -69,7 +69,7 @@ export function classifySandbox(seen: SandboxObservations): CheckResult {
     return fail(
       name,
       `the executor sandbox is not closed: ${escapes.join("; ")}`,
-      "run the service with the Deno version and flags of deno.json's start task; never add permissions to executors/spawner/mod.ts",
+      "run the service with the Deno version and flags of deno.json's start task; never add permissions to executors/spawner/executor_args.ts",
     );
   }
   return pass(
