@@ -18,6 +18,8 @@
  */
 import mysql from "mysql2/promise";
 import pg from "pg";
+import { eventually } from "./eventually.ts";
+import { freePort } from "./free_port.ts";
 
 /** Where the shared servers listen. */
 export const SHARED = {
@@ -378,13 +380,6 @@ async function run(
   return decoder.decode(out.stdout);
 }
 
-function freePort(hostname = "127.0.0.1"): number {
-  const listener = Deno.listen({ hostname, port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /** Whether this machine has an IPv6 loopback to listen on. */
 export function hasIpv6Loopback(): boolean {
   try {
@@ -535,24 +530,21 @@ export async function startPrivateMariadb(
     stderr: "null",
   }).spawn();
   const password = randomPassword();
-  const deadline = Date.now() + 30_000;
-  while (true) {
-    try {
-      await run("mariadb", [
-        "--no-defaults",
-        "-uroot",
-        `--socket=${socket}`,
-        "-e",
-        `CREATE USER 'mcp'@'%' IDENTIFIED BY '${password}'; CREATE DATABASE mcp; GRANT ALL ON mcp.* TO 'mcp'@'%'`,
-      ], "create the test login");
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        throw error;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  try {
+    await eventually(
+      () =>
+        run("mariadb", [
+          "--no-defaults",
+          "-uroot",
+          `--socket=${socket}`,
+          "-e",
+          `CREATE USER 'mcp'@'%' IDENTIFIED BY '${password}'; CREATE DATABASE mcp; GRANT ALL ON mcp.* TO 'mcp'@'%'`,
+        ], "create the test login"),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
   }
   return {
     host: "127.0.0.1",

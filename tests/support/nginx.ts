@@ -10,6 +10,11 @@
  * @module
  */
 
+import { eventually } from "./eventually.ts";
+
+// Tests that start nginx pick its port with this; it lives in free_port.ts.
+export { freePort } from "./free_port.ts";
+
 /** Debian's nginx binary. */
 export const NGINX = "/usr/sbin/nginx";
 
@@ -184,28 +189,25 @@ export async function startNginx(
     stderr: "piped",
   }).spawn();
   let exited = false;
+  const exit = new AbortController();
   const status = child.status.then((s) => {
     exited = true;
+    exit.abort();
     return s;
   });
   const stderr = new Response(child.stderr).text();
-  const deadline = Date.now() + 10_000;
-  while (true) {
-    try {
+  try {
+    await eventually(async () => {
       (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
-    } catch {
-      if (exited || Date.now() > deadline) {
-        if (!exited) child.kill("SIGKILL");
-        await status;
-        const log = await Deno.readTextFile(`${prefix.dir}/error.log`)
-          .catch(() => "");
-        throw new Error(
-          `Cannot start nginx on 127.0.0.1:${port}: ${await stderr} ${log}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    }, { timeoutMs: 30_000, signal: exit.signal });
+  } catch {
+    if (!exited) child.kill("SIGKILL");
+    await status;
+    const log = await Deno.readTextFile(`${prefix.dir}/error.log`)
+      .catch(() => "");
+    throw new Error(
+      `Cannot start nginx on 127.0.0.1:${port}: ${await stderr} ${log}`,
+    );
   }
   return {
     stop: async () => {
@@ -214,12 +216,4 @@ export async function startNginx(
       await stderr;
     },
   };
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }

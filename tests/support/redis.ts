@@ -10,6 +10,8 @@
  * @module
  */
 import { Redis } from "ioredis";
+import { eventually } from "./eventually.ts";
+import { freePort } from "./free_port.ts";
 import { createTlsFixtures } from "./tls_fixtures.ts";
 
 /** Where the shared server listens. */
@@ -190,19 +192,13 @@ export async function startPrivateTlsRedis(): Promise<PrivateRedis> {
     await child.status;
     await Deno.remove(dir, { recursive: true });
   };
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conn.close();
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) {
-        await stop();
-        throw error;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  try {
+    await eventually(async () => {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    }, { timeoutMs: 30_000 });
+  } catch (error) {
+    await stop();
+    throw error;
   }
   return {
     host: "127.0.0.1",
@@ -213,13 +209,6 @@ export async function startPrivateTlsRedis(): Promise<PrivateRedis> {
     caPath,
     stop,
   };
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -10,6 +10,8 @@
  * @module
  */
 import type { HostKey } from "../../executors/protocol/mod.ts";
+import { eventually } from "./eventually.ts";
+import { freePort } from "./free_port.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const LOOPBACK = "127.0.0.1";
@@ -181,13 +183,6 @@ export async function announceSshdSkip(): Promise<string | null> {
   return reason;
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: LOOPBACK, port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 function parsePublicKey(line: string): HostKey {
   const [type, key] = line.trim().split(/\s+/);
   if (type === undefined || key === undefined) {
@@ -245,25 +240,27 @@ export function knownHostsLine(
   return `${name} ${key.type} ${key.key}`;
 }
 
+/** How long sshd may take to accept its first connection on a loaded machine. */
+const ACCEPT_TIMEOUT_MS = 30_000;
+
 async function waitForAccept(
   port: number,
   sshd: Deno.ChildProcess,
   logPath: string,
 ): Promise<void> {
   let exited = false;
+  const exit = new AbortController();
   const statusWatch = sshd.status.then(() => {
     exited = true;
+    exit.abort();
   });
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (exited) break;
-    try {
-      const conn = await Deno.connect({ hostname: LOOPBACK, port });
-      conn.close();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  try {
+    await eventually(async () => {
+      (await Deno.connect({ hostname: LOOPBACK, port })).close();
+    }, { timeoutMs: ACCEPT_TIMEOUT_MS, signal: exit.signal });
+    return;
+  } catch {
+    // Explained below, with the log.
   }
   const log = await Deno.readTextFile(logPath).catch(() => "");
   if (!exited) {
@@ -272,7 +269,9 @@ async function waitForAccept(
   }
   throw new Error(
     `Cannot start sshd on ${LOOPBACK}:${port}: ${
-      exited ? "it exited" : "it did not accept within 10 s"
+      exited
+        ? "it exited"
+        : `it did not accept within ${ACCEPT_TIMEOUT_MS / 1000} s`
     }; sshd log: ${log.trim()}`,
   );
 }
@@ -341,9 +340,11 @@ export async function startSshd(): Promise<SshdFixture> {
       hostKeys.push(parsePublicKey(await Deno.readTextFile(`${path}.pub`)));
     }
 
-    const port = freePort();
-    let kbdInteractiveOnlyPort = freePort();
-    while (kbdInteractiveOnlyPort === port) kbdInteractiveOnlyPort = freePort();
+    const port = freePort({ hostname: LOOPBACK });
+    let kbdInteractiveOnlyPort = freePort({ hostname: LOOPBACK });
+    while (kbdInteractiveOnlyPort === port) {
+      kbdInteractiveOnlyPort = freePort({ hostname: LOOPBACK });
+    }
     const configPath = `${dir}/sshd_config`;
     const logPath = `${dir}/sshd.log`;
     await Deno.writeTextFile(
