@@ -50,8 +50,8 @@ function poolConfig(
     user: USER,
     password: PASSWORD,
     database: "appdb",
-    connectionTimeout: 5000,
-    requestTimeout: 5000,
+    connectionTimeout: 15_000,
+    requestTimeout: 15_000,
     pool: { min: 0, max: 1 },
     options: {
       encrypt: false,
@@ -395,11 +395,13 @@ Deno.test("startTdsServer() passes an ERROR token to mssql with its number and m
 });
 
 Deno.test("startTdsServer() answers a timed-out request's ATTENTION", async () => {
-  const slow = ["WAITFOR DELAY '00:00:05'", "WAITFOR FOREVER"];
+  // The "query" runs a minute, the client gives up after 2 s: far apart, so a
+  // loaded machine cannot blur which one ended the wait.
+  const slow = ["WAITFOR DELAY '00:01:00'", "WAITFOR FOREVER"];
   await withServer({
     onQuery: (text) =>
       text === slow[0]
-        ? { delayMs: 5000 }
+        ? { delayMs: 60_000 }
         // A handler that never settles is interrupted by ATTENTION too.
         : text === slow[1]
         ? new Promise<never>(() => {})
@@ -407,7 +409,7 @@ Deno.test("startTdsServer() answers a timed-out request's ATTENTION", async () =
   }, async (server) => {
     let connectionsBefore = 0;
     await withPool(
-      poolConfig(server, { requestTimeout: 500 }),
+      poolConfig(server, { requestTimeout: 2000 }),
       async (pool) => {
         await pool.request().query("SELECT 42 AS n");
         connectionsBefore = server.connections;
@@ -417,10 +419,10 @@ Deno.test("startTdsServer() answers a timed-out request's ATTENTION", async () =
           assertEquals((error as { code?: string }).code, "ETIMEOUT");
           assertStringIncludes(
             error.message,
-            "Timeout: Request failed to complete in 500ms",
+            "Timeout: Request failed to complete in 2000ms",
           );
           assert(
-            Date.now() - started < 4000,
+            Date.now() - started < 30_000,
             "the ATTENTION did not end the wait",
           );
           // The same connection is back in step: the next answer is its own.

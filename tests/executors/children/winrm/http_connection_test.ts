@@ -5,6 +5,7 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "../../../support/assert.ts";
+import { freePort } from "../../../support/free_port.ts";
 import {
   type ByteStream,
   headerValue,
@@ -266,11 +267,8 @@ Deno.test("HttpConnection closes the connection when an exchange is aborted", as
 });
 
 Deno.test("openByteStream() reports a refused connection as an HttpError of kind connect", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
   const error = await assertRejects(
-    () => openByteStream({ host: "127.0.0.1", port }),
+    () => openByteStream({ host: "127.0.0.1", port: freePort() }),
     HttpError,
   );
   assertEquals(error.kind, "connect");
@@ -296,7 +294,8 @@ Deno.test("openByteStream() gives up a stalled TLS handshake when the signal abo
       DOMException,
     );
     assertEquals(error.name, "TimeoutError");
-    assert(performance.now() - started < 2000);
+    // Well short of forever, with room for a loaded machine.
+    assert(performance.now() - started < 15_000);
   } finally {
     listener.close();
     await accepting.catch(() => {});

@@ -198,7 +198,9 @@ Deno.test("runPowerShell() stops at the deadline, then terminates the command an
       WinrsTimeoutError,
     );
     const elapsed = performance.now() - started;
-    assert(elapsed < 3500, `stopped after ${Math.round(elapsed)} ms`);
+    // The script sleeps 600 s; stopping near the deadline is the point, and a
+    // loaded machine may need the whole cleanup time and more.
+    assert(elapsed < 15_000, `stopped after ${Math.round(elapsed)} ms`);
     assertEquals(error.stage, "receive");
     assertEquals(error.shellDeleted, true);
     assertEquals(server.signals.map((s) => s.code), [SIGNAL_TERMINATE]);
