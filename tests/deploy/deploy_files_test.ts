@@ -8,12 +8,12 @@ import { assert, assertEquals, assertMatch } from "../support/assert.ts";
 import { PROJECT_ROOT } from "../support/gateway_process.ts";
 import {
   announceNginxSkip,
-  freePort,
   testNginxConfig,
   writeNginxPrefix,
 } from "../support/nginx.ts";
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
 import { EXECUTORS } from "../../executors/spawner/mod.ts";
+import { freePort } from "../support/free_port.ts";
 
 const DENO = "<deno>";
 const read = (path: string): Promise<string> =>

@@ -8,6 +8,7 @@ import {
   loadEmulatorData,
   startCcpEmulator,
 } from "../../emulator/ccp_emulator.ts";
+import { freePort } from "../support/free_port.ts";
 
 const KEY = "3f1c9a7e5b2d8f4a6c0e9b7d5a3f1c8e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a";
 const HOST_KEY =
@@ -166,9 +167,7 @@ Deno.test({
       );
 
       await t.step("an unreachable CCP fails the probe", async () => {
-        const unused = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-        const port = unused.addr.port;
-        unused.close();
+        const port = freePort();
         const run = await doctor({
           ...demo,
           CYBERARK_CCP_URL:

@@ -25,6 +25,7 @@ import {
 } from "../support/redis.ts";
 import { announceSshdSkip, startSshd } from "../support/sshd.ts";
 import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
+import { freePort } from "../support/free_port.ts";
 
 const sshdSkip = await announceSshdSkip();
 const redisSkip = await announceRedisSkip();
@@ -225,9 +226,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const { port } = listener.addr as Deno.NetAddr;
-    listener.close();
+    const port = freePort();
     const redisPassword = `Redis-${crypto.randomUUID()}`;
     const emulator = await startCcpEmulator({
       data: {

@@ -12,13 +12,13 @@ import {
 import { PROJECT_ROOT, startGateway } from "../support/gateway_process.ts";
 import {
   announceNginxSkip,
-  freePort,
   type NginxPrefix,
   type RunningNginx,
   startNginx,
   writeNginxPrefix,
 } from "../support/nginx.ts";
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
+import { freePort } from "../support/free_port.ts";
 
 const skip = await announceNginxSkip();
 const FORGED = "203.0.113.9";

@@ -123,11 +123,3 @@ export function failureOf(
   assertEquals(outcome.error.code, code, outcome.error.message);
   return outcome.error;
 }
-
-/** A TCP port on 127.0.0.1 that nothing listens on (just closed). */
-export function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}

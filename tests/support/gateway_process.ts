@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { eventually } from "./eventually.ts";
 import { dirname, fromFileUrl } from "./paths.ts";
 
 /** A running gateway process. */
@@ -96,25 +97,25 @@ export async function startGateway(
       }
     });
   let exited = false;
+  const gone = new AbortController();
   const status = child.status.then((s) => {
     exited = true;
+    gone.abort();
     return s;
   });
-  const waitFor = async (
+  const waitFor = (
     predicate: (event: Record<string, unknown>) => boolean,
-    timeoutMs = 20_000,
-  ): Promise<Record<string, unknown>> => {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    timeoutMs = 30_000,
+  ): Promise<Record<string, unknown>> =>
+    eventually(() => {
       const found = events().find(predicate);
       if (found !== undefined) return found;
-      if (exited) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(
-      `Gateway log line not found; output so far:\n${lines.join("\n")}`,
-    );
-  };
+      throw new Error(
+        `Gateway log line not found${
+          exited ? " (the gateway exited)" : ""
+        }; output so far:\n${lines.join("\n")}`,
+      );
+    }, { timeoutMs, intervalMs: 25, signal: gone.signal });
   const stop = async (): Promise<void> => {
     if (!exited) {
       try {

@@ -12,9 +12,6 @@
 
 import { eventually } from "./eventually.ts";
 
-// Tests that start nginx pick its port with this; it lives in free_port.ts.
-export { freePort } from "./free_port.ts";
-
 /** Debian's nginx binary. */
 export const NGINX = "/usr/sbin/nginx";
 

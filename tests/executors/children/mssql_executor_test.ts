@@ -10,7 +10,6 @@ import {
   assertStringIncludes,
 } from "../../support/assert.ts";
 import {
-  closedPort,
   type DbCall,
   failureOf,
   resultOf,
@@ -23,6 +22,7 @@ import {
 } from "../../support/tds_server/mod.ts";
 import { createTlsFixtures } from "../../support/tls_fixtures.ts";
 import type { MssqlTls } from "../../../executors/protocol/mod.ts";
+import { freePort } from "../../support/free_port.ts";
 
 const USER = "app_reader";
 const PASSWORD = "Tds-S3cret-pässword";
@@ -243,7 +243,7 @@ Deno.test({
           );
           assertStringIncludes(missing.message, 'Cannot open database "nope"');
           const refused = failureOf(
-            await runDb("mssql", call({ port: closedPort() }), PLAIN),
+            await runDb("mssql", call({ port: freePort() }), PLAIN),
             "connection_failed",
           );
           assertStringIncludes(refused.message, "ECONNREFUSED");

@@ -19,7 +19,6 @@ import {
 } from "../../support/databases.ts";
 import {
   callsFor,
-  closedPort,
   type DbCall,
   failureOf,
   resultOf,
@@ -27,6 +26,7 @@ import {
 } from "../../support/db_executor.ts";
 import { createTlsFixtures } from "../../support/tls_fixtures.ts";
 import type { MysqlTls } from "../../../executors/protocol/mod.ts";
+import { freePort } from "../../support/free_port.ts";
 
 const skip = await announceDbSkip(mariadbSkipReason());
 const PLAIN: MysqlTls = { mode: "disabled" };
@@ -184,7 +184,7 @@ Deno.test({
           const refused = failureOf(
             await runDb(
               "mysql",
-              call("SELECT 1", { port: closedPort() }),
+              call("SELECT 1", { port: freePort() }),
               PLAIN,
             ),
             "connection_failed",

@@ -20,7 +20,6 @@ import {
 } from "../../support/databases.ts";
 import {
   callsFor,
-  closedPort,
   type DbCall,
   failureOf,
   resultOf,
@@ -28,6 +27,7 @@ import {
 } from "../../support/db_executor.ts";
 import { createTlsFixtures } from "../../support/tls_fixtures.ts";
 import type { PostgresTls } from "../../../executors/protocol/mod.ts";
+import { freePort } from "../../support/free_port.ts";
 
 const skip = await announceDbSkip(postgresSkipReason());
 const PLAIN: PostgresTls = { sslmode: "disable" };
@@ -252,7 +252,7 @@ Deno.test({
           const refused = failureOf(
             await runDb(
               "postgres",
-              call("SELECT 1", { port: closedPort() }),
+              call("SELECT 1", { port: freePort() }),
               PLAIN,
             ),
             "connection_failed",

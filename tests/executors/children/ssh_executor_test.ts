@@ -27,6 +27,7 @@ import {
   type SshdFixture,
   startSshd,
 } from "../../support/sshd.ts";
+import { freePort } from "../../support/free_port.ts";
 
 const CONFIG = fromFileUrl(new URL("../../../deno.json", import.meta.url));
 const EXECUTOR = fromFileUrl(
@@ -155,13 +156,6 @@ function keyOfType(keys: HostKey[], type: string): HostKey {
   const key = keys.find((k) => k.type === type);
   assert(key !== undefined, `no ${type} key`);
   return key;
-}
-
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 Deno.test({
@@ -463,7 +457,7 @@ Deno.test({
       );
 
       await t.step("reports a closed port as connection_failed", async () => {
-        const port = closedPort();
+        const port = freePort();
         const error = await failed({ port }, "connection_failed");
         assertStringIncludes(error.message, "connection refused");
         assertStringIncludes(error.message, `127.0.0.1:${port}`);

@@ -18,6 +18,7 @@ import {
   startCcpEmulator,
 } from "../../../emulator/ccp_emulator.ts";
 import { APP, config, statusOf } from "./_doctor.ts";
+import { freePort } from "../../support/free_port.ts";
 
 const CONTEXT = {
   appId: APP,
@@ -123,9 +124,7 @@ Deno.test("probeCcp() against the emulator: 200 and 404 pass, 403 APPAP306E fail
 });
 
 Deno.test("probeCcp() fails a refused connection, a TLS error and a timeout", async () => {
-  const unused = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const closedPort = unused.addr.port;
-  unused.close();
+  const closedPort = freePort();
   const refused = await probeWith({
     CYBERARK_CCP_URL:
       `http://127.0.0.1:${closedPort}/AIMWebService/api/Accounts`,

@@ -7,6 +7,7 @@ import {
   SHARED_REDIS,
 } from "../../support/redis.ts";
 import { statusOf } from "./_doctor.ts";
+import { freePort } from "../../support/free_port.ts";
 
 const redisSkip = await announceRedisSkip();
 
@@ -45,9 +46,7 @@ Deno.test({
     } finally {
       await store.close();
     }
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const closedPort = listener.addr.port;
-    listener.close();
+    const closedPort = freePort();
     const down = new RedisHandleStore({
       ...connection,
       port: closedPort,

@@ -123,7 +123,7 @@ async function harness(
     vault,
     handle: issued.handle,
     records,
-    async close() {
+    async close(): Promise<void> {
       ccp.close();
       await vault.close();
       await reset();
