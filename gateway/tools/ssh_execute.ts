@@ -26,6 +26,7 @@ import type { ToolContext } from "../tool_context.ts";
 import {
   genericFailureText,
   hostArgument,
+  hostPort,
   portArgument,
   runTargetOperation,
   secretHandleArgument,
@@ -183,7 +184,7 @@ export function sshFailureText(
   setting: SshKnownHosts,
   limitMs: number,
 ): string {
-  const where = port22(target);
+  const where = sshWhere(target);
   const path = setting.mode === "file" ? setting.path : "~/.ssh/known_hosts";
   const fix = keyscanFix(target.host, target.port, path);
   const presented = failure.presentedHostKey === undefined
@@ -209,8 +210,9 @@ export function sshFailureText(
   }
 }
 
-function port22(target: { host: string; port: number }): string {
-  return target.port === 22 ? target.host : `${target.host}:${target.port}`;
+/** The host alone on SSH's port, else host:port. */
+function sshWhere(target: { host: string; port: number }): string {
+  return target.port === SSH_PORT ? target.host : hostPort(target);
 }
 
 function byteLength(text: string): number {
