@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { joinBytes } from "./join_bytes.ts";
 import * as nodeTls from "node:tls";
 
 /** A bidirectional byte stream (`Deno.Conn`, `Deno.TlsConn`, or a node:tls adapter). */
@@ -298,13 +299,7 @@ export class HttpConnection {
       total += n;
       this.#checkSize(total);
     }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
+    return joinBytes(parts);
   }
 
   async #readResponse(method: string): Promise<HttpResponse> {
@@ -430,13 +425,7 @@ export class HttpConnection {
         );
       }
     }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
+    return joinBytes(parts);
   }
 
   #checkSize(size: number): void {

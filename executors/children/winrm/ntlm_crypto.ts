@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { joinBytes } from "./join_bytes.ts";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { Rc4, rc4k } from "./rc4.ts";
 
@@ -39,15 +40,7 @@ export class NtlmError extends Error {
 
 /** Concatenates byte arrays. */
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return joinBytes(parts);
 }
 
 /** Encodes a string as UTF-16LE, the NTLM "Unicode" encoding. */
