@@ -250,6 +250,26 @@ export function connectionFailure(
   return null;
 }
 
+/**
+ * A failure of the connection once the query ran: the first network or TLS
+ * cause among `causes` (default: the error itself), else a lost connection.
+ */
+export function queryConnectionFailure(
+  error: DriverError,
+  where: string,
+  options: { tlsFix: TlsFix; causes?: readonly DriverError[] },
+): ExecutorFailure {
+  for (const cause of options.causes ?? [error]) {
+    const mapped = connectionFailure(cause, where, options.tlsFix);
+    if (mapped !== null) return mapped;
+  }
+  return {
+    code: "connection_failed",
+    message:
+      `The connection to ${where} failed during the query: ${error.message}`,
+  };
+}
+
 const NO_TLS = /does not support (?:SSL|secure)|did not negotiate encryption/i;
 
 /** How to fix a TLS failure, per engine and cause. */

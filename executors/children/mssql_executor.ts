@@ -24,6 +24,7 @@ import {
   type DbRunContext,
   type DriverError,
   hexText,
+  queryConnectionFailure,
   ResultSetCollector,
   runDbExecutor,
   type TlsFix,
@@ -183,15 +184,10 @@ function queryFailure(
       }`,
     };
   }
-  for (const cause of causes(error)) {
-    const mapped = connectionFailure(cause, where, TLS_FIX);
-    if (mapped !== null) return mapped;
-  }
-  return {
-    code: "connection_failed",
-    message:
-      `The connection to ${where} failed during the query: ${error.message}`,
-  };
+  return queryConnectionFailure(error, where, {
+    tlsFix: TLS_FIX,
+    causes: causes(error),
+  });
 }
 
 /**

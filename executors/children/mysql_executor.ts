@@ -24,6 +24,7 @@ import {
   type DriverError,
   hexText,
   isoTimestamp,
+  queryConnectionFailure,
   ResultSetCollector,
   runDbExecutor,
   type TlsFix,
@@ -213,11 +214,7 @@ function queryFailure(
       }`,
     };
   }
-  return connectionFailure(error, where, TLS_FIX) ?? {
-    code: "connection_failed",
-    message:
-      `The connection to ${where} failed during the query: ${error.message}`,
-  };
+  return queryConnectionFailure(error, where, { tlsFix: TLS_FIX });
 }
 
 function open(

@@ -21,6 +21,7 @@ import {
   type DbRunContext,
   type DriverError,
   isoTimestamp,
+  queryConnectionFailure,
   ResultSetCollector,
   runDbExecutor,
   type TlsFix,
@@ -247,11 +248,7 @@ function queryFailure(
     };
   }
   if (error.severity === undefined) {
-    return connectionFailure(error, where, TLS_FIX) ?? {
-      code: "connection_failed",
-      message:
-        `The connection to ${where} failed during the query: ${error.message}`,
-    };
+    return queryConnectionFailure(error, where, { tlsFix: TLS_FIX });
   }
   return {
     code: "driver_error",
