@@ -5,6 +5,7 @@
  * @module
  */
 import type {
+  DbCell,
   DbResult,
   ExecutorFailure,
   MssqlTls,
@@ -15,7 +16,7 @@ import {
   type ExecutorOutcome,
   ExecutorSpawner,
 } from "../../executors/spawner/mod.ts";
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 
 /** One spawner for a whole test file. */
 export const spawner = new ExecutorSpawner({ maxConcurrent: 4 });
@@ -55,26 +56,24 @@ export function callsFor(
   });
 }
 
+/** The TLS settings of each database kind. */
+export interface DbTlsOf {
+  /** PostgreSQL: libpq's sslmode and CA. */
+  postgres: PostgresTls;
+  /** MySQL / MariaDB: the ssl-mode and CA. */
+  mysql: MysqlTls;
+  /** SQL Server: encrypt, trust-server-certificate and CA. */
+  mssql: MssqlTls;
+}
+
+/** A database kind an executor serves. */
+export type DbKind = keyof DbTlsOf;
+
 /** Runs one operation of `kind` with its TLS settings. */
-export function runDb(
-  kind: "postgres",
+export function runDb<K extends DbKind>(
+  kind: K,
   call: DbCall,
-  tls: PostgresTls,
-): Promise<ExecutorOutcome>;
-export function runDb(
-  kind: "mysql",
-  call: DbCall,
-  tls: MysqlTls,
-): Promise<ExecutorOutcome>;
-export function runDb(
-  kind: "mssql",
-  call: DbCall,
-  tls: MssqlTls,
-): Promise<ExecutorOutcome>;
-export function runDb(
-  kind: "postgres" | "mysql" | "mssql",
-  call: DbCall,
-  tls: PostgresTls | MysqlTls | MssqlTls,
+  tls: DbTlsOf[K],
 ): Promise<ExecutorOutcome> {
   const common = {
     database: call.database,
@@ -82,11 +81,12 @@ export function runDb(
     maxRows: call.maxRows ?? 1000,
     maxCellChars: call.maxCellChars ?? 2000,
   };
-  const operation = kind === "postgres"
-    ? { kind, ...common, tls: tls as PostgresTls }
-    : kind === "mysql"
-    ? { kind, ...common, tls: tls as MysqlTls }
-    : { kind, ...common, tls: tls as MssqlTls };
+  const engine: DbKind = kind;
+  const operation = engine === "postgres"
+    ? { kind: engine, ...common, tls: tls as PostgresTls }
+    : engine === "mysql"
+    ? { kind: engine, ...common, tls: tls as MysqlTls }
+    : { kind: engine, ...common, tls: tls as MssqlTls };
   return spawner.run({
     target: { host: call.host, port: call.port },
     credential: {
@@ -111,15 +111,30 @@ export function resultOf(outcome: ExecutorOutcome): DbResult {
   return result;
 }
 
-/** The failure of an outcome, checked to have `code`. */
+/**
+ * The failure of an outcome, checked to have `code` and a message that
+ * says each of `says`.
+ */
 export function failureOf(
   outcome: ExecutorOutcome,
   code: ExecutorFailure["code"],
+  says: readonly string[] = [],
 ): ExecutorFailure {
   assert(
     !outcome.ok,
     `expected ${code}, got ${JSON.stringify(outcome).slice(0, 600)}`,
   );
   assertEquals(outcome.error.code, code, outcome.error.message);
+  for (const part of says) assertStringIncludes(outcome.error.message, part);
   return outcome.error;
+}
+
+/** The first cell of `column` in the first result set of a successful outcome. */
+export function firstCell(
+  outcome: ExecutorOutcome,
+  column: number,
+): DbCell | undefined {
+  const row = resultOf(outcome).resultSets[0]?.rows[0];
+  assert(row !== undefined, "expected a first row");
+  return row[column];
 }

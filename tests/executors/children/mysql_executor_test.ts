@@ -3,33 +3,36 @@
  * (`--allow-net=HOST:PORT` only), against the machine's MariaDB and against
  * a TLS MariaDB of the tests' own.
  */
-import {
-  assert,
-  assertEquals,
-  assertMatch,
-  assertStringIncludes,
-} from "../../support/assert.ts";
+import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 import {
   announceDbSkip,
   createMariadbFixture,
   mariadbSkipReason,
-  NUMBER_ROWS,
-  PEOPLE,
   startPrivateMariadb,
 } from "../../support/databases.ts";
 import {
   callsFor,
   type DbCall,
   failureOf,
+  firstCell,
   resultOf,
   runDb,
 } from "../../support/db_executor.ts";
 import { createTlsFixtures } from "../../support/tls_fixtures.ts";
 import type { MysqlTls } from "../../../executors/protocol/mod.ts";
-import { freePort } from "../../support/free_port.ts";
+import {
+  assertClearTextFallback,
+  assertPasswordRedacted,
+  assertPeopleAsText,
+  assertRowCap,
+  assertServerErrors,
+  assertStatementCut,
+  type SqlEngine,
+} from "./_db_cases.ts";
 
 const skip = await announceDbSkip(mariadbSkipReason());
 const PLAIN: MysqlTls = { mode: "disabled" };
+const SSL_VERSION = "SHOW SESSION STATUS LIKE 'Ssl_version'";
 
 Deno.test({
   name: "mysql executor against the machine's MariaDB",
@@ -39,41 +42,16 @@ Deno.test({
   fn: async (t) => {
     const fx = await createMariadbFixture();
     const call = callsFor(fx);
+    const engine: SqlEngine<"mysql"> = {
+      kind: "mysql",
+      fixture: fx,
+      plain: PLAIN,
+    };
     try {
       await t.step(
         "cells come back as text: NULL, ISO dates, binary as hex, unicode, cut long cells",
         async () => {
-          const result = resultOf(
-            await runDb(
-              "mysql",
-              call("SELECT * FROM people ORDER BY id", { maxCellChars: 100 }),
-              PLAIN,
-            ),
-          );
-          assertEquals(result.kind, "mysql");
-          const [set] = result.resultSets;
-          assertEquals(set!.columns, [
-            "id",
-            "name",
-            "born",
-            "seen",
-            "photo",
-            "note",
-          ]);
-          assertEquals(set!.rows[0], [
-            "1",
-            PEOPLE.unicodeName,
-            PEOPLE.born,
-            PEOPLE.seen,
-            PEOPLE.photoHex,
-            "first",
-          ]);
-          assertEquals(set!.rows[1], ["2", null, null, null, null, null]);
-          assertEquals(set!.rows[2]![5], {
-            text: "x".repeat(100),
-            textTruncated: true,
-            chars: PEOPLE.longNoteChars,
-          });
+          await assertPeopleAsText(engine);
         },
       );
 
@@ -123,53 +101,21 @@ Deno.test({
       );
 
       await t.step("rows past max_rows are counted, not kept", async () => {
-        const [set] = resultOf(
-          await runDb(
-            "mysql",
-            call("SELECT n FROM numbers ORDER BY n", { maxRows: 10 }),
-            PLAIN,
-          ),
-        ).resultSets;
-        assertEquals(set!.rows.length, 10);
-        assertEquals(set!.rowCount, NUMBER_ROWS);
-        assertEquals(set!.rowsTruncated, "max_rows");
+        await assertRowCap(engine);
       });
 
       await t.step("a cell holding the password is redacted", async () => {
-        const outcome = await runDb(
-          "mysql",
-          call("SELECT note FROM notes"),
-          PLAIN,
-        );
-        assertEquals(resultOf(outcome).resultSets[0]!.rows, [[
-          "db password is [REDACTED]",
-        ]]);
+        await assertPasswordRedacted(engine);
       });
 
       await t.step(
         "the database's own errors come back: syntax, permission, unknown database, wrong password, refused connection",
         async () => {
-          const syntax = failureOf(
-            await runDb("mysql", call("SELEC 1"), PLAIN),
-            "driver_error",
-          );
-          assertStringIncludes(syntax.message, "ERROR 1064 (42000)");
-          assertStringIncludes(syntax.message, "near 'SELEC 1'");
-          const denied = failureOf(
-            await runDb("mysql", call("SELECT * FROM hidden"), PLAIN),
-            "driver_error",
-          );
-          assertStringIncludes(denied.message, "ERROR 1142");
-          assertStringIncludes(denied.message, "SELECT command denied");
-          const missing = failureOf(
-            await runDb(
-              "mysql",
-              call("SELECT 1", { database: `${fx.database}_nope` }),
-              PLAIN,
-            ),
-            "driver_error",
-          );
-          assertStringIncludes(missing.message, "ERROR 1044");
+          await assertServerErrors(engine, {
+            syntax: ["ERROR 1064 (42000)", "near 'SELEC 1'"],
+            denied: ["ERROR 1142", "SELECT command denied"],
+            missing: ["ERROR 1044"],
+          });
           const wrong = failureOf(
             await runDb(
               "mysql",
@@ -177,59 +123,31 @@ Deno.test({
               PLAIN,
             ),
             "auth_failed",
+            ["ERROR 1045 (28000)", "Access denied for user"],
           );
-          assertStringIncludes(wrong.message, "ERROR 1045 (28000)");
-          assertStringIncludes(wrong.message, "Access denied for user");
           assert(!wrong.message.includes(fx.password));
-          const refused = failureOf(
-            await runDb(
-              "mysql",
-              call("SELECT 1", { port: freePort() }),
-              PLAIN,
-            ),
-            "connection_failed",
-          );
-          assertStringIncludes(refused.message, "ECONNREFUSED");
         },
       );
 
       await t.step(
         "the server stops a statement at the time limit (max_statement_time)",
         async () => {
-          const started = Date.now();
-          const failed = failureOf(
-            await runDb(
-              "mysql",
-              call("SELECT SLEEP(30)", { timeoutMs: 2000 }),
-              PLAIN,
-            ),
-            "timeout",
-          );
-          assertStringIncludes(failed.message, "max_statement_time");
-          assert(Date.now() - started < 4000, "the statement was not cut");
+          await assertStatementCut(engine, "SELECT SLEEP(30)", [
+            "max_statement_time",
+          ]);
         },
       );
 
       await t.step(
         "verify_identity refuses a server without TLS; preferred falls back to clear text",
         async () => {
-          const refused = failureOf(
-            await runDb("mysql", call("SELECT 1"), { mode: "verify_identity" }),
-            "tls_failed",
-          );
-          assertStringIncludes(
-            refused.message,
-            "Server does not support secure connection",
-          );
-          assertStringIncludes(refused.message, "MYSQL_SSL");
-          const preferred = resultOf(
-            await runDb(
-              "mysql",
-              call("SHOW SESSION STATUS LIKE 'Ssl_version'"),
-              { mode: "preferred" },
-            ),
-          );
-          assertEquals(preferred.resultSets[0]!.rows, [["Ssl_version", ""]]);
+          await assertClearTextFallback(engine, {
+            strict: { mode: "verify_identity" },
+            refusal: ["Server does not support secure connection", "MYSQL_SSL"],
+            preferred: { mode: "preferred" },
+            query: SSL_VERSION,
+            rows: [["Ssl_version", ""]],
+          });
         },
       );
     } finally {
@@ -245,41 +163,29 @@ Deno.test({
   sanitizeOps: false,
   fn: async (t) => {
     const tls = createTlsFixtures();
+    const ca = tls.caCertPem;
     const server = await startPrivateMariadb({
       cert: tls.serverCertPem,
       key: tls.serverKeyPem,
-      ca: tls.caCertPem,
+      ca,
     });
-    const call = (extra: Partial<DbCall> = {}): DbCall => ({
-      host: server.host,
-      port: server.port,
-      username: server.username,
-      password: server.password,
-      database: server.database,
-      query: "SHOW SESSION STATUS LIKE 'Ssl_version'",
-      ...extra,
-    });
+    const call = callsFor(server);
     const tlsVersion = async (
-      mode: MysqlTls["mode"],
+      settings: MysqlTls,
       extra: Partial<DbCall> = {},
-      ca: string | undefined = tls.caCertPem,
-    ): Promise<unknown> =>
-      resultOf(
-        await runDb(
-          "mysql",
-          call(extra),
-          ca === undefined ? { mode } : { mode, ca },
-        ),
-      ).resultSets[0]!.rows[0]![1];
+    ): Promise<string> =>
+      String(
+        firstCell(await runDb("mysql", call(SSL_VERSION, extra), settings), 1),
+      );
     try {
       await t.step(
         "verify_identity with the CA logs in over TLS",
         async () => {
           assertMatch(
-            String(await tlsVersion("verify_identity")),
+            await tlsVersion({ mode: "verify_identity", ca }),
             /^TLSv1\.[23]$/,
           );
-          assertEquals(await tlsVersion("disabled"), "");
+          assertEquals(await tlsVersion({ mode: "disabled", ca }), "");
         },
       );
 
@@ -288,17 +194,16 @@ Deno.test({
         async () => {
           // 127.0.0.2 reaches the same server, but the certificate names only
           // 127.0.0.1 and localhost.
-          const failed = failureOf(
-            await runDb("mysql", call({ host: "127.0.0.2" }), {
+          failureOf(
+            await runDb("mysql", call(SSL_VERSION, { host: "127.0.0.2" }), {
               mode: "verify_identity",
-              ca: tls.caCertPem,
+              ca,
             }),
             "tls_failed",
+            ["127.0.0.2", "MYSQL_SSL_CA"],
           );
-          assertStringIncludes(failed.message, "127.0.0.2");
-          assertStringIncludes(failed.message, "MYSQL_SSL_CA");
           assertMatch(
-            String(await tlsVersion("verify_ca", { host: "127.0.0.2" })),
+            await tlsVersion({ mode: "verify_ca", ca }, { host: "127.0.0.2" }),
             /^TLSv1/,
           );
         },
@@ -308,14 +213,13 @@ Deno.test({
         "verify_identity without the CA refuses the certificate; required accepts it unverified",
         async () => {
           const failed = failureOf(
-            await runDb("mysql", call(), { mode: "verify_identity" }),
+            await runDb("mysql", call(SSL_VERSION), {
+              mode: "verify_identity",
+            }),
             "tls_failed",
           );
           assertMatch(failed.message, /certificate/i);
-          assertMatch(
-            String(await tlsVersion("required", {}, undefined)),
-            /^TLSv1/,
-          );
+          assertMatch(await tlsVersion({ mode: "required" }), /^TLSv1/);
         },
       );
     } finally {

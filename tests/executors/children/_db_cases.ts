@@ -1,0 +1,184 @@
+/**
+ * The cases the MySQL and PostgreSQL executor tests share against the
+ * machine's database fixture; each engine passes what its server says.
+ *
+ * @module
+ */
+import type { DbResult, DbResultSet } from "../../../executors/protocol/mod.ts";
+import type { ExecutorOutcome } from "../../../executors/spawner/mod.ts";
+import { assert, assertEquals } from "../../support/assert.ts";
+import { NUMBER_ROWS, PEOPLE } from "../../support/databases.ts";
+import {
+  callsFor,
+  type DbCall,
+  type DbTarget,
+  type DbTlsOf,
+  failureOf,
+  resultOf,
+  runDb,
+} from "../../support/db_executor.ts";
+import { freePort } from "../../support/free_port.ts";
+
+/** An engine of the shared cases: its kind, its fixture, its clear-text TLS settings. */
+export interface SqlEngine<K extends "postgres" | "mysql"> {
+  /** The executor and result kind. */
+  kind: K;
+  /** The machine's database fixture (with `people`, `numbers`, `notes`, `hidden`). */
+  fixture: DbTarget;
+  /** TLS settings that do not use TLS. */
+  plain: DbTlsOf[K];
+}
+
+/** What an engine's server says when a query fails, one list of message parts a case. */
+export interface ServerErrors {
+  /** `SELEC 1`. */
+  syntax: readonly string[];
+  /** `SELECT * FROM hidden`, a table the account may not read. */
+  denied: readonly string[];
+  /** A database that does not exist. */
+  missing: readonly string[];
+}
+
+/** A TLS setting that must refuse a clear-text server, and one that falls back. */
+export interface ClearTextFallback<K extends "postgres" | "mysql"> {
+  /** Settings that require a verified TLS session. */
+  strict: DbTlsOf[K];
+  /** What the refusal says. */
+  refusal: readonly string[];
+  /** Settings that prefer TLS but accept clear text. */
+  preferred: DbTlsOf[K];
+  /** A query for the session's TLS state. */
+  query: string;
+  /** What the query returns on a clear-text session. */
+  rows: DbResultSet["rows"];
+}
+
+function run<K extends "postgres" | "mysql">(
+  engine: SqlEngine<K>,
+  query: string,
+  extra: Partial<DbCall> = {},
+): Promise<ExecutorOutcome> {
+  return runDb(
+    engine.kind,
+    callsFor(engine.fixture)(query, extra),
+    engine.plain,
+  );
+}
+
+/**
+ * Reads `people` with cells cut at 100 characters and checks each cell's
+ * text (NULL, ISO dates, binary as hex, unicode, a cut long cell).
+ */
+export async function assertPeopleAsText<K extends "postgres" | "mysql">(
+  engine: SqlEngine<K>,
+): Promise<DbResult> {
+  const result = resultOf(
+    await run(engine, "SELECT * FROM people ORDER BY id", {
+      maxCellChars: 100,
+    }),
+  );
+  assertEquals(result.kind, engine.kind);
+  const [set] = result.resultSets;
+  assertEquals(set!.columns, ["id", "name", "born", "seen", "photo", "note"]);
+  assertEquals(set!.rows[0], [
+    "1",
+    PEOPLE.unicodeName,
+    PEOPLE.born,
+    PEOPLE.seen,
+    PEOPLE.photoHex,
+    "first",
+  ]);
+  assertEquals(set!.rows[1], ["2", null, null, null, null, null]);
+  assertEquals(set!.rows[2]![5], {
+    text: "x".repeat(100),
+    textTruncated: true,
+    chars: PEOPLE.longNoteChars,
+  });
+  return result;
+}
+
+/** Reads `numbers` with `maxRows: 10`: ten rows kept, all counted. */
+export async function assertRowCap<K extends "postgres" | "mysql">(
+  engine: SqlEngine<K>,
+): Promise<DbResultSet> {
+  const [set] = resultOf(
+    await run(engine, "SELECT n FROM numbers ORDER BY n", { maxRows: 10 }),
+  ).resultSets;
+  assertEquals(set!.rows.length, 10);
+  assertEquals(set!.rowCount, NUMBER_ROWS);
+  assertEquals(set!.rowsTruncated, "max_rows");
+  return set!;
+}
+
+/** Checks that the `notes` cell holding the password came back redacted. */
+export function assertNoteRedacted(outcome: ExecutorOutcome): void {
+  assertEquals(resultOf(outcome).resultSets[0]!.rows, [[
+    "db password is [REDACTED]",
+  ]]);
+}
+
+/** Reads `notes`, whose one cell holds the account's password, in clear text. */
+export async function assertPasswordRedacted<K extends "postgres" | "mysql">(
+  engine: SqlEngine<K>,
+): Promise<void> {
+  assertNoteRedacted(await run(engine, "SELECT note FROM notes"));
+}
+
+/**
+ * Checks the server's own errors (syntax, permission, unknown database) and
+ * a refused connection.
+ */
+export async function assertServerErrors<K extends "postgres" | "mysql">(
+  engine: SqlEngine<K>,
+  says: ServerErrors,
+): Promise<void> {
+  failureOf(await run(engine, "SELEC 1"), "driver_error", says.syntax);
+  failureOf(
+    await run(engine, "SELECT * FROM hidden"),
+    "driver_error",
+    says.denied,
+  );
+  failureOf(
+    await run(engine, "SELECT 1", {
+      database: `${engine.fixture.database}_nope`,
+    }),
+    "driver_error",
+    says.missing,
+  );
+  failureOf(
+    await run(engine, "SELECT 1", { port: freePort() }),
+    "connection_failed",
+    ["ECONNREFUSED"],
+  );
+}
+
+/**
+ * Runs `query`, which sleeps for 30 s, with a 2 s limit: the server stops it
+ * and says so in `says`.
+ */
+export async function assertStatementCut<K extends "postgres" | "mysql">(
+  engine: SqlEngine<K>,
+  query: string,
+  says: readonly string[],
+): Promise<void> {
+  const started = Date.now();
+  failureOf(await run(engine, query, { timeoutMs: 2000 }), "timeout", says);
+  assert(Date.now() - started < 4000, "the statement was not cut");
+}
+
+/** Against the clear-text fixture: `strict` is refused, `preferred` falls back. */
+export async function assertClearTextFallback<K extends "postgres" | "mysql">(
+  engine: SqlEngine<K>,
+  fallback: ClearTextFallback<K>,
+): Promise<void> {
+  const call = callsFor(engine.fixture);
+  failureOf(
+    await runDb(engine.kind, call("SELECT 1"), fallback.strict),
+    "tls_failed",
+    fallback.refusal,
+  );
+  const preferred = resultOf(
+    await runDb(engine.kind, call(fallback.query), fallback.preferred),
+  );
+  assertEquals(preferred.resultSets[0]!.rows, fallback.rows);
+}
