@@ -33,19 +33,22 @@ export const PEM =
 /** Variables to set on top of {@linkcode BASE}; `undefined` removes one. */
 export type Overrides = Record<string, string | undefined>;
 
-/** Loads {@linkcode BASE} with overrides, home /home/mcpuser. */
-export function load(overrides: Overrides): Config {
+/**
+ * Loads {@linkcode BASE} with overrides; `home` is where `~/` paths point
+ * (/home/mcpuser unless a test's files live elsewhere).
+ */
+export function load(overrides: Overrides, home = "/home/mcpuser"): Config {
   const env: Record<string, string> = { ...BASE };
   for (const [k, v] of Object.entries(overrides)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  return loadConfig({ env, home: "/home/mcpuser" });
+  return loadConfig({ env, home });
 }
 
-/** The ConfigError loading with overrides throws. */
-export function failure(overrides: Overrides): ConfigError {
-  return assertThrows(() => load(overrides), ConfigError);
+/** The ConfigError loading with overrides (and `home`) throws. */
+export function failure(overrides: Overrides, home?: string): ConfigError {
+  return assertThrows(() => load(overrides, home), ConfigError);
 }
 
 /**

@@ -3,10 +3,8 @@ import {
   assertEquals,
   assertMatch,
   assertStringIncludes,
-  assertThrows,
 } from "../../support/assert.ts";
-import { ConfigError, loadConfig } from "../../../gateway/config/mod.ts";
-import { BASE, failure, load, PEM, withTempDir } from "./_env.ts";
+import { failure, load, PEM, withTempDir } from "./_env.ts";
 
 Deno.test("loadConfig() reads WINRM_VERIFY_SSL as true, false or a CA bundle, and warns when false", () => {
   assertEquals(load({}).winrmTls, { verifyTls: true });
@@ -21,23 +19,13 @@ Deno.test("loadConfig() reads WINRM_VERIFY_SSL as true, false or a CA bundle, an
   withTempDir((dir) => {
     Deno.writeTextFileSync(`${dir}/winrm-ca.pem`, PEM);
     Deno.writeTextFileSync(`${dir}/empty.pem`, "\n");
-    const config = loadConfig({
-      env: { ...BASE, WINRM_VERIFY_SSL: "~/winrm-ca.pem" },
-      home: dir,
-    });
+    const config = load({ WINRM_VERIFY_SSL: "~/winrm-ca.pem" }, dir);
     assertEquals(config.winrmTls, {
       verifyTls: true,
       caBundlePath: `${dir}/winrm-ca.pem`,
       caPem: PEM,
     });
-    const notPem = assertThrows(
-      () =>
-        loadConfig({
-          env: { ...BASE, WINRM_VERIFY_SSL: `${dir}/empty.pem` },
-          home: dir,
-        }),
-      ConfigError,
-    );
+    const notPem = failure({ WINRM_VERIFY_SSL: `${dir}/empty.pem` }, dir);
     assertEquals(notPem.variable, "WINRM_VERIFY_SSL");
     assertStringIncludes(notPem.message, "holds no PEM certificate");
   });
@@ -53,10 +41,7 @@ Deno.test("loadConfig() reads WINRM_VERIFY_SSL as true, false or a CA bundle, an
 Deno.test("loadConfig() reads the WinRM CA bundle once: ps_execute needs no file", () => {
   withTempDir((dir) => {
     Deno.writeTextFileSync(`${dir}/winrm-ca.pem`, PEM);
-    const config = loadConfig({
-      env: { ...BASE, WINRM_VERIFY_SSL: `${dir}/winrm-ca.pem` },
-      home: dir,
-    });
+    const config = load({ WINRM_VERIFY_SSL: `${dir}/winrm-ca.pem` }, dir);
     Deno.writeTextFileSync(`${dir}/winrm-ca.pem`, "rotated\n");
     assertEquals(config.winrmTls.caPem, PEM);
   });
