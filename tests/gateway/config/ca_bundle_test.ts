@@ -28,26 +28,17 @@ Deno.test("readCaBundle() expands ~ and returns the path and the PEM text", () =
 Deno.test("readCaBundle() refuses a missing file and a file without a certificate, naming the variable", () => {
   withTempDir((dir) => {
     Deno.writeTextFileSync(`${dir}/key.pem`, "-----BEGIN PRIVATE KEY-----\n");
-    const missing = assertThrows(
-      () =>
-        readCaBundle("X_CA", `${dir}/none.pem`, {
-          home: dir,
-          unreadable: UNREADABLE,
-        }),
-      ConfigError,
-    );
+    const refusal = (path: string): ConfigError =>
+      assertThrows(
+        () => readCaBundle("X_CA", path, { home: dir, unreadable: UNREADABLE }),
+        ConfigError,
+      );
+    const missing = refusal(`${dir}/none.pem`);
     assertEquals(
       missing.message,
       `Invalid configuration: X_CA cannot read ${dir}/none.pem (not found); fix it`,
     );
-    const notPem = assertThrows(
-      () =>
-        readCaBundle("X_CA", `${dir}/key.pem`, {
-          home: dir,
-          unreadable: UNREADABLE,
-        }),
-      ConfigError,
-    );
+    const notPem = refusal(`${dir}/key.pem`);
     assertEquals(notPem.variable, "X_CA");
     assertStringIncludes(notPem.message, "holds no PEM certificate");
   });
