@@ -2,44 +2,7 @@
  * `deno task check-config` and start-up refusals, as an operator sees them.
  */
 import { assertEquals, assertMatch } from "../support/assert.ts";
-import { PROJECT_ROOT } from "../support/gateway_process.ts";
-import { dirname } from "../support/paths.ts";
-
-async function runTask(
-  task: string,
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeTextFile(
-      `${dir}/.env`,
-      Object.entries(env).map(([k, v]) => `${k}=${v}`).join("\n") + "\n",
-    );
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "--quiet", task],
-      cwd: PROJECT_ROOT,
-      clearEnv: true,
-      env: {
-        PATH: `${dirname(Deno.execPath())}:/usr/bin:/bin`,
-        HOME: Deno.env.get("HOME") ?? dir,
-        ...(Deno.env.get("DENO_DIR") === undefined
-          ? {}
-          : { DENO_DIR: Deno.env.get("DENO_DIR")! }),
-        ENV_FILE: `${dir}/.env`,
-        NO_COLOR: "1",
-      },
-      stdin: "null",
-    }).output();
-    const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
-    return {
-      code: output.code,
-      stdout: decode(output.stdout),
-      stderr: decode(output.stderr),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { runDenoTask } from "../support/deno_task.ts";
 
 const GOOD = {
   MCP_API_KEYS: "0123456789abcdef0123456789abcdef",
@@ -49,13 +12,13 @@ const GOOD = {
 };
 
 Deno.test("deno task check-config prints Config OK for a valid .env", async () => {
-  const result = await runTask("check-config", GOOD);
+  const result = await runDenoTask("check-config", GOOD);
   assertEquals(result.stdout.trim(), "Config OK");
   assertEquals(result.code, 0);
 });
 
 Deno.test("deno task check-config prints one line and exits 2 for an invalid value", async () => {
-  const result = await runTask("check-config", {
+  const result = await runDenoTask("check-config", {
     ...GOOD,
     HANDLE_TTL_SECONDS: "soon",
   });
@@ -70,7 +33,7 @@ Deno.test("deno task check-config prints one line and exits 2 for an invalid val
 
 Deno.test("deno task start refuses the changeme key and short keys, exit code 2", async () => {
   for (const keys of ["changeme", `${GOOD.MCP_API_KEYS},tooshort`, ""]) {
-    const result = await runTask("start", {
+    const result = await runDenoTask("start", {
       ...GOOD,
       MCP_API_KEYS: keys,
       PORT: "0",

@@ -2,8 +2,8 @@
  * `deno task doctor` as an operator runs it, against the CCP emulator.
  */
 import { assert, assertEquals, assertMatch } from "../support/assert.ts";
-import { PROJECT_ROOT } from "../support/gateway_process.ts";
-import { dirname, fromFileUrl } from "../support/paths.ts";
+import { runDenoTask } from "../support/deno_task.ts";
+import { fromFileUrl } from "../support/paths.ts";
 import {
   loadEmulatorData,
   startCcpEmulator,
@@ -27,33 +27,19 @@ async function doctor(
   const dir = await Deno.makeTempDir({ prefix: "doctor-e2e-" });
   try {
     await Deno.writeTextFile(`${dir}/known_hosts`, `${HOST_KEY}\n`);
-    await Deno.writeTextFile(
-      `${dir}/.env`,
-      Object.entries({ SSH_KNOWN_HOSTS: `${dir}/known_hosts`, ...env })
-        .map(([k, v]) => `${k}=${v}`).join("\n") + "\n",
-    );
-    await Deno.chmod(`${dir}/.env`, options.mode ?? 0o600);
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "--quiet", "doctor", ...(options.args ?? [])],
-      cwd: PROJECT_ROOT,
-      clearEnv: true,
-      env: {
-        PATH: `${dirname(Deno.execPath())}:/usr/bin:/bin`,
-        HOME: Deno.env.get("HOME") ?? dir,
-        ...(Deno.env.get("DENO_DIR") === undefined
-          ? {}
-          : { DENO_DIR: Deno.env.get("DENO_DIR")! }),
-        ENV_FILE: `${dir}/.env`,
-        NO_COLOR: "1",
-      },
-      stdin: "null",
-    }).output();
-    const decode = (b: Uint8Array): string => new TextDecoder().decode(b);
-    const stdout = decode(output.stdout);
+    const output = await runDenoTask("doctor", {
+      SSH_KNOWN_HOSTS: `${dir}/known_hosts`,
+      ...env,
+    }, {
+      dir,
+      ...(options.args === undefined ? {} : { args: options.args }),
+      envFileMode: options.mode ?? 0o600,
+    });
+    const stdout = output.stdout.trim();
     return {
       code: output.code,
-      lines: stdout.trim() === "" ? [] : stdout.trim().split("\n"),
-      stderr: decode(output.stderr),
+      lines: stdout === "" ? [] : stdout.split("\n"),
+      stderr: output.stderr,
     };
   } finally {
     await Deno.remove(dir, { recursive: true });

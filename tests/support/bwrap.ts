@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { announceSkip, missingToolReason } from "./skip.ts";
 
 /** Where Debian's `bubblewrap` package installs the binary. */
 export const BWRAP = "/usr/bin/bwrap";
@@ -24,53 +25,15 @@ export function bwrapSkipReason(): Promise<string | null> {
   return checked;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-async function aptInstall(pkg: string): Promise<string> {
-  const env = { DEBIAN_FRONTEND: "noninteractive" };
-  const install = (): Promise<Deno.CommandOutput> =>
-    new Deno.Command("apt-get", {
-      args: ["install", "-y", "--no-install-recommends", pkg],
-      env,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-  let result = await install();
-  if (result.code !== 0) {
-    await new Deno.Command("apt-get", {
-      args: ["update"],
-      env,
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    result = await install();
-  }
-  return result.code === 0 ? "" : new TextDecoder().decode(result.stderr);
-}
-
 async function findSkipReason(): Promise<string | null> {
   if (Deno.build.os !== "linux") {
     return "read-only filesystem tests skipped: bubblewrap runs on Linux only";
   }
-  if (!(await exists(BWRAP))) {
-    if (!Deno.env.get("CI")) {
-      return `read-only filesystem tests skipped: ${BWRAP} is missing; install it with "apt-get install -y bubblewrap" or set CI=1 to let the tests install it`;
-    }
-    const problem = await aptInstall("bubblewrap");
-    if (!(await exists(BWRAP))) {
-      throw new Error(
-        `Cannot install bubblewrap for the read-only filesystem tests: ${problem.trim()}; install it in the CI image`,
-      );
-    }
-  }
+  const missing = await missingToolReason(BWRAP, {
+    aptPackage: "bubblewrap",
+    suite: "read-only filesystem",
+  });
+  if (missing !== null) return missing;
   const probe = await new Deno.Command(BWRAP, {
     args: [...readOnlyRootArgs([]), "/bin/true"],
     stdout: "null",
@@ -92,14 +55,8 @@ async function findSkipReason(): Promise<string | null> {
  * Prints the skip reason to stderr so a skipped suite is never silent.
  * Returns the reason, for `Deno.test({ ignore })`.
  */
-export async function announceBwrapSkip(): Promise<string | null> {
-  const reason = await bwrapSkipReason();
-  if (reason !== null) {
-    Deno.stderr.writeSync(
-      new TextEncoder().encode(`\n*** WARNING: ${reason} ***\n\n`),
-    );
-  }
-  return reason;
+export function announceBwrapSkip(): Promise<string | null> {
+  return announceSkip(bwrapSkipReason());
 }
 
 /**

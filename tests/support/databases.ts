@@ -20,6 +20,7 @@ import mysql from "mysql2/promise";
 import pg from "pg";
 import { eventually } from "./eventually.ts";
 import { freePort } from "./free_port.ts";
+import { announceSkip, fileExists } from "./skip.ts";
 
 /** Where the shared servers listen. */
 export const SHARED = {
@@ -161,7 +162,7 @@ export function mariadbSkipReason(): Promise<string | null> {
       );
     }
     for (const tool of ["/usr/sbin/mariadbd", "/usr/bin/mariadb-install-db"]) {
-      if (!(await exists(tool))) throw new Error(`${tool} is missing`);
+      if (!(await fileExists(tool))) throw new Error(`${tool} is missing`);
     }
   }, "MariaDB");
 }
@@ -170,16 +171,10 @@ export function mariadbSkipReason(): Promise<string | null> {
  * Prints a skip reason to stderr so a skipped suite is never silent, and
  * returns it for `Deno.test({ ignore })`.
  */
-export async function announceDbSkip(
+export function announceDbSkip(
   reason: Promise<string | null>,
 ): Promise<string | null> {
-  const text = await reason;
-  if (text !== null) {
-    Deno.stderr.writeSync(
-      new TextEncoder().encode(`\n*** WARNING: ${text} ***\n\n`),
-    );
-  }
-  return text;
+  return announceSkip(reason);
 }
 
 function peopleInsert(engine: "postgres" | "mysql"): string {
@@ -195,6 +190,30 @@ function peopleInsert(engine: "postgres" | "mysql"): string {
 function numbersInsert(): string {
   const values = Array.from({ length: NUMBER_ROWS }, (_, i) => `(${i + 1})`);
   return `INSERT INTO numbers (n) VALUES ${values.join(",")}`;
+}
+
+/**
+ * The fixture tables and their rows, the same on both engines but for the
+ * column types of `people`; `notes` holds the login's own password.
+ */
+function fixtureTables(
+  engine: "postgres" | "mysql",
+  password: string,
+): string {
+  const people = engine === "postgres"
+    ? `name text, born date, seen timestamp(3), photo bytea`
+    : `name varchar(100), born date, seen datetime(3), photo varbinary(16)`;
+  return `
+    CREATE TABLE people (id int PRIMARY KEY, ${people}, note text);
+    CREATE TABLE numbers (n int NOT NULL);
+    CREATE TABLE counters (id int PRIMARY KEY, hits int NOT NULL);
+    CREATE TABLE notes (note text);
+    CREATE TABLE hidden (secret text);
+    ${peopleInsert(engine)};
+    ${numbersInsert()};
+    INSERT INTO counters VALUES (1, 0), (2, 0), (3, 0);
+    INSERT INTO notes VALUES ('db password is ${password}');
+  `;
 }
 
 /**
@@ -236,16 +255,7 @@ export async function createPostgresFixture(): Promise<DbFixture> {
   await admin(`
     REVOKE ALL ON DATABASE ${name} FROM PUBLIC;
     GRANT CONNECT, TEMPORARY ON DATABASE ${name} TO ${name};
-    CREATE TABLE people (id int PRIMARY KEY, name text, born date,
-      seen timestamp(3), photo bytea, note text);
-    CREATE TABLE numbers (n int NOT NULL);
-    CREATE TABLE counters (id int PRIMARY KEY, hits int NOT NULL);
-    CREATE TABLE notes (note text);
-    CREATE TABLE hidden (secret text);
-    ${peopleInsert("postgres")};
-    ${numbersInsert()};
-    INSERT INTO counters VALUES (1, 0), (2, 0), (3, 0);
-    INSERT INTO notes VALUES ('db password is ${password}');
+    ${fixtureTables("postgres", password)}
     GRANT SELECT ON people, numbers, notes TO ${name};
     GRANT SELECT, INSERT, UPDATE, DELETE ON counters TO ${name};
   `);
@@ -293,16 +303,7 @@ export async function createMariadbFixture(): Promise<DbFixture> {
     CREATE USER '${name}'@'%' IDENTIFIED BY '${password}';
   `);
   await admin(`
-    CREATE TABLE people (id int PRIMARY KEY, name varchar(100), born date,
-      seen datetime(3), photo varbinary(16), note text);
-    CREATE TABLE numbers (n int NOT NULL);
-    CREATE TABLE counters (id int PRIMARY KEY, hits int NOT NULL);
-    CREATE TABLE notes (note text);
-    CREATE TABLE hidden (secret text);
-    ${peopleInsert("mysql")};
-    ${numbersInsert()};
-    INSERT INTO counters VALUES (1, 0), (2, 0), (3, 0);
-    INSERT INTO notes VALUES ('db password is ${password}');
+    ${fixtureTables("mysql", password)}
     GRANT SELECT ON ${name}.people TO '${name}'@'%';
     GRANT SELECT ON ${name}.numbers TO '${name}'@'%';
     GRANT SELECT ON ${name}.notes TO '${name}'@'%';
@@ -332,15 +333,6 @@ export async function createMariadbFixture(): Promise<DbFixture> {
 // Servers of the tests' own
 // ---------------------------------------------------------------------------
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function postgresBin(): Promise<string | null> {
   const versions: string[] = [];
   try {
@@ -353,7 +345,7 @@ async function postgresBin(): Promise<string | null> {
   versions.sort((a, b) => Number(b) - Number(a));
   for (const version of versions) {
     const bin = `/usr/lib/postgresql/${version}/bin`;
-    if (await exists(`${bin}/initdb`)) return bin;
+    if (await fileExists(`${bin}/initdb`)) return bin;
   }
   return null;
 }

@@ -4,8 +4,13 @@
  *
  * @module
  */
+import { spawnDaemon } from "./daemon.ts";
+import { operatorEnv, writeDotEnv } from "./deno_task.ts";
 import { eventually } from "./eventually.ts";
-import { dirname, fromFileUrl } from "./paths.ts";
+import { parseLogLines } from "./log_lines.ts";
+import { PROJECT_ROOT } from "./paths.ts";
+
+export { PROJECT_ROOT };
 
 /** A running gateway process. */
 export interface GatewayProcess {
@@ -22,9 +27,6 @@ export interface GatewayProcess {
   ): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
-
-/** Root of the repository. */
-export const PROJECT_ROOT = fromFileUrl(new URL("../../", import.meta.url));
 
 /** How {@linkcode startGateway} runs the gateway. */
 export interface StartGatewayOptions {
@@ -44,35 +46,26 @@ export async function startGateway(
 ): Promise<GatewayProcess> {
   const dir = await Deno.makeTempDir({ prefix: "mcp-gw-" });
   const envFile = `${dir}/.env`;
-  await Deno.writeTextFile(
-    envFile,
-    Object.entries({ HOST: "127.0.0.1", PORT: "0", LOG_FORMAT: "json", ...env })
-      .map(([k, v]) => `${k}=${v}`).join("\n") + "\n",
-    { mode: 0o600 },
-  );
+  await writeDotEnv(envFile, {
+    HOST: "127.0.0.1",
+    PORT: "0",
+    LOG_FORMAT: "json",
+    ...env,
+  });
   const [command, ...args] = [
     ...(options.wrap?.(dir) ?? []),
     Deno.execPath(),
     ...(options.denoArgs ?? ["task", "--quiet", "start"]),
   ];
-  const child = new Deno.Command(command!, {
+  const gateway = spawnDaemon(command!, {
     args,
     cwd: PROJECT_ROOT,
     clearEnv: true,
-    env: {
-      PATH: `${dirname(Deno.execPath())}:/usr/bin:/bin`,
-      // The real HOME keeps Deno's module cache (DENO_DIR) where `deno install` put it.
-      HOME: Deno.env.get("HOME") ?? dir,
-      ...(Deno.env.get("DENO_DIR") === undefined
-        ? {}
-        : { DENO_DIR: Deno.env.get("DENO_DIR")! }),
-      ENV_FILE: envFile,
-      NO_COLOR: "1",
-    },
+    env: operatorEnv(envFile),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).spawn();
+  });
   const lines: string[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>): Promise<void> => {
     let buffer = "";
@@ -86,23 +79,11 @@ export async function startGateway(
     }
     if (buffer !== "") lines.push(buffer);
   };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const events = (): Record<string, unknown>[] =>
-    lines.flatMap((line) => {
-      try {
-        const value = JSON.parse(line);
-        return typeof value === "object" && value !== null ? [value] : [];
-      } catch {
-        return [];
-      }
-    });
-  let exited = false;
-  const gone = new AbortController();
-  const status = child.status.then((s) => {
-    exited = true;
-    gone.abort();
-    return s;
-  });
+  const pumps = Promise.all([
+    pump(gateway.child.stdout),
+    pump(gateway.child.stderr),
+  ]);
+  const events = (): Record<string, unknown>[] => parseLogLines(lines);
   const waitFor = (
     predicate: (event: Record<string, unknown>) => boolean,
     timeoutMs = 30_000,
@@ -112,19 +93,12 @@ export async function startGateway(
       if (found !== undefined) return found;
       throw new Error(
         `Gateway log line not found${
-          exited ? " (the gateway exited)" : ""
+          gateway.exited() ? " (the gateway exited)" : ""
         }; output so far:\n${lines.join("\n")}`,
       );
-    }, { timeoutMs, intervalMs: 25, signal: gone.signal });
+    }, { timeoutMs, intervalMs: 25, signal: gateway.exitSignal });
   const stop = async (): Promise<void> => {
-    if (!exited) {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-    }
-    await status;
+    await gateway.stop();
     await pumps;
     await Deno.remove(dir, { recursive: true });
   };

@@ -10,68 +10,26 @@
  * @module
  */
 
-import { eventually } from "./eventually.ts";
+import { spawnDaemon, waitForPort } from "./daemon.ts";
+import { announceSkip, missingToolReason } from "./skip.ts";
 
 /** Debian's nginx binary. */
 export const NGINX = "/usr/sbin/nginx";
 
 let checked: Promise<string | null> | undefined;
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 /** Why nginx tests cannot run here, or `null` when they can. */
 export function nginxSkipReason(): Promise<string | null> {
-  checked ??= (async () => {
-    if (await exists(NGINX)) return null;
-    if (!Deno.env.get("CI")) {
-      return `nginx tests skipped: ${NGINX} is missing; install it with "apt-get install -y nginx-light" or set CI=1 to let the tests install it`;
-    }
-    const env = { DEBIAN_FRONTEND: "noninteractive" };
-    const args = ["install", "-y", "--no-install-recommends", "nginx-light"];
-    let install = await new Deno.Command("apt-get", {
-      args,
-      env,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (install.code !== 0) {
-      await new Deno.Command("apt-get", { args: ["update"], env }).output();
-      install = await new Deno.Command("apt-get", {
-        args,
-        env,
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-    }
-    if (!(await exists(NGINX))) {
-      throw new Error(
-        `Cannot install nginx-light for the nginx tests: ${
-          new TextDecoder().decode(install.stderr).trim()
-        }; install it in the CI image`,
-      );
-    }
-    return null;
-  })();
+  checked ??= missingToolReason(NGINX, {
+    aptPackage: "nginx-light",
+    suite: "nginx",
+  });
   return checked;
 }
 
 /** Prints the skip reason to stderr and returns it, for `Deno.test({ ignore })`. */
-export async function announceNginxSkip(): Promise<string | null> {
-  const reason = await nginxSkipReason();
-  if (reason !== null) {
-    Deno.stderr.writeSync(
-      new TextEncoder().encode(`\n*** WARNING: ${reason} ***\n\n`),
-    );
-  }
-  return reason;
+export function announceNginxSkip(): Promise<string | null> {
+  return announceSkip(nginxSkipReason());
 }
 
 /** How the site file is adapted to the test machine. */
@@ -179,37 +137,22 @@ export async function startNginx(
   prefix: NginxPrefix,
   port: number,
 ): Promise<RunningNginx> {
-  const child = new Deno.Command(NGINX, {
+  const nginx = spawnDaemon(NGINX, {
     args: ["-p", prefix.dir, "-c", prefix.conf],
     stdin: "null",
     stdout: "null",
     stderr: "piped",
-  }).spawn();
-  let exited = false;
-  const exit = new AbortController();
-  const status = child.status.then((s) => {
-    exited = true;
-    exit.abort();
-    return s;
   });
-  const stderr = new Response(child.stderr).text();
-  try {
-    await eventually(async () => {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    }, { timeoutMs: 30_000, signal: exit.signal });
-  } catch {
-    if (!exited) child.kill("SIGKILL");
-    await status;
-    const log = await Deno.readTextFile(`${prefix.dir}/error.log`)
-      .catch(() => "");
-    throw new Error(
-      `Cannot start nginx on 127.0.0.1:${port}: ${await stderr} ${log}`,
-    );
-  }
+  const stderr = new Response(nginx.child.stderr).text();
+  await waitForPort(nginx, port, {
+    name: "nginx",
+    log: async () =>
+      `${await stderr} ${await Deno.readTextFile(`${prefix.dir}/error.log`)
+        .catch(() => "")}`,
+  });
   return {
     stop: async () => {
-      if (!exited) child.kill("SIGQUIT");
-      await status;
+      await nginx.stop("SIGQUIT");
       await stderr;
     },
   };

@@ -15,3 +15,6 @@ export function dirname(path: string): string {
 export function fromFileUrl(url: URL): string {
   return fileURLToPath(url);
 }
+
+/** Root of the repository, with a trailing slash. */
+export const PROJECT_ROOT = fromFileUrl(new URL("../../", import.meta.url));

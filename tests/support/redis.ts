@@ -10,8 +10,9 @@
  * @module
  */
 import { Redis } from "ioredis";
-import { eventually } from "./eventually.ts";
+import { spawnDaemon, waitForPort } from "./daemon.ts";
 import { freePort } from "./free_port.ts";
+import { announceSkip, fileExists } from "./skip.ts";
 import { createTlsFixtures } from "./tls_fixtures.ts";
 
 /** Where the shared server listens. */
@@ -27,7 +28,7 @@ export function redisSkipReason(): Promise<string | null> {
     const client = rawRedis();
     try {
       await client.ping();
-      if (!(await exists(REDIS_SERVER))) {
+      if (!(await fileExists(REDIS_SERVER))) {
         throw new Error(
           `${REDIS_SERVER} is missing (apt-get install redis-server)`,
         );
@@ -53,14 +54,8 @@ export function redisSkipReason(): Promise<string | null> {
  * Prints the skip reason to stderr so a skipped suite is never silent, and
  * returns it for `Deno.test({ ignore })`.
  */
-export async function announceRedisSkip(): Promise<string | null> {
-  const reason = await redisSkipReason();
-  if (reason !== null) {
-    Deno.stderr.writeSync(
-      new TextEncoder().encode(`\n*** WARNING: ${reason} ***\n\n`),
-    );
-  }
-  return reason;
+export function announceRedisSkip(): Promise<string | null> {
+  return announceSkip(redisSkipReason());
 }
 
 /** A fresh key prefix, so tests never see each other's keys. */
@@ -152,7 +147,7 @@ export async function startPrivateTlsRedis(): Promise<PrivateRedis> {
   // Characters that need percent-encoding in a URL, to test REDIS_URL parsing.
   const password = `Redis-pw@:/${crypto.randomUUID()}`;
   const port = freePort();
-  const child = new Deno.Command(REDIS_SERVER, {
+  const redis = spawnDaemon(REDIS_SERVER, {
     args: [
       "--port",
       "0",
@@ -182,20 +177,16 @@ export async function startPrivateTlsRedis(): Promise<PrivateRedis> {
     stdin: "null",
     stdout: "null",
     stderr: "null",
-  }).spawn();
+  });
   const stop = async (): Promise<void> => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await child.status;
+    await redis.stop();
     await Deno.remove(dir, { recursive: true });
   };
   try {
-    await eventually(async () => {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-    }, { timeoutMs: 30_000 });
+    await waitForPort(redis, port, {
+      name: "redis-server",
+      log: () => Deno.readTextFile(`${dir}/redis.log`),
+    });
   } catch (error) {
     await stop();
     throw error;
@@ -209,13 +200,4 @@ export async function startPrivateTlsRedis(): Promise<PrivateRedis> {
     caPath,
     stop,
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

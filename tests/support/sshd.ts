@@ -10,8 +10,9 @@
  * @module
  */
 import type { HostKey } from "../../executors/protocol/mod.ts";
-import { eventually } from "./eventually.ts";
+import { type Daemon, spawnDaemon, waitForPort } from "./daemon.ts";
 import { freePort } from "./free_port.ts";
+import { announceSkip, missingToolReason } from "./skip.ts";
 
 const SSHD = "/usr/sbin/sshd";
 const LOOPBACK = "127.0.0.1";
@@ -93,16 +94,6 @@ async function mustRun(
   return out.stdout;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 function randomToken(bytes: number): string {
   const raw = crypto.getRandomValues(new Uint8Array(bytes));
   return Array.from(raw, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -134,53 +125,18 @@ async function findSkipReason(): Promise<string | null> {
   if (Deno.uid() !== 0) {
     return "SSH tests skipped: the sshd fixture must run as root (it creates a throwaway user)";
   }
-  if (await exists(SSHD)) return null;
-  if (!Deno.env.get("CI")) {
-    return `SSH tests skipped: ${SSHD} is missing; install it with "apt-get install -y openssh-server" or set CI=1 to let the tests install it`;
-  }
-  const env = { DEBIAN_FRONTEND: "noninteractive" };
-  let install = await new Deno.Command("apt-get", {
-    args: ["install", "-y", "--no-install-recommends", "openssh-server"],
-    env,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (install.code !== 0) {
-    await new Deno.Command("apt-get", {
-      args: ["update"],
-      env,
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    install = await new Deno.Command("apt-get", {
-      args: ["install", "-y", "--no-install-recommends", "openssh-server"],
-      env,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-  }
-  if (install.code !== 0 || !(await exists(SSHD))) {
-    throw new Error(
-      `Cannot install openssh-server for the SSH tests: ${
-        new TextDecoder().decode(install.stderr).trim()
-      }; install it in the CI image`,
-    );
-  }
-  return null;
+  return await missingToolReason(SSHD, {
+    aptPackage: "openssh-server",
+    suite: "SSH",
+  });
 }
 
 /**
  * Prints the skip reason to stderr so a skipped suite is never silent.
  * Returns the reason, for `Deno.test({ ignore })`.
  */
-export async function announceSshdSkip(): Promise<string | null> {
-  const reason = await sshdSkipReason();
-  if (reason !== null) {
-    Deno.stderr.writeSync(
-      new TextEncoder().encode(`\n*** WARNING: ${reason} ***\n\n`),
-    );
-  }
-  return reason;
+export function announceSshdSkip(): Promise<string | null> {
+  return announceSkip(sshdSkipReason());
 }
 
 function parsePublicKey(line: string): HostKey {
@@ -240,42 +196,6 @@ export function knownHostsLine(
   return `${name} ${key.type} ${key.key}`;
 }
 
-/** How long sshd may take to accept its first connection on a loaded machine. */
-const ACCEPT_TIMEOUT_MS = 30_000;
-
-async function waitForAccept(
-  port: number,
-  sshd: Deno.ChildProcess,
-  logPath: string,
-): Promise<void> {
-  let exited = false;
-  const exit = new AbortController();
-  const statusWatch = sshd.status.then(() => {
-    exited = true;
-    exit.abort();
-  });
-  try {
-    await eventually(async () => {
-      (await Deno.connect({ hostname: LOOPBACK, port })).close();
-    }, { timeoutMs: ACCEPT_TIMEOUT_MS, signal: exit.signal });
-    return;
-  } catch {
-    // Explained below, with the log.
-  }
-  const log = await Deno.readTextFile(logPath).catch(() => "");
-  if (!exited) {
-    sshd.kill("SIGTERM");
-    await statusWatch;
-  }
-  throw new Error(
-    `Cannot start sshd on ${LOOPBACK}:${port}: ${
-      exited
-        ? "it exited"
-        : `it did not accept within ${ACCEPT_TIMEOUT_MS / 1000} s`
-    }; sshd log: ${log.trim()}`,
-  );
-}
-
 /**
  * Starts sshd on a free loopback port with a throwaway user.
  *
@@ -292,16 +212,11 @@ export async function startSshd(): Promise<SshdFixture> {
   const password = randomPassword();
   const keyPassphrase = `kp-${randomToken(12)}`;
   let userCreated = false;
-  let sshd: Deno.ChildProcess | undefined;
+  let sshd: Daemon | undefined;
 
   const cleanup = async (): Promise<void> => {
     if (sshd !== undefined) {
-      try {
-        sshd.kill("SIGTERM");
-      } catch {
-        // Already exited.
-      }
-      await sshd.status;
+      await sshd.stop();
       sshd = undefined;
     }
     if (userCreated) {
@@ -373,14 +288,19 @@ export async function startSshd(): Promise<SshdFixture> {
     await Deno.mkdir("/run/sshd", { recursive: true, mode: 0o755 });
     await mustRun(SSHD, ["-t", "-f", configPath]);
 
-    sshd = new Deno.Command(SSHD, {
+    sshd = spawnDaemon(SSHD, {
       args: ["-D", "-f", configPath, "-E", logPath],
       stdin: "null",
       stdout: "null",
       stderr: "null",
-    }).spawn();
-    await waitForAccept(port, sshd, logPath);
-    await waitForAccept(kbdInteractiveOnlyPort, sshd, logPath);
+    });
+    for (const listening of [port, kbdInteractiveOnlyPort]) {
+      await waitForPort(sshd, listening, {
+        name: "sshd",
+        hostname: LOOPBACK,
+        log: () => Deno.readTextFile(logPath),
+      });
+    }
 
     const knownHostsPath = `${dir}/known_hosts`;
     const scanned = await mustRun("ssh-keyscan", [

@@ -1,0 +1,102 @@
+/**
+ * Reading and checking the gateway's JSON log lines: every line starts with
+ * `event`, `logger`, `level` and `timestamp`; an audit line then carries the
+ * fields of its event, and no line may hold a secret.
+ *
+ * @module
+ */
+import { resetSync } from "@logtape/logtape";
+import { setupLogging } from "../../gateway/logging.ts";
+import { assert, assertEquals, assertMatch } from "./assert.ts";
+
+/** The keys every JSON log line starts with, in this order. */
+export const LOG_LINE_HEAD = ["event", "logger", "level", "timestamp"] as const;
+
+/**
+ * The fields of a `credential_fetched` audit line after the head, sorted
+ * (the README's example shows the same ones).
+ */
+export const CREDENTIAL_FETCHED_FIELDS = [
+  "app_id",
+  "client_ip",
+  "handle_id",
+  "object_name",
+  "safe",
+  "ttl_seconds",
+] as const;
+
+/** The JSON objects among `lines`; other lines (console output) are skipped. */
+export function parseLogLines(
+  lines: readonly string[],
+): Record<string, unknown>[] {
+  return lines.flatMap((line) => {
+    try {
+      const value = JSON.parse(line);
+      return typeof value === "object" && value !== null ? [value] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The JSON log lines that `setupLogging` writes at level info while `fn` runs. */
+export async function captureLogLines(
+  fn: () => Promise<void>,
+): Promise<Record<string, unknown>[]> {
+  const lines: string[] = [];
+  setupLogging({ format: "json", level: "info", write: (l) => lines.push(l) });
+  try {
+    await fn();
+  } finally {
+    resetSync();
+  }
+  return lines.map((line) => JSON.parse(line));
+}
+
+/** What {@linkcode assertAuditLine} expects of a line. */
+export interface AuditLineExpectation {
+  level: "info" | "warning";
+  /** The keys after {@linkcode LOG_LINE_HEAD}, in the order they are written. */
+  fields: readonly string[];
+  /** Compare the keys as a set, where their order is not the point. */
+  anyOrder?: boolean;
+}
+
+/**
+ * Asserts that `line` is the audit line of `event`: the head and exactly the
+ * expected fields, logger `audit`, the level, and an ISO timestamp in UTC.
+ */
+export function assertAuditLine(
+  line: Record<string, unknown>,
+  event: string,
+  expected: AuditLineExpectation,
+): void {
+  const keys = [...LOG_LINE_HEAD, ...expected.fields];
+  if (expected.anyOrder === true) {
+    assertEquals(Object.keys(line).sort(), keys.sort());
+  } else {
+    assertEquals(Object.keys(line), keys);
+  }
+  assertEquals(line.event, event);
+  assertEquals(line.logger, "audit");
+  assertEquals(line.level, expected.level);
+  assertMatch(
+    String(line.timestamp),
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
+  );
+}
+
+/** Asserts that no line holds any of `needles` (secrets, handles, API keys). */
+export function assertNoLeak(
+  lines: readonly string[],
+  needles: readonly string[],
+): void {
+  for (const line of lines) {
+    for (const needle of needles) {
+      assert(
+        !line.includes(needle),
+        `log line leaks a value: ${line.slice(0, 200)}`,
+      );
+    }
+  }
+}
