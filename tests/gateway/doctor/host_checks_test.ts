@@ -7,52 +7,34 @@ import {
   checkEnvFile,
   checkKnownHosts,
   checkPfxFile,
+  type CheckResult,
   checkServiceUser,
+  type FileFacts,
   fileFacts,
 } from "../../../gateway/doctor/mod.ts";
 import { ED25519_LINE, statusOf, USER } from "./_doctor.ts";
 
+/** A regular file with permission bits `mode`, owned by `uid`. */
+function file(mode: number, uid = USER.uid): FileFacts {
+  return { kind: "file", mode: 0o100000 | mode, uid };
+}
+
 Deno.test("checkEnvFile() wants mode 600 and the running user as owner", () => {
   const path = "/opt/mcp-privileged/.env";
-  assertEquals(
-    statusOf(
-      checkEnvFile(path, { kind: "file", mode: 0o100600, uid: 1000 }, USER),
-    ),
-    "PASS env-file",
-  );
-  assertEquals(
-    statusOf(
-      checkEnvFile(path, { kind: "file", mode: 0o100400, uid: 1000 }, USER),
-    ),
-    "PASS env-file",
-  );
-  const open = checkEnvFile(
-    path,
-    { kind: "file", mode: 0o100644, uid: 1000 },
-    USER,
-  );
+  const envFile = (facts: FileFacts): CheckResult =>
+    checkEnvFile(path, facts, USER);
+  assertEquals(statusOf(envFile(file(0o600))), "PASS env-file");
+  assertEquals(statusOf(envFile(file(0o400))), "PASS env-file");
+  const open = envFile(file(0o644));
   assertEquals(statusOf(open), "FAIL env-file");
   assertStringIncludes(open.detail, "mode 644");
   assertEquals(open.fix, `chmod 600 ${path}`);
-  const foreign = checkEnvFile(
-    path,
-    { kind: "file", mode: 0o100600, uid: 0 },
-    USER,
-  );
+  const foreign = envFile(file(0o600, 0));
   assertEquals(statusOf(foreign), "WARN env-file");
   assertStringIncludes(foreign.detail, "owned by uid 0, not by mcpuser");
+  assertEquals(statusOf(envFile({ kind: "missing" })), "WARN env-file");
   assertEquals(
-    statusOf(checkEnvFile(path, { kind: "missing" }, USER)),
-    "WARN env-file",
-  );
-  assertEquals(
-    statusOf(
-      checkEnvFile(
-        path,
-        { kind: "unreadable", reason: "permission denied" },
-        USER,
-      ),
-    ),
+    statusOf(envFile({ kind: "unreadable", reason: "permission denied" })),
     "FAIL env-file",
   );
   assertEquals(
@@ -63,33 +45,18 @@ Deno.test("checkEnvFile() wants mode 600 and the running user as owner", () => {
 
 Deno.test("checkPfxFile() wants mode 400 when a PFX is set", () => {
   const path = "/opt/mcp-privileged/certs/mcp.pfx";
+  const pfxFile = (facts: FileFacts): CheckResult =>
+    checkPfxFile(path, facts, USER);
   assertEquals(
     statusOf(checkPfxFile(undefined, { kind: "missing" }, USER)),
     "PASS cyberark-pfx",
   );
-  assertEquals(
-    statusOf(
-      checkPfxFile(path, { kind: "file", mode: 0o100400, uid: 1000 }, USER),
-    ),
-    "PASS cyberark-pfx",
-  );
-  const writable = checkPfxFile(
-    path,
-    { kind: "file", mode: 0o100600, uid: 1000 },
-    USER,
-  );
+  assertEquals(statusOf(pfxFile(file(0o400))), "PASS cyberark-pfx");
+  const writable = pfxFile(file(0o600));
   assertEquals(statusOf(writable), "WARN cyberark-pfx");
   assertStringIncludes(writable.fix ?? "", `chmod 400 ${path}`);
-  assertEquals(
-    statusOf(
-      checkPfxFile(path, { kind: "file", mode: 0o100640, uid: 1000 }, USER),
-    ),
-    "FAIL cyberark-pfx",
-  );
-  assertEquals(
-    statusOf(checkPfxFile(path, { kind: "missing" }, USER)),
-    "FAIL cyberark-pfx",
-  );
+  assertEquals(statusOf(pfxFile(file(0o640))), "FAIL cyberark-pfx");
+  assertEquals(statusOf(pfxFile({ kind: "missing" })), "FAIL cyberark-pfx");
 });
 
 Deno.test("checkKnownHosts() fails disable, unreadable or world-writable files, warns when empty", () => {

@@ -54,44 +54,46 @@ Deno.test("checkCyberArkTls() fails CYBERARK_VERIFY_SSL=false and warns on http:
   assertStringIncludes(clear.detail, "clear text");
 });
 
+/** The status of checkLogging() for a configuration with `env`. */
+function loggingStatus(env: Record<string, string> = {}): string {
+  return statusOf(checkLogging(config(env).log));
+}
+
+/** The status of checkAllowedHosts() for a configuration with `env`. */
+function allowedHostsStatus(env: Record<string, string> = {}): string {
+  return statusOf(checkAllowedHosts(config(env).http));
+}
+
+/** The status of checkListener() for a configuration with `env`. */
+function listenerStatus(env: Record<string, string> = {}): string {
+  return statusOf(checkListener(config(env).http));
+}
+
 Deno.test("checkLogging() warns on console format and DEBUG level", () => {
-  assertEquals(statusOf(checkLogging(config().log)), "PASS log-format");
-  assertEquals(
-    statusOf(checkLogging(config({ LOG_FORMAT: "console" }).log)),
-    "WARN log-format",
-  );
-  assertEquals(
-    statusOf(checkLogging(config({ LOG_LEVEL: "DEBUG" }).log)),
-    "WARN log-format",
-  );
+  assertEquals(loggingStatus(), "PASS log-format");
+  assertEquals(loggingStatus({ LOG_FORMAT: "console" }), "WARN log-format");
+  assertEquals(loggingStatus({ LOG_LEVEL: "DEBUG" }), "WARN log-format");
 });
 
 Deno.test("checkAllowedHosts() warns on *", () => {
+  assertEquals(allowedHostsStatus(), "PASS allowed-hosts");
   assertEquals(
-    statusOf(checkAllowedHosts(config().http)),
-    "PASS allowed-hosts",
-  );
-  assertEquals(
-    statusOf(checkAllowedHosts(config({ ALLOWED_HOSTS: "*" }).http)),
+    allowedHostsStatus({ ALLOWED_HOSTS: "*" }),
     "WARN allowed-hosts",
   );
 });
 
 Deno.test("checkListener() fails a proxy trusted for everyone and warns when nginx can be bypassed", () => {
   assertEquals(
-    statusOf(
-      checkListener(
-        config({ HOST: "127.0.0.1", TRUSTED_PROXIES: "127.0.0.1" }).http,
-      ),
-    ),
+    listenerStatus({ HOST: "127.0.0.1", TRUSTED_PROXIES: "127.0.0.1" }),
     "PASS listener",
   );
-  assertEquals(statusOf(checkListener(config().http)), "PASS listener");
+  assertEquals(listenerStatus(), "PASS listener");
   const bypass = checkListener(config({ TRUSTED_PROXIES: "127.0.0.1" }).http);
   assertEquals(statusOf(bypass), "WARN listener");
   assertEquals(bypass.fix, "set HOST=127.0.0.1 when nginx runs on this host");
   assertEquals(
-    statusOf(checkListener(config({ TRUSTED_PROXIES: "0.0.0.0/0" }).http)),
+    listenerStatus({ TRUSTED_PROXIES: "0.0.0.0/0" }),
     "FAIL listener",
   );
 });
@@ -124,20 +126,20 @@ Deno.test("checkTargetTls() warns about every weakened target TLS setting", () =
 Deno.test("checkListener() reads TRUSTED_PROXIES with the IP parser: any loopback is local, any /0 is everyone", () => {
   for (const proxy of ["127.0.0.0/8", "::1/128", "::ffff:127.0.0.1"]) {
     assertEquals(
-      statusOf(checkListener(config({ TRUSTED_PROXIES: proxy }).http)),
+      listenerStatus({ TRUSTED_PROXIES: proxy }),
       "WARN listener",
       proxy,
     );
   }
   for (const proxy of ["::/0", "10.0.0.0/8,0.0.0.0/00"]) {
     assertEquals(
-      statusOf(checkListener(config({ TRUSTED_PROXIES: proxy }).http)),
+      listenerStatus({ TRUSTED_PROXIES: proxy }),
       "FAIL listener",
       proxy,
     );
   }
   assertEquals(
-    statusOf(checkListener(config({ TRUSTED_PROXIES: "10.0.0.1" }).http)),
+    listenerStatus({ TRUSTED_PROXIES: "10.0.0.1" }),
     "PASS listener",
   );
 });
