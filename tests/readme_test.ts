@@ -3,7 +3,11 @@
  * match the real configuration schema and the real tool list.
  */
 import { assert, assertEquals } from "./support/assert.ts";
-import { PROJECT_ROOT } from "./support/gateway_process.ts";
+import {
+  CREDENTIAL_FETCHED_FIELDS,
+  LOG_LINE_HEAD,
+} from "./support/log_lines.ts";
+import { PROJECT_ROOT } from "./support/paths.ts";
 import {
   CONFIG_VARIABLES,
   ConfigError,
@@ -108,18 +112,10 @@ Deno.test("README's JSON log example has exactly the credential_fetched fields",
   const line = codeBlocks(README, "json").map((b) => JSON.parse(b)).find((v) =>
     v.event === "credential_fetched"
   );
-  assertEquals(Object.keys(line).sort(), [
-    "app_id",
-    "client_ip",
-    "event",
-    "handle_id",
-    "level",
-    "logger",
-    "object_name",
-    "safe",
-    "timestamp",
-    "ttl_seconds",
-  ]);
+  assertEquals(
+    Object.keys(line).sort(),
+    [...LOG_LINE_HEAD, ...CREDENTIAL_FETCHED_FIELDS].sort(),
+  );
 });
 
 Deno.test("every configuration variable is documented in README and .env.example, and nothing else is", () => {

@@ -2,13 +2,12 @@
  * The gateway's HTTP rules, through `app.request()` on the real app with
  * in-memory services: nothing listens on a port and no process is spawned.
  */
-import { resetSync } from "@logtape/logtape";
 import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
 import { assert, assertEquals } from "../support/assert.ts";
+import { assertAuditLine, captureLogLines } from "../support/log_lines.ts";
 import { createApp } from "../../gateway/app.ts";
 import { createCcpClient } from "../../gateway/ccp_setup.ts";
 import { loadConfig } from "../../gateway/config/mod.ts";
-import { setupLogging } from "../../gateway/logging.ts";
 import type { GatewayServices } from "../../gateway/tool_context.ts";
 import { ExecutorSpawner } from "../../executors/spawner/mod.ts";
 import { HandleVault } from "../../vault/handle_vault.ts";
@@ -94,20 +93,6 @@ function rpc(app: App, path: string, body: string): Promise<Response> {
   });
 }
 
-/** The JSON log lines written while `fn` runs. */
-async function logLines(
-  fn: () => Promise<void>,
-): Promise<Record<string, unknown>[]> {
-  const lines: string[] = [];
-  setupLogging({ format: "json", level: "info", write: (l) => lines.push(l) });
-  try {
-    await fn();
-  } finally {
-    resetSync();
-  }
-  return lines.map((line) => JSON.parse(line));
-}
-
 function chunked(text: string, chunkBytes: number): ReadableStream<Uint8Array> {
   const bytes = new TextEncoder().encode(text);
   let offset = 0;
@@ -147,7 +132,7 @@ Deno.test("app: GET /health answers ok without a key or an allowed Host", async 
 
 Deno.test("app: a missing or wrong X-API-Key gets 401 and one auth_failure audit line with client_ip", async () => {
   await withApp({}, async (app) => {
-    const lines = await logLines(async () => {
+    const lines = await captureLogLines(async () => {
       for (const key of [undefined, "", `${KEY}x`, KEY.slice(1)]) {
         const response = await send(app, "/mcp/ssh", {
           headers: {
@@ -161,18 +146,10 @@ Deno.test("app: a missing or wrong X-API-Key gets 401 and one auth_failure audit
     });
     assertEquals(lines.length, 4);
     for (const line of lines) {
-      assertEquals(Object.keys(line), [
-        "event",
-        "logger",
-        "level",
-        "timestamp",
-        "reason",
-        "client_ip",
-        "path",
-      ]);
-      assertEquals(line.event, "auth_failure");
-      assertEquals(line.logger, "audit");
-      assertEquals(line.level, "warning");
+      assertAuditLine(line, "auth_failure", {
+        level: "warning",
+        fields: ["reason", "client_ip", "path"],
+      });
       assertEquals(line.reason, "invalid_or_missing_api_key");
       assertEquals(line.client_ip, PEER);
       assertEquals(line.path, "/mcp/ssh");
@@ -183,7 +160,7 @@ Deno.test("app: a missing or wrong X-API-Key gets 401 and one auth_failure audit
 
 Deno.test("app: a Host outside ALLOWED_HOSTS gets 403 before the key is checked", async () => {
   await withApp({ ALLOWED_HOSTS: "mcp.example.internal" }, async (app) => {
-    const lines = await logLines(async () => {
+    const lines = await captureLogLines(async () => {
       const response = await send(app, "/mcp/cyberark", {
         headers: { host: "evil.example" },
         body: TOOLS_LIST,
@@ -397,7 +374,7 @@ Deno.test("app: X-Forwarded-For names the client only when the peer is in TRUSTE
     peer: string,
     forwardedFor: string,
   ): Promise<unknown> => {
-    const lines = await logLines(async () => {
+    const lines = await captureLogLines(async () => {
       const response = await send(app, "/mcp/cyberark", {
         peer,
         headers: { "x-forwarded-for": forwardedFor },

@@ -1,6 +1,7 @@
 import { getLogger } from "@logtape/logtape";
 import { resetSync } from "@logtape/logtape";
 import { assertEquals, assertMatch } from "../support/assert.ts";
+import { assertAuditLine } from "../support/log_lines.ts";
 import { audit } from "../../gateway/audit.ts";
 import { setupLogging } from "../../gateway/logging.ts";
 import { Secret } from "../../vault/secret.ts";
@@ -24,21 +25,10 @@ Deno.test("setupLogging(json) writes flat audit lines as the manual's section 11
     resetSync();
   }
   assertEquals(lines.length, 2);
-  const first = JSON.parse(lines[0]!);
-  assertEquals(Object.keys(first), [
-    "event",
-    "logger",
-    "level",
-    "timestamp",
-    "app_id",
-    "safe",
-    "handle_id",
-    "ttl_seconds",
-  ]);
-  assertEquals(first.event, "credential_fetched");
-  assertEquals(first.logger, "audit");
-  assertEquals(first.level, "info");
-  assertMatch(first.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assertAuditLine(JSON.parse(lines[0]!), "credential_fetched", {
+    level: "info",
+    fields: ["app_id", "safe", "handle_id", "ttl_seconds"],
+  });
   const second = JSON.parse(lines[1]!);
   assertEquals(second.event, 'Careful with "[redacted]"');
   assertEquals(second.level, "warning");

@@ -1,4 +1,3 @@
-import { resetSync } from "@logtape/logtape";
 import { Hono } from "hono";
 import {
   assert,
@@ -6,12 +5,12 @@ import {
   assertMatch,
   assertThrows,
 } from "../../support/assert.ts";
+import { captureLogLines } from "../../support/log_lines.ts";
 import {
   apiKeyAuth,
   ApiKeyVerifier,
 } from "../../../gateway/http/api_key_auth.ts";
 import type { GatewayEnv } from "../../../gateway/http/gateway_env.ts";
-import { setupLogging } from "../../../gateway/logging.ts";
 import { Secret } from "../../../vault/secret.ts";
 
 const KEY = "k".repeat(40);
@@ -52,22 +51,8 @@ function authApp(ip: string | undefined): Hono<GatewayEnv> {
   return app;
 }
 
-/** The JSON log lines written while `fn` runs. */
-async function logLines(
-  fn: () => Promise<void>,
-): Promise<Record<string, unknown>[]> {
-  const lines: string[] = [];
-  setupLogging({ format: "json", level: "info", write: (l) => lines.push(l) });
-  try {
-    await fn();
-  } finally {
-    resetSync();
-  }
-  return lines.map((line) => JSON.parse(line));
-}
-
 Deno.test("apiKeyAuth() sets the key id of a valid X-API-Key and writes no audit line", async () => {
-  const lines = await logLines(async () => {
+  const lines = await captureLogLines(async () => {
     const response = await authApp("10.0.0.9").request("/mcp/ssh", {
       method: "POST",
       headers: { "x-api-key": KEY },
@@ -82,7 +67,7 @@ Deno.test("apiKeyAuth() sets the key id of a valid X-API-Key and writes no audit
 });
 
 Deno.test("apiKeyAuth() answers 401 and writes auth_failure with client_ip and path", async () => {
-  const lines = await logLines(async () => {
+  const lines = await captureLogLines(async () => {
     for (const headers of [{}, { "x-api-key": `${KEY}x` }]) {
       const response = await authApp("10.0.0.9").request("/mcp/ssh", {
         method: "POST",
