@@ -9,10 +9,7 @@ import {
   assertStringIncludes,
 } from "../../../support/assert.ts";
 import { createTlsFixtures } from "../../../support/tls_fixtures.ts";
-import {
-  startWinrmServer,
-  type WinrmServer,
-} from "../../../support/winrm_server.ts";
+import type { WinrmServerOptions } from "../../../support/winrm_server.ts";
 import {
   WinrmTransport,
   WinrmTransportError,
@@ -25,26 +22,21 @@ import {
   parseEnvelope,
   parseShellId,
 } from "../../../../executors/children/winrm/wsman.ts";
+import {
+  NTLM_SERVER,
+  ntlmOptions,
+  PASSWORD,
+  withWinrmServer,
+} from "./_winrm.ts";
 
-const PASSWORD = `Pw-${crypto.randomUUID()}`;
 const tls = createTlsFixtures();
-
-function ntlmOptions(
-  server: WinrmServer,
-  extra: Partial<WinrmTransportOptions> = {},
-): WinrmTransportOptions {
-  return {
-    host: "127.0.0.1",
-    port: server.port,
-    useSsl: false,
-    auth: "ntlm",
-    tls: { verify: true },
-    username: "alice",
-    domain: "CORP",
-    password: PASSWORD,
-    ...extra,
-  };
-}
+/** A test server that accepts alice with Basic over HTTPS. */
+const BASIC_SERVER: WinrmServerOptions = {
+  auth: "basic",
+  username: "alice",
+  password: PASSWORD,
+  tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
+};
 
 async function createAndDelete(transport: WinrmTransport): Promise<string> {
   const created = await transport.send(buildCreateShell({
@@ -65,13 +57,7 @@ async function createAndDelete(transport: WinrmTransport): Promise<string> {
 }
 
 Deno.test("WinrmTransport authenticates with NTLMv2 (MIC verified) and seals every message on one connection", async () => {
-  const server = await startWinrmServer({
-    auth: "ntlm",
-    username: "alice",
-    domain: "CORP",
-    password: PASSWORD,
-  });
-  try {
+  await withWinrmServer(NTLM_SERVER, async (server) => {
     const transport = await WinrmTransport.connect(ntlmOptions(server));
     assert(transport.sealed);
     assertEquals(transport.endpoint, `http://127.0.0.1:${server.port}/wsman`);
@@ -90,19 +76,11 @@ Deno.test("WinrmTransport authenticates with NTLMv2 (MIC verified) and seals eve
       "the handshake and every message used one TCP connection",
     );
     assertEquals(server.shells, { created: [shellId], deleted: [shellId] });
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("WinrmTransport reports a wrong password or domain as auth_failed without echoing the password", async () => {
-  const server = await startWinrmServer({
-    auth: "ntlm",
-    username: "alice",
-    domain: "CORP",
-    password: PASSWORD,
-  });
-  try {
+  await withWinrmServer(NTLM_SERVER, async (server) => {
     for (
       const extra of [
         { password: "Wrong-password-123" },
@@ -126,18 +104,16 @@ Deno.test("WinrmTransport reports a wrong password or domain as auth_failed with
     }
     assertEquals(server.failedLogons, 3);
     assertEquals(server.requests, []);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("WinrmTransport refuses an unsealed reply after NTLM authentication", async () => {
-  const server = await startWinrmServer({
+  const anyDomain: WinrmServerOptions = {
     auth: "ntlm",
     username: "alice",
     password: PASSWORD,
-  });
-  try {
+  };
+  await withWinrmServer(anyDomain, async (server) => {
     const transport = await WinrmTransport.connect(
       ntlmOptions(server, { domain: "" }),
     );
@@ -154,9 +130,7 @@ Deno.test("WinrmTransport refuses an unsealed reply after NTLM authentication", 
     assertEquals(error.kind, "protocol");
     assertStringIncludes(error.message, "refusing the unsealed reply");
     assertEquals(transport.isOpen, false);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("WinrmTransport never sends Basic credentials over HTTP", async () => {
@@ -184,19 +158,13 @@ Deno.test("WinrmTransport never sends Basic credentials over HTTP", async () => 
 });
 
 Deno.test("WinrmTransport speaks Basic over HTTPS, verifying the certificate against the CA bundle", async () => {
-  const server = await startWinrmServer({
-    auth: "basic",
-    username: "alice",
-    password: PASSWORD,
-    tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
-  });
-  const basic = (
-    extra: Partial<WinrmTransportOptions>,
-  ): WinrmTransportOptions => ({
-    ...ntlmOptions(server, { useSsl: true, auth: "basic", domain: "" }),
-    ...extra,
-  });
-  try {
+  await withWinrmServer(BASIC_SERVER, async (server) => {
+    const basic = (
+      extra: Partial<WinrmTransportOptions>,
+    ): WinrmTransportOptions => ({
+      ...ntlmOptions(server, { useSsl: true, auth: "basic", domain: "" }),
+      ...extra,
+    });
     const trusted = await WinrmTransport.connect(
       basic({ tls: { verify: true, caPem: tls.caCertPem } }),
     );
@@ -237,19 +205,11 @@ Deno.test("WinrmTransport speaks Basic over HTTPS, verifying the certificate aga
     );
     assertEquals(denied.kind, "auth_failed");
     assertStringIncludes(denied.message, "HTTP 401");
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 Deno.test("WinrmTransport names the offered schemes when NTLM is not offered", async () => {
-  const server = await startWinrmServer({
-    auth: "basic",
-    username: "alice",
-    password: PASSWORD,
-    tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
-  });
-  try {
+  await withWinrmServer(BASIC_SERVER, async (server) => {
     const error = await assertRejects(
       () =>
         WinrmTransport.connect(
@@ -265,7 +225,5 @@ Deno.test("WinrmTransport names the offered schemes when NTLM is not offered", a
       error.message,
       "does not offer NTLM (it offers: Basic)",
     );
-  } finally {
-    await server.close();
-  }
+  });
 });

@@ -10,7 +10,6 @@ import {
 } from "../../../support/assert.ts";
 import {
   EXAMPLE2_STDOUT,
-  startWinrmServer,
   type WinrmServer,
 } from "../../../support/winrm_server.ts";
 import { WinrmTransport } from "../../../../executors/children/winrm/winrm_transport.ts";
@@ -22,8 +21,7 @@ import {
   WinrsTimeoutError,
 } from "../../../../executors/children/winrm/winrs.ts";
 import { SIGNAL_TERMINATE } from "../../../../executors/children/winrm/wsman.ts";
-
-const PASSWORD = `Pw-${crypto.randomUUID()}`;
+import { NTLM_SERVER, ntlmOptions, withWinrmServer } from "./_winrm.ts";
 
 function run(
   server: WinrmServer,
@@ -33,17 +31,7 @@ function run(
   const now = performance.now();
   return runPowerShell({
     connect: (signal) =>
-      WinrmTransport.connect({
-        host: "127.0.0.1",
-        port: server.port,
-        useSsl: false,
-        auth: "ntlm",
-        tls: { verify: true },
-        username: "alice",
-        domain: "CORP",
-        password: PASSWORD,
-        signal,
-      }),
+      WinrmTransport.connect(ntlmOptions(server, { signal })),
     script,
     deadline: now + 10_000,
     cleanupDeadline: now + 12_000,
@@ -52,22 +40,14 @@ function run(
   });
 }
 
-async function withServer(
+/** Runs `fn` against an NTLM server that answered every request cleanly. */
+function withServer(
   fn: (server: WinrmServer) => Promise<void>,
 ): Promise<void> {
-  const server = await startWinrmServer({
-    auth: "ntlm",
-    username: "alice",
-    domain: "CORP",
-    password: PASSWORD,
-    maxHoldMs: 300,
-  });
-  try {
+  return withWinrmServer({ ...NTLM_SERVER, maxHoldMs: 300 }, async (server) => {
     await fn(server);
     assertEquals(server.errors, []);
-  } finally {
-    await server.close();
-  }
+  });
 }
 
 function actions(server: WinrmServer): string[] {
