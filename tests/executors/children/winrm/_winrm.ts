@@ -1,6 +1,7 @@
 /**
  * What the in-process WinRM tests share: the account the wire-level test
- * server accepts, NTLM transport options for it, and a server per test.
+ * server accepts, NTLM transport options for it, a server per test, and
+ * NTLM sessions on a known key.
  *
  * @module
  */
@@ -10,6 +11,7 @@ import {
   type WinrmServerOptions,
 } from "../../../support/winrm_server.ts";
 import type { WinrmTransportOptions } from "../../../../executors/children/winrm/winrm_transport.ts";
+import { NtlmSession } from "../../../../executors/children/winrm/ntlm_session.ts";
 
 /** The password of CORP\alice on the test servers. */
 export const PASSWORD = `Pw-${crypto.randomUUID()}`;
@@ -51,4 +53,24 @@ export async function withWinrmServer(
   } finally {
     await server.close();
   }
+}
+
+/** An NTLM session of `role` on an exported session key and negotiated flags. */
+export function ntlmSession(
+  role: "client" | "server",
+  exportedSessionKey: Uint8Array,
+  flags: number,
+): NtlmSession {
+  return new NtlmSession({ exportedSessionKey, flags, role });
+}
+
+/** A client and a server session on one key, as a handshake leaves them. */
+export function ntlmSessions(
+  exportedSessionKey: Uint8Array,
+  flags: number,
+): { client: NtlmSession; server: NtlmSession } {
+  return {
+    client: ntlmSession("client", exportedSessionKey, flags),
+    server: ntlmSession("server", exportedSessionKey, flags),
+  };
 }

@@ -9,8 +9,8 @@ import {
   unsealBody,
 } from "../../../../executors/children/winrm/encrypted_body.ts";
 import { NtlmError } from "../../../../executors/children/winrm/ntlm_crypto.ts";
-import { NtlmSession } from "../../../../executors/children/winrm/ntlm_session.ts";
 import { WINRM_NEGOTIATE_FLAGS } from "../../../../executors/children/winrm/ntlm.ts";
+import { ntlmSessions } from "./_winrm.ts";
 
 const DERIVED = new URL(
   "../../../testdata/winrm/derived/",
@@ -69,17 +69,8 @@ Deno.test("decodeEncryptedBody() splits the derived example into signature, seal
 });
 
 Deno.test("sealBody() with the 4.2.4 client session yields the example, and unsealBody() on the server side recovers it", () => {
-  const client = new NtlmSession({
-    exportedSessionKey: SESSION_KEY,
-    flags: WINRM_NEGOTIATE_FLAGS,
-    role: "client",
-  });
+  const { client, server } = ntlmSessions(SESSION_KEY, WINRM_NEGOTIATE_FLAGS);
   assert.deepEqual(sealBody(client, PLAINTEXT), EXAMPLE);
-  const server = new NtlmSession({
-    exportedSessionKey: SESSION_KEY,
-    flags: WINRM_NEGOTIATE_FLAGS,
-    role: "server",
-  });
   assert.deepEqual(unsealBody(server, EXAMPLE), PLAINTEXT);
   assert.throws(
     () => unsealBody(server, EXAMPLE),
@@ -89,16 +80,7 @@ Deno.test("sealBody() with the 4.2.4 client session yields the example, and unse
 
 Deno.test("sealBody() and unsealBody() carry SOAP both ways over several messages", () => {
   const key = crypto.getRandomValues(new Uint8Array(16));
-  const client = new NtlmSession({
-    exportedSessionKey: key,
-    flags: WINRM_NEGOTIATE_FLAGS,
-    role: "client",
-  });
-  const server = new NtlmSession({
-    exportedSessionKey: key,
-    flags: WINRM_NEGOTIATE_FLAGS,
-    role: "server",
-  });
+  const { client, server } = ntlmSessions(key, WINRM_NEGOTIATE_FLAGS);
   const encoder = new TextEncoder();
   for (let i = 0; i < 4; i++) {
     const request = encoder.encode(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createCipheriv, createHash } from "node:crypto";
 import {
+  type AuthenticateResult,
   AV_ID,
   buildAuthenticate,
   buildNegotiate,
@@ -29,13 +30,16 @@ import {
   signKey,
   utf16le,
 } from "../../../../executors/children/winrm/ntlm_crypto.ts";
-import { NtlmSession } from "../../../../executors/children/winrm/ntlm_session.ts";
+import type { NtlmSession } from "../../../../executors/children/winrm/ntlm_session.ts";
 import { Rc4, rc4k } from "../../../../executors/children/winrm/rc4.ts";
 import {
   buildChallenge,
   respondToNegotiate,
+  type VerifiedAuthenticate,
   verifyAuthenticate,
+  type VerifyAuthenticateOptions,
 } from "../../../support/ntlm_server.ts";
+import { ntlmSession, ntlmSessions } from "./_winrm.ts";
 
 const FIXTURES = new URL(
   "../../../testdata/winrm/",
@@ -160,56 +164,42 @@ Deno.test("signKey() and sealKey() reproduce the 4.2.4 keys of both directions a
   const flags128 = V2_CHALLENGE_FLAGS;
   const flags56 = (flags128 & ~NTLM_FLAGS.KEY_128) >>> 0;
   const flags40 = (flags56 & ~NTLM_FLAGS.KEY_56) >>> 0;
-  assert.equal(
-    hex(signKey(SESSION_KEY, flags128, "client-to-server")),
-    v2.client_signing_key,
-  );
-  assert.equal(
-    hex(signKey(SESSION_KEY, flags128, "server-to-client")),
-    v2.server_signing_key,
-  );
-  assert.equal(
-    hex(sealKey(SESSION_KEY, flags128, "client-to-server")),
-    v2.client_sealing_key_128,
-  );
-  assert.equal(
-    hex(sealKey(SESSION_KEY, flags128, "server-to-client")),
-    v2.server_sealing_key_128,
-  );
-  assert.equal(
-    hex(sealKey(SESSION_KEY, flags56, "client-to-server")),
-    v2.client_sealing_key_56,
-  );
-  assert.equal(
-    hex(sealKey(SESSION_KEY, flags56, "server-to-client")),
-    v2.server_sealing_key_56,
-  );
-  assert.equal(
-    hex(sealKey(SESSION_KEY, flags40, "client-to-server")),
-    v2.client_sealing_key_40,
-  );
-  assert.equal(
-    hex(sealKey(SESSION_KEY, flags40, "server-to-client")),
-    v2.server_sealing_key_40,
+  /** The client-to-server and server-to-client keys `derive` makes, as hex. */
+  const bothWays = (
+    derive: typeof signKey | typeof sealKey,
+    flags: number,
+  ): string[] =>
+    (["client-to-server", "server-to-client"] as const).map((direction) =>
+      hex(derive(SESSION_KEY, flags, direction))
+    );
+  assert.deepEqual(
+    {
+      sign128: bothWays(signKey, flags128),
+      seal128: bothWays(sealKey, flags128),
+      seal56: bothWays(sealKey, flags56),
+      seal40: bothWays(sealKey, flags40),
+    },
+    {
+      sign128: [v2.client_signing_key, v2.server_signing_key],
+      seal128: [v2.client_sealing_key_128, v2.server_sealing_key_128],
+      seal56: [v2.client_sealing_key_56, v2.server_sealing_key_56],
+      seal40: [v2.client_sealing_key_40, v2.server_sealing_key_40],
+    },
   );
 });
 
 Deno.test("NtlmSession.seal() reproduces the 4.2.4 sealed message and signature, with and without KEY_EXCH", () => {
-  const withKeyExch = new NtlmSession({
-    exportedSessionKey: SESSION_KEY,
-    flags: V2_AUTH_FLAGS,
-    role: "client",
-  });
+  const withKeyExch = ntlmSession("client", SESSION_KEY, V2_AUTH_FLAGS);
   const sealed = withKeyExch.seal(PLAINTEXT);
   assert.equal(hex(sealed.sealed), v2.client_seq0_sealed_plaintext);
   assert.equal(hex(sealed.signature), v2.client_seq0_signature_key_exch);
   assert.equal(withKeyExch.outboundSequence, 1);
 
-  const noKeyExch = new NtlmSession({
-    exportedSessionKey: SESSION_KEY,
-    flags: (V2_AUTH_FLAGS & ~NTLM_FLAGS.KEY_EXCH) >>> 0,
-    role: "client",
-  });
+  const noKeyExch = ntlmSession(
+    "client",
+    SESSION_KEY,
+    (V2_AUTH_FLAGS & ~NTLM_FLAGS.KEY_EXCH) >>> 0,
+  );
   const plain = noKeyExch.seal(PLAINTEXT);
   assert.equal(hex(plain.sealed), v2.client_seq0_sealed_plaintext);
   assert.equal(hex(plain.signature), v2.client_seq0_signature_no_key_exch);
@@ -293,16 +283,7 @@ Deno.test("parseAuthenticate() and verifyAuthenticate() accept the 4.2.4 AUTHENT
 });
 
 Deno.test("NtlmSession reproduces the derived multi-message vectors (seq 0-2, both directions)", () => {
-  const client = new NtlmSession({
-    exportedSessionKey: SESSION_KEY,
-    flags: V2_AUTH_FLAGS,
-    role: "client",
-  });
-  const server = new NtlmSession({
-    exportedSessionKey: SESSION_KEY,
-    flags: V2_AUTH_FLAGS,
-    role: "server",
-  });
+  const { client, server } = ntlmSessions(SESSION_KEY, V2_AUTH_FLAGS);
   for (const message of derived) {
     const sender = message.direction === "client-to-server" ? client : server;
     const receiver = sender === client ? server : client;
@@ -436,11 +417,7 @@ Deno.test("NTLMv1 with ESS (MS-NLMP 4.2.3): reference responses and KXKEY, then 
   assert.equal(hex(kxkey), v1Ess.key_exchange_key);
 
   // No KEY_EXCH, so the exported session key is the KXKEY; 56-bit ESS sealing is production code.
-  const session = new NtlmSession({
-    exportedSessionKey: kxkey,
-    flags: flagsBe(v1Ess.negotiate_flags),
-    role: "client",
-  });
+  const session = ntlmSession("client", kxkey, flagsBe(v1Ess.negotiate_flags));
   const out = session.seal(PLAINTEXT);
   assert.equal(hex(out.sealed), v1Ess.sealed_plaintext);
   assert.equal(hex(out.signature), v1Ess.signature);
@@ -448,12 +425,7 @@ Deno.test("NTLMv1 with ESS (MS-NLMP 4.2.3): reference responses and KXKEY, then 
 
 Deno.test("NtlmSession refuses flags without extended session security (NTLMv1 flags of 4.2.2)", () => {
   assert.throws(
-    () =>
-      new NtlmSession({
-        exportedSessionKey: SESSION_KEY,
-        flags: flagsBe(v1.negotiate_flags),
-        role: "client",
-      }),
+    () => ntlmSession("client", SESSION_KEY, flagsBe(v1.negotiate_flags)),
     NtlmError,
   );
 });
@@ -469,6 +441,20 @@ interface Handshake {
 }
 
 const RT_PASSWORD = "S3cret-pässword!";
+
+/** The AUTHENTICATE of user "u" in domain "d" with RT_PASSWORD, in answer to `challenge`. */
+function authenticateAsU(
+  negotiate: Uint8Array,
+  challenge: Uint8Array,
+): AuthenticateResult {
+  return buildAuthenticate({
+    negotiate,
+    challenge,
+    user: "u",
+    domain: "d",
+    password: RT_PASSWORD,
+  });
+}
 
 function handshake(): Handshake {
   const negotiate = buildNegotiate();
@@ -496,16 +482,12 @@ function handshake(): Handshake {
   assert.equal(verified.workstation, "MCP");
   assert.deepEqual(verified.exportedSessionKey, auth.exportedSessionKey);
   return {
-    client: new NtlmSession({
-      exportedSessionKey: auth.exportedSessionKey,
-      flags: auth.flags,
-      role: "client",
-    }),
-    server: new NtlmSession({
-      exportedSessionKey: verified.exportedSessionKey,
-      flags: verified.flags,
-      role: "server",
-    }),
+    client: ntlmSession("client", auth.exportedSessionKey, auth.flags),
+    server: ntlmSession(
+      "server",
+      verified.exportedSessionKey,
+      verified.flags,
+    ),
     negotiate,
     challenge,
     authenticate: auth.message,
@@ -619,42 +601,28 @@ Deno.test("SealingChannel rejects a signature of the wrong length", () => {
 
 Deno.test("verifyAuthenticate() rejects a wrong password, a changed NEGOTIATE and an altered AUTHENTICATE", () => {
   const { negotiate, challenge, authenticate } = handshake();
-  assert.throws(
-    () =>
+  /** Verifies the handshake's messages with `changed` swapped in. */
+  function verify(
+    changed: Partial<VerifyAuthenticateOptions>,
+  ): () => VerifiedAuthenticate {
+    return () =>
       verifyAuthenticate({
         negotiate,
         challenge,
         authenticate,
-        password: "not-it",
-      }),
-    /wrong password or user name/,
-  );
+        password: RT_PASSWORD,
+        ...changed,
+      });
+  }
+  assert.throws(verify({ password: "not-it" }), /wrong password or user name/);
   // A man in the middle who strips flags from the NEGOTIATE breaks the MIC.
   const downgraded = negotiate.slice();
   downgraded[15] = downgraded[15]! & ~0x40; // KEY_EXCH
-  assert.throws(
-    () =>
-      verifyAuthenticate({
-        negotiate: downgraded,
-        challenge,
-        authenticate,
-        password: RT_PASSWORD,
-      }),
-    /MIC does not match/,
-  );
+  assert.throws(verify({ negotiate: downgraded }), /MIC does not match/);
   // Flags in the AUTHENTICATE header are covered by the MIC too.
   const altered = authenticate.slice();
   altered[60] = altered[60]! & ~0x20; // SEAL
-  assert.throws(
-    () =>
-      verifyAuthenticate({
-        negotiate,
-        challenge,
-        authenticate: altered,
-        password: RT_PASSWORD,
-      }),
-    /MIC does not match/,
-  );
+  assert.throws(verify({ authenticate: altered }), /MIC does not match/);
 });
 
 Deno.test("buildAuthenticate() refuses a server that withholds SEAL or 128-bit keys, without naming the password", () => {
@@ -672,13 +640,7 @@ Deno.test("buildAuthenticate() refuses a server that withholds SEAL or 128-bit k
     let message = "";
     assert.throws(() => {
       try {
-        buildAuthenticate({
-          negotiate,
-          challenge,
-          user: "u",
-          domain: "d",
-          password: RT_PASSWORD,
-        });
+        authenticateAsU(negotiate, challenge);
       } catch (error) {
         message = String(error);
         throw error;
@@ -692,13 +654,7 @@ Deno.test("buildAuthenticate() refuses a server that withholds SEAL or 128-bit k
 Deno.test("buildAuthenticate() without a server timestamp sends no MIC and an LMv2 response", () => {
   const negotiate = buildNegotiate();
   const challenge = respondToNegotiate(negotiate, { timestamp: null });
-  const auth = buildAuthenticate({
-    negotiate,
-    challenge,
-    user: "u",
-    domain: "d",
-    password: RT_PASSWORD,
-  });
+  const auth = authenticateAsU(negotiate, challenge);
   assert.equal(auth.micPresent, false);
   const parsed = parseAuthenticate(auth.message);
   assert.equal(parsed.mic, null);
@@ -719,13 +675,7 @@ Deno.test("verifyAuthenticate() rejects a MIC-less AUTHENTICATE when the CHALLEN
     timestamp: null,
     serverChallenge: SERVER_CHALLENGE,
   });
-  const auth = buildAuthenticate({
-    negotiate,
-    challenge: plain,
-    user: "u",
-    domain: "d",
-    password: RT_PASSWORD,
-  });
+  const auth = authenticateAsU(negotiate, plain);
   const withTimestamp = respondToNegotiate(negotiate, {
     serverChallenge: SERVER_CHALLENGE,
   });
@@ -764,35 +714,24 @@ Deno.test("parseChallenge() rejects malformed messages with an NtlmError", () =>
 // ---------------------------------------------------------------- parseWindowsUser
 
 Deno.test("parseWindowsUser() splits DOMAIN\\user and user@domain and falls back to the default domain", () => {
-  assert.deepEqual(parseWindowsUser("CORP\\alice"), {
-    user: "alice",
-    domain: "CORP",
-  });
-  assert.deepEqual(parseWindowsUser("alice@corp.example.com"), {
-    user: "alice",
-    domain: "corp.example.com",
-  });
-  assert.deepEqual(parseWindowsUser("alice", "CORP"), {
-    user: "alice",
-    domain: "CORP",
-  });
-  assert.deepEqual(parseWindowsUser("alice"), { user: "alice", domain: "" });
-  assert.deepEqual(parseWindowsUser("CORP\\alice", "OTHER"), {
-    user: "alice",
-    domain: "CORP",
-  });
-  assert.deepEqual(parseWindowsUser("al@ice@corp.example"), {
-    user: "al@ice",
-    domain: "corp.example",
-  });
-  assert.deepEqual(parseWindowsUser("CORP\\a@b"), {
-    user: "a@b",
-    domain: "CORP",
-  });
-  assert.deepEqual(parseWindowsUser(".\\Administrator"), {
-    user: "Administrator",
-    domain: ".",
-  });
+  for (
+    const [name, defaultDomain, user, domain] of [
+      ["CORP\\alice", undefined, "alice", "CORP"],
+      ["alice@corp.example.com", undefined, "alice", "corp.example.com"],
+      ["alice", "CORP", "alice", "CORP"],
+      ["alice", undefined, "alice", ""],
+      ["CORP\\alice", "OTHER", "alice", "CORP"],
+      ["al@ice@corp.example", undefined, "al@ice", "corp.example"],
+      ["CORP\\a@b", undefined, "a@b", "CORP"],
+      [".\\Administrator", undefined, "Administrator", "."],
+    ] as const
+  ) {
+    assert.deepEqual(
+      parseWindowsUser(name, defaultDomain),
+      { user, domain },
+      `${name} (default domain ${defaultDomain})`,
+    );
+  }
   for (const bad of ["", "CORP\\", "\\alice", "alice@", "@corp"]) {
     assert.throws(() => parseWindowsUser(bad), TypeError, bad);
   }

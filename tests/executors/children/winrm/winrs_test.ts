@@ -50,6 +50,14 @@ function withServer(
   });
 }
 
+/** The fault running `script` rejects with. */
+function faultOf(
+  server: WinrmServer,
+  script: string,
+): Promise<WinrsFaultError> {
+  return assertRejects(() => run(server, script), WinrsFaultError);
+}
+
 function actions(server: WinrmServer): string[] {
   return server.requests.map((r) => r.action);
 }
@@ -195,10 +203,7 @@ Deno.test("runPowerShell() stops at the deadline, then terminates the command an
 Deno.test("runPowerShell() turns a Create fault into a clear error and leaves nothing behind", async () => {
   await withServer(async (server) => {
     server.failNextCreate = "quota";
-    const error = await assertRejects(
-      () => run(server, "Write-Output hi"),
-      WinrsFaultError,
-    );
+    const error = await faultOf(server, "Write-Output hi");
     assertEquals(error.action, "create");
     assertStringIncludes(
       error.message,
@@ -210,10 +215,7 @@ Deno.test("runPowerShell() turns a Create fault into a clear error and leaves no
 
 Deno.test("runPowerShell() deletes the shell after a Receive fault", async () => {
   await withServer(async (server) => {
-    const error = await assertRejects(
-      () => run(server, "Get-BadCommand"),
-      WinrsFaultError,
-    );
+    const error = await faultOf(server, "Get-BadCommand");
     assertEquals(error.action, "receive");
     assertStringIncludes(
       error.message,
