@@ -1,4 +1,3 @@
-import nodeAssert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import {
   type CcpEmulatorOptions,
@@ -9,56 +8,16 @@ import {
   startCcpEmulator,
 } from "../../emulator/ccp_emulator.ts";
 import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+} from "../support/assert.ts";
+import {
   createTlsFixtures,
   type TlsFixtures,
 } from "../support/tls_fixtures.ts";
-
-// Small assertion helpers over node:assert (the project imports no jsr:
-// packages, so @std/assert is not available).
-function assert(condition: unknown, message?: string): asserts condition {
-  if (message === undefined) nodeAssert.ok(condition);
-  else nodeAssert.ok(condition, message);
-}
-
-function assertEquals(
-  actual: unknown,
-  expected: unknown,
-  message?: string,
-): void {
-  if (message === undefined) nodeAssert.deepStrictEqual(actual, expected);
-  else nodeAssert.deepStrictEqual(actual, expected, message);
-}
-
-function assertMatch(actual: string, pattern: RegExp): void {
-  nodeAssert.match(actual, pattern);
-}
-
-function assertStringIncludes(actual: string, expected: string): void {
-  nodeAssert.ok(
-    actual.includes(expected),
-    `expected ${JSON.stringify(actual)} to include ${JSON.stringify(expected)}`,
-  );
-}
-
-async function assertRejects<E extends Error>(
-  fn: () => Promise<unknown>,
-  errorClass: new (...args: never[]) => E,
-  includes?: string,
-): Promise<E> {
-  try {
-    await fn();
-  } catch (error) {
-    nodeAssert.ok(
-      error instanceof errorClass,
-      `expected ${errorClass.name}, got ${String(error)}`,
-    );
-    if (includes !== undefined) assertStringIncludes(error.message, includes);
-    return error;
-  }
-  throw new Error(
-    `Expected a rejection with ${errorClass.name}, but the promise resolved`,
-  );
-}
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DEMO_DATA_PATH = fileURLToPath(
