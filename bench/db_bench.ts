@@ -16,43 +16,34 @@
  */
 import mysql from "mysql2/promise";
 import pg from "pg";
-import { startCcpEmulator } from "../emulator/ccp_emulator.ts";
 import { ExecutorSpawner } from "../executors/spawner/mod.ts";
 import {
   createMariadbFixture,
   createPostgresFixture,
   type DbFixture,
 } from "../tests/support/databases.ts";
+import { startCcpFixture } from "../tests/support/ccp_fixture.ts";
 import { startGateway } from "../tests/support/gateway_process.ts";
+import { postJsonRpc } from "../tests/support/mcp_client.ts";
 import { summarize } from "./stats.ts";
 
 const n = Number(Deno.args[0] ?? "30");
-const APP = "MCP-Privileged-Service";
 const postgres = await createPostgresFixture();
 const mariadb = await createMariadbFixture().catch(async (error) => {
   await postgres.drop();
   throw error;
 });
-const emulator = await startCcpEmulator({
-  data: {
-    applications: [{ appId: APP, safes: ["DB"] }],
-    accounts: [postgres, mariadb].map((fx) => ({
-      Safe: "DB",
-      Name: fx.engine,
-      Content: fx.password,
-      UserName: fx.username,
-      Address: fx.host,
-    })),
-  },
-});
-const key = Array.from(
-  crypto.getRandomValues(new Uint8Array(32)),
-  (b) => b.toString(16).padStart(2, "0"),
-).join("");
+const ccp = await startCcpFixture(
+  "DB",
+  [postgres, mariadb].map((fx) => ({
+    Name: fx.engine,
+    Content: fx.password,
+    UserName: fx.username,
+    Address: fx.host,
+  })),
+);
 const gateway = await startGateway({
-  MCP_API_KEYS: key,
-  CYBERARK_CCP_URL: emulator.url,
-  CYBERARK_APP_ID: APP,
+  ...ccp.gatewayEnv,
   LOG_LEVEL: "INFO",
   PG_SSLMODE: "disable",
   MYSQL_SSL: "disabled",
@@ -64,20 +55,11 @@ async function mcp(
   name: string,
   args: object,
 ): Promise<string> {
-  const response = await fetch(`${gateway.baseUrl}/mcp/${endpoint}`, {
-    method: "POST",
-    headers: {
-      "X-API-Key": key,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "tools/call",
-      params: { name, arguments: args },
-    }),
-  });
+  const response = await postJsonRpc(
+    `${gateway.baseUrl}/mcp/${endpoint}`,
+    "tools/call",
+    { headers: { "X-API-Key": ccp.key }, params: { name, arguments: args } },
+  );
   return await response.text();
 }
 
@@ -244,7 +226,7 @@ try {
   }
 } finally {
   await gateway.stop();
-  await emulator.close();
+  await ccp.close();
   await postgres.drop();
   await mariadb.drop();
 }

@@ -8,30 +8,17 @@
  * @module
  */
 import ssh2 from "ssh2";
-import { startCcpEmulator } from "../emulator/ccp_emulator.ts";
+import { startCcpFixture } from "../tests/support/ccp_fixture.ts";
 import { startGateway } from "../tests/support/gateway_process.ts";
-import { startSshd } from "../tests/support/sshd.ts";
+import { postJsonRpc } from "../tests/support/mcp_client.ts";
+import { sshdAccount, startSshd } from "../tests/support/sshd.ts";
 import { summarize } from "./stats.ts";
 
 const n = Number(Deno.args[0] ?? "30");
 const sshd = await startSshd();
-const emulator = await startCcpEmulator({
-  data: {
-    applications: [{ appId: "Bench", safes: ["S"] }],
-    accounts: [{
-      Safe: "S",
-      Name: "pw",
-      Content: sshd.password,
-      UserName: sshd.username,
-      Address: "127.0.0.1",
-    }],
-  },
-});
-const key = `bench-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+const ccp = await startCcpFixture("S", [sshdAccount(sshd, "pw")]);
 const gateway = await startGateway({
-  MCP_API_KEYS: key,
-  CYBERARK_CCP_URL: emulator.url,
-  CYBERARK_APP_ID: "Bench",
+  ...ccp.gatewayEnv,
   SSH_KNOWN_HOSTS: sshd.knownHostsPath,
 });
 
@@ -40,20 +27,11 @@ async function rpc(
   name: string,
   args: Record<string, unknown>,
 ): Promise<string> {
-  const response = await fetch(`${gateway.baseUrl}/mcp/${endpoint}`, {
-    method: "POST",
-    headers: {
-      "X-API-Key": key,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "tools/call",
-      params: { name, arguments: args },
-    }),
-  });
+  const response = await postJsonRpc(
+    `${gateway.baseUrl}/mcp/${endpoint}`,
+    "tools/call",
+    { headers: { "X-API-Key": ccp.key }, params: { name, arguments: args } },
+  );
   const json = await response.json();
   return json.result.content[0].text as string;
 }
@@ -162,7 +140,7 @@ try {
   }
 } finally {
   await gateway.stop();
-  await emulator.close();
+  await ccp.close();
   await sshd.stop();
 }
 // deno-lint-ignore no-console

@@ -22,18 +22,23 @@ import {
   randomPassword,
   startPrivatePostgres,
 } from "../support/databases.ts";
+import { startCcpFixture } from "../support/ccp_fixture.ts";
 import { startGateway } from "../support/gateway_process.ts";
-import { connectMcp, resultText } from "../support/mcp_client.ts";
+import { assertNoLeak } from "../support/log_lines.ts";
+import {
+  callToolText,
+  connectMcp,
+  issueHandle,
+  type ToolOutcome,
+} from "../support/mcp_client.ts";
 import {
   startTdsServer,
   type TdsQueryHandler,
 } from "../support/tds_server/mod.ts";
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
-import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
 
 const pgSkip = await announceDbSkip(postgresSkipReason());
 const mariadbSkip = await announceDbSkip(mariadbSkipReason());
-const APP = "MCP-Privileged-Service";
 const SAFE = "DB";
 
 /** The queries of the suite, in each engine's dialect. */
@@ -79,52 +84,38 @@ async function engineSuite(
   spec: EngineSpec,
 ): Promise<void> {
   const wrongPassword = `Wrong-${randomPassword()}`;
-  const emulator = await startCcpEmulator({
-    data: {
-      applications: [{ appId: APP, safes: [SAFE] }],
-      accounts: [
-        {
-          Safe: SAFE,
-          Name: "db",
-          Content: spec.password,
-          UserName: spec.username,
-          Address: spec.host,
-        },
-        {
-          Safe: SAFE,
-          Name: "wrong",
-          Content: wrongPassword,
-          UserName: spec.wrong.username,
-          Address: spec.host,
-        },
-      ],
+  const ccp = await startCcpFixture(SAFE, [
+    {
+      Name: "db",
+      Content: spec.password,
+      UserName: spec.username,
+      Address: spec.host,
     },
-  });
-  const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
-  const gateway = await startGateway({
-    MCP_API_KEYS: key,
-    CYBERARK_CCP_URL: emulator.url,
-    CYBERARK_APP_ID: APP,
-    ...spec.env,
-  });
+    {
+      Name: "wrong",
+      Content: wrongPassword,
+      UserName: spec.wrong.username,
+      Address: spec.host,
+    },
+  ]);
+  const { key } = ccp;
+  const gateway = await startGateway({ ...ccp.gatewayEnv, ...spec.env });
   const handles: string[] = [];
   let cyberark: Client | undefined;
   let database: Client | undefined;
   const handleFor = async (object: string): Promise<string> => {
-    const result = await cyberark!.callTool({
-      name: "get_credential",
-      arguments: { safe: SAFE, object_name: object },
+    const handle = await issueHandle(cyberark!, {
+      safe: SAFE,
+      object_name: object,
     });
-    const handle = resultText(result).split("\n")[0]!.replace("Handle: ", "");
-    assertMatch(handle, /^secret:\/\//);
     handles.push(handle);
     return handle;
   };
   const query = async (
     sql: string,
     args: Record<string, unknown> = {},
-  ): Promise<{ text: string; isError: boolean }> => {
-    const result = await database!.callTool({
+  ): Promise<ToolOutcome> =>
+    callToolText(database!, {
       name: "db_query",
       arguments: {
         host: spec.host,
@@ -138,8 +129,6 @@ async function engineSuite(
         ...args,
       },
     });
-    return { text: resultText(result), isError: result.isError === true };
-  };
   const header = (sql: string, rows: string): string =>
     [
       `Host: ${spec.host}`,
@@ -256,7 +245,7 @@ async function engineSuite(
     );
 
     await t.step("a wrong password is refused", async () => {
-      const result = await database!.callTool({
+      const { text, isError } = await callToolText(database!, {
         name: "db_query",
         arguments: {
           host: spec.host,
@@ -267,8 +256,7 @@ async function engineSuite(
           secret_handle: await handleFor("wrong"),
         },
       });
-      const text = resultText(result);
-      assertEquals(result.isError, true);
+      assertEquals(isError, true);
       assertStringIncludes(text, "Login refused: ");
       assertStringIncludes(text, spec.expect.wrongPassword);
       assertStringIncludes(text, "Check the credential in CyberArk");
@@ -335,16 +323,9 @@ async function engineSuite(
     await cyberark?.close();
     await database?.close();
     await gateway.stop();
-    await emulator.close();
+    await ccp.close();
   }
-  for (const line of gateway.lines) {
-    for (const needle of [spec.password, wrongPassword, key, ...handles]) {
-      assert(
-        !line.includes(needle),
-        `log line leaks a value: ${line.slice(0, 200)}`,
-      );
-    }
-  }
+  assertNoLeak(gateway.lines, [spec.password, wrongPassword, key, ...handles]);
 }
 
 Deno.test({
@@ -391,23 +372,15 @@ Deno.test({
         async () => {
           const dir = await Deno.makeTempDir({ prefix: "mcp-db-ca-" });
           await Deno.writeTextFile(`${dir}/ca.pem`, tls.caCertPem);
-          const emulator = await startCcpEmulator({
-            data: {
-              applications: [{ appId: APP, safes: [SAFE] }],
-              accounts: [{
-                Safe: SAFE,
-                Name: "scram",
-                Content: scram!.password,
-                UserName: scram!.username,
-                Address: "127.0.0.1",
-              }],
-            },
-          });
-          const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+          const ccp = await startCcpFixture(SAFE, [{
+            Name: "scram",
+            Content: scram!.password,
+            UserName: scram!.username,
+            Address: "127.0.0.1",
+          }]);
+          const { key } = ccp;
           const gateway = await startGateway({
-            MCP_API_KEYS: key,
-            CYBERARK_CCP_URL: emulator.url,
-            CYBERARK_APP_ID: APP,
+            ...ccp.gatewayEnv,
             PG_SSL_CA: `${dir}/ca.pem`,
           });
           try {
@@ -419,13 +392,11 @@ Deno.test({
               `${gateway.baseUrl}/mcp/database`,
               key,
             );
-            const handle = resultText(
-              await cyberark.callTool({
-                name: "get_credential",
-                arguments: { safe: SAFE, object_name: "scram" },
-              }),
-            ).split("\n")[0]!.replace("Handle: ", "");
-            const result = await database.callTool({
+            const handle = await issueHandle(cyberark, {
+              safe: SAFE,
+              object_name: "scram",
+            });
+            const { text, isError } = await callToolText(database, {
               name: "db_query",
               arguments: {
                 host: "127.0.0.1",
@@ -437,14 +408,13 @@ Deno.test({
                 secret_handle: handle,
               },
             });
-            const text = resultText(result);
-            assertEquals(result.isError === true, false, text);
+            assertEquals(isError, false, text);
             assertMatch(text, /\ntrue {2}TLSv1\.[23]$/);
             await cyberark.close();
             await database.close();
           } finally {
             await gateway.stop();
-            await emulator.close();
+            await ccp.close();
             await Deno.remove(dir, { recursive: true });
           }
           assertEquals(

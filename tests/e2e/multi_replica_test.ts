@@ -15,7 +15,15 @@ import {
   type GatewayProcess,
   startGateway,
 } from "../support/gateway_process.ts";
-import { connectMcp, resultText } from "../support/mcp_client.ts";
+import { startCcpFixture } from "../support/ccp_fixture.ts";
+import { assertNoLeak } from "../support/log_lines.ts";
+import {
+  callToolText,
+  connectMcp,
+  issueHandle,
+  resultText,
+  type ToolOutcome,
+} from "../support/mcp_client.ts";
 import {
   announceRedisSkip,
   deleteKeysUnder,
@@ -23,13 +31,11 @@ import {
   randomKeyPrefix,
   rawRedis,
 } from "../support/redis.ts";
-import { announceSshdSkip, startSshd } from "../support/sshd.ts";
-import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
+import { announceSshdSkip, sshdAccount, startSshd } from "../support/sshd.ts";
 import { freePort } from "../support/free_port.ts";
 
 const sshdSkip = await announceSshdSkip();
 const redisSkip = await announceRedisSkip();
-const APP = "MCP-Privileged-Service";
 
 /** One replica and its MCP clients. */
 interface Replica {
@@ -57,34 +63,17 @@ Deno.test({
   sanitizeOps: false,
   fn: async (t) => {
     const sshd = await startSshd();
-    const emulator = await startCcpEmulator({
-      data: {
-        applications: [{ appId: APP, safes: ["LINUX"] }],
-        accounts: [
-          {
-            Safe: "LINUX",
-            Name: "pw",
-            Content: sshd.password,
-            UserName: sshd.username,
-            Address: "127.0.0.1",
-          },
-          {
-            Safe: "LINUX",
-            Name: "key-enc",
-            Content: sshd.encryptedPrivateKeyPem,
-            Passphrase: sshd.keyPassphrase,
-            UserName: sshd.username,
-            Address: "127.0.0.1",
-          },
-        ],
-      },
-    });
-    const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+    const ccp = await startCcpFixture("LINUX", [
+      sshdAccount(sshd, "pw"),
+      sshdAccount(sshd, "key-enc", {
+        Content: sshd.encryptedPrivateKeyPem,
+        Passphrase: sshd.keyPassphrase,
+      }),
+    ]);
+    const { key } = ccp;
     const prefix = randomKeyPrefix();
     const env = {
-      MCP_API_KEYS: key,
-      CYBERARK_CCP_URL: emulator.url,
-      CYBERARK_APP_ID: APP,
+      ...ccp.gatewayEnv,
       SSH_KNOWN_HOSTS: sshd.knownHostsPath,
       HANDLE_STORE: "redis",
       REDIS_URL: "redis://127.0.0.1:6379/0",
@@ -97,22 +86,18 @@ Deno.test({
       replica: Replica,
       object: string,
     ): Promise<string> => {
-      const result = await replica.cyberark.callTool({
-        name: "get_credential",
-        arguments: { safe: "LINUX", object_name: object },
+      const handle = await issueHandle(replica.cyberark, {
+        safe: "LINUX",
+        object_name: object,
       });
-      const text = resultText(result);
-      assertEquals(result.isError, undefined, text);
-      const handle = text.split("\n")[0]!.replace("Handle: ", "");
-      assertMatch(handle, /^secret:\/\/[A-Za-z0-9_-]{43}$/);
       handles.push(handle);
       return handle;
     };
-    const sshExecute = async (
+    const sshExecute = (
       replica: Replica,
       handle: string,
-    ): Promise<{ text: string; isError: boolean }> => {
-      const result = await replica.ssh.callTool({
+    ): Promise<ToolOutcome> =>
+      callToolText(replica.ssh, {
         name: "ssh_execute",
         arguments: {
           host: "127.0.0.1",
@@ -121,8 +106,6 @@ Deno.test({
           secret_handle: handle,
         },
       });
-      return { text: resultText(result), isError: result.isError === true };
-    };
     try {
       for (const gateway of gateways) {
         replicas.push(await connectReplica(gateway, key));
@@ -202,21 +185,17 @@ Deno.test({
       }
       await Promise.all(gateways.map((g) => g.stop()));
       await deleteKeysUnder(prefix);
-      await emulator.close();
+      await ccp.close();
       await sshd.stop();
     }
 
-    for (const line of gateways.flatMap((g) => g.lines)) {
-      for (
-        const needle of [sshd.password, sshd.keyPassphrase, key, ...handles]
-      ) {
-        assert(
-          !line.includes(needle),
-          `log line leaks a value: ${line.slice(0, 200)}`,
-        );
-      }
-      assert(!line.includes("PRIVATE KEY"), "no private key in logs");
-    }
+    assertNoLeak(gateways.flatMap((g) => g.lines), [
+      sshd.password,
+      sshd.keyPassphrase,
+      key,
+      ...handles,
+      "PRIVATE KEY",
+    ]);
   },
 });
 
@@ -228,23 +207,15 @@ Deno.test({
   fn: async () => {
     const port = freePort();
     const redisPassword = `Redis-${crypto.randomUUID()}`;
-    const emulator = await startCcpEmulator({
-      data: {
-        applications: [{ appId: APP, safes: ["LINUX"] }],
-        accounts: [{
-          Safe: "LINUX",
-          Name: "pw",
-          Content: "Never-Stored-Password-1",
-          UserName: "root",
-          Address: "127.0.0.1",
-        }],
-      },
-    });
-    const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+    const ccp = await startCcpFixture("LINUX", [{
+      Name: "pw",
+      Content: "Never-Stored-Password-1",
+      UserName: "root",
+      Address: "127.0.0.1",
+    }]);
+    const { key } = ccp;
     const gateway = await startGateway({
-      MCP_API_KEYS: key,
-      CYBERARK_CCP_URL: emulator.url,
-      CYBERARK_APP_ID: APP,
+      ...ccp.gatewayEnv,
       HANDLE_STORE: "redis",
       REDIS_URL: `redis://:${redisPassword}@127.0.0.1:${port}/0`,
     });
@@ -275,7 +246,7 @@ Deno.test({
     } finally {
       await cyberark?.close();
       await gateway.stop();
-      await emulator.close();
+      await ccp.close();
     }
     for (const line of gateway.lines) {
       assert(!line.includes(redisPassword), `log line leaks: ${line}`);

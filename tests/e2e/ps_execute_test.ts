@@ -15,13 +15,18 @@ import {
   type GatewayProcess,
   startGateway,
 } from "../support/gateway_process.ts";
-import { connectMcp, resultText } from "../support/mcp_client.ts";
+import { startCcpFixture } from "../support/ccp_fixture.ts";
+import { assertNoLeak } from "../support/log_lines.ts";
+import {
+  callToolText,
+  connectMcp,
+  issueHandle,
+  type ToolOutcome,
+} from "../support/mcp_client.ts";
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
 import { startWinrmServer } from "../support/winrm_server.ts";
 import { SIGNAL_TERMINATE } from "../../executors/children/winrm/wsman.ts";
-import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
 
-const APP = "MCP-Privileged-Service";
 /** The script of the manual's Example 2 (section 10). */
 const EXAMPLE2_SCRIPT =
   "Get-Service | Where-Object {$_.Status -eq 'Stopped'} | Select-Object Name, DisplayName";
@@ -39,7 +44,6 @@ Deno.test({
   fn: async (t) => {
     const password = `Pw-${crypto.randomUUID()}`;
     const wrongPassword = `Wrong-${crypto.randomUUID()}`;
-    const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
     const tls = createTlsFixtures();
     const dir = await Deno.makeTempDir({ prefix: "ps-e2e-" });
     await Deno.writeTextFile(`${dir}/winrm-ca.pem`, tls.caCertPem);
@@ -60,37 +64,27 @@ Deno.test({
       name: string,
       fields: Record<string, string>,
     ): Record<string, string> => ({
-      Safe: "WIN-SAFE",
       Name: name,
       Content: password,
       Address: "127.0.0.1",
       ...fields,
     });
-    const emulator = await startCcpEmulator({
-      data: {
-        applications: [{ appId: APP, safes: ["WIN-SAFE"] }],
-        accounts: [
-          account("domain-admin", { UserName: "alice", LogonDomain: "CORP" }),
-          account("upn", { UserName: "alice@CORP" }),
-          account("wrong", {
-            UserName: "alice",
-            LogonDomain: "CORP",
-            Content: wrongPassword,
-          }),
-          account("local", { UserName: "localadmin" }),
-        ],
-      },
-    });
+    const ccp = await startCcpFixture("WIN-SAFE", [
+      account("domain-admin", { UserName: "alice", LogonDomain: "CORP" }),
+      account("upn", { UserName: "alice@CORP" }),
+      account("wrong", {
+        UserName: "alice",
+        LogonDomain: "CORP",
+        Content: wrongPassword,
+      }),
+      account("local", { UserName: "localadmin" }),
+    ]);
+    const { key } = ccp;
     const handles: string[] = [];
     const gateways: GatewayProcess[] = [];
     const sessions: Session[] = [];
     const open = async (env: Record<string, string>): Promise<Session> => {
-      const gateway = await startGateway({
-        MCP_API_KEYS: key,
-        CYBERARK_CCP_URL: emulator.url,
-        CYBERARK_APP_ID: APP,
-        ...env,
-      });
+      const gateway = await startGateway({ ...ccp.gatewayEnv, ...env });
       gateways.push(gateway);
       const session = {
         gateway,
@@ -104,25 +98,21 @@ Deno.test({
       session: Session,
       object: string,
     ): Promise<string> => {
-      const result = await session.cyberark.callTool({
-        name: "get_credential",
-        arguments: { safe: "WIN-SAFE", object_name: object },
+      const handle = await issueHandle(session.cyberark, {
+        safe: "WIN-SAFE",
+        object_name: object,
       });
-      const handle = resultText(result).split("\n")[0]!.replace("Handle: ", "");
-      assertMatch(handle, /^secret:\/\//);
       handles.push(handle);
       return handle;
     };
-    const call = async (
+    const call = (
       session: Session,
       args: Record<string, unknown>,
-    ): Promise<{ text: string; isError: boolean }> => {
-      const result = await session.powershell.callTool({
+    ): Promise<ToolOutcome> =>
+      callToolText(session.powershell, {
         name: "ps_execute",
         arguments: { host: "127.0.0.1", port: ntlm.port, ...args },
       });
-      return { text: resultText(result), isError: result.isError === true };
-    };
 
     try {
       const main = await open({});
@@ -400,7 +390,7 @@ Deno.test({
         await session.powershell.close();
       }
       for (const gateway of gateways) await gateway.stop();
-      await emulator.close();
+      await ccp.close();
       await ntlm.close();
       await https.close();
       await Deno.remove(dir, { recursive: true });
@@ -411,16 +401,12 @@ Deno.test({
     });
 
     await t.step("no log line of any gateway holds a secret", () => {
-      for (const gateway of gateways) {
-        for (const line of gateway.lines) {
-          for (const needle of [password, wrongPassword, key, ...handles]) {
-            assert(
-              !line.includes(needle),
-              `log line leaks a value: ${line.slice(0, 200)}`,
-            );
-          }
-        }
-      }
+      assertNoLeak(gateways.flatMap((gateway) => gateway.lines), [
+        password,
+        wrongPassword,
+        key,
+        ...handles,
+      ]);
     });
   },
 });

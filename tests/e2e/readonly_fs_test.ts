@@ -8,21 +8,24 @@
  * /tmp changes.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { assert, assertEquals, assertMatch } from "../support/assert.ts";
+import { assert, assertEquals } from "../support/assert.ts";
 import {
   announceBwrapSkip,
   BWRAP,
   readOnlyRootArgs,
 } from "../support/bwrap.ts";
-import { PROJECT_ROOT, startGateway } from "../support/gateway_process.ts";
-import { connectMcp, resultText } from "../support/mcp_client.ts";
-import { dirname } from "../support/paths.ts";
-import { announceSshdSkip, startSshd } from "../support/sshd.ts";
-import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
+import { startCcpFixture } from "../support/ccp_fixture.ts";
+import { startGateway } from "../support/gateway_process.ts";
+import {
+  callToolText,
+  connectMcp,
+  issueHandle,
+} from "../support/mcp_client.ts";
+import { dirname, PROJECT_ROOT } from "../support/paths.ts";
+import { announceSshdSkip, sshdAccount, startSshd } from "../support/sshd.ts";
 
 const bwrapSkip = await announceBwrapSkip();
 const sshdSkip = bwrapSkip === null ? await announceSshdSkip() : null;
-const APP = "MCP-Privileged-Service";
 
 /** The JSON array of the Dockerfile's CMD, without its leading `deno`. */
 async function dockerfileCmd(): Promise<string[]> {
@@ -156,18 +159,7 @@ Deno.test({
       await run("cp", ["-a", info.npmCache, `${denoDir}/npm`]);
 
       const sshd = await startSshd();
-      const emulator = await startCcpEmulator({
-        data: {
-          applications: [{ appId: APP, safes: ["LINUX"] }],
-          accounts: [{
-            Safe: "LINUX",
-            Name: "pw",
-            Content: sshd.password,
-            UserName: sshd.username,
-            Address: "127.0.0.1",
-          }],
-        },
-      });
+      const ccp = await startCcpFixture("LINUX", [sshdAccount(sshd, "pw")]);
       const lockBefore = await Deno.readFile(`${PROJECT_ROOT}deno.lock`);
       const imageBefore = await snapshot(image);
       const cacheBefore = await snapshot(denoDir);
@@ -182,11 +174,9 @@ Deno.test({
           ? `--allow-run=${Deno.execPath()}`
           : arg
       );
-      const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+      const { key } = ccp;
       const gateway = await startGateway({
-        MCP_API_KEYS: key,
-        CYBERARK_CCP_URL: emulator.url,
-        CYBERARK_APP_ID: APP,
+        ...ccp.gatewayEnv,
         SSH_KNOWN_HOSTS: sshd.knownHostsPath,
       }, {
         denoArgs: cmd,
@@ -262,15 +252,11 @@ Deno.test({
           async () => {
             cyberark = await connectMcp(`${gateway.baseUrl}/mcp/cyberark`, key);
             ssh = await connectMcp(`${gateway.baseUrl}/mcp/ssh`, key);
-            const credential = resultText(
-              await cyberark.callTool({
-                name: "get_credential",
-                arguments: { safe: "LINUX", object_name: "pw" },
-              }),
-            );
-            const handle = credential.split("\n")[0]!.replace("Handle: ", "");
-            assertMatch(handle, /^secret:\/\//);
-            const result = await ssh.callTool({
+            const handle = await issueHandle(cyberark, {
+              safe: "LINUX",
+              object_name: "pw",
+            });
+            const { text, isError } = await callToolText(ssh, {
               name: "ssh_execute",
               arguments: {
                 host: "127.0.0.1",
@@ -279,8 +265,7 @@ Deno.test({
                 secret_handle: handle,
               },
             });
-            const text = resultText(result);
-            assertEquals(result.isError === true, false, text);
+            assertEquals(isError, false, text);
             assertEquals(
               text,
               `Host: 127.0.0.1\nCommand: echo read-only-ok; id -un\nExit code: 0\n--- stdout ---\nread-only-ok\n${sshd.username}`,
@@ -292,7 +277,7 @@ Deno.test({
         await cyberark?.close();
         await ssh?.close();
         await gateway.stop();
-        await emulator.close();
+        await ccp.close();
         await sshd.stop();
       }
 

@@ -10,17 +10,23 @@ import {
   assertStringIncludes,
 } from "../support/assert.ts";
 import { startGateway } from "../support/gateway_process.ts";
-import { connectMcp, resultText } from "../support/mcp_client.ts";
+import { startCcpFixture } from "../support/ccp_fixture.ts";
+import { assertNoLeak } from "../support/log_lines.ts";
+import {
+  callToolText,
+  connectMcp,
+  issueHandle,
+  type ToolOutcome,
+} from "../support/mcp_client.ts";
 import {
   announceSshdSkip,
   generateOtherHostKeys,
   knownHostsLine,
+  sshdAccount,
   startSshd,
 } from "../support/sshd.ts";
-import { startCcpEmulator } from "../../emulator/ccp_emulator.ts";
 
 const skip = await announceSshdSkip();
-const APP = "MCP-Privileged-Service";
 
 Deno.test({
   name: "ssh_execute end to end against a real OpenSSH server",
@@ -30,54 +36,19 @@ Deno.test({
   fn: async (t) => {
     const sshd = await startSshd();
     const wrongPassword = `Wrong-${crypto.randomUUID()}`;
-    const emulator = await startCcpEmulator({
-      data: {
-        applications: [{ appId: APP, safes: ["LINUX"] }],
-        accounts: [
-          {
-            Safe: "LINUX",
-            Name: "pw",
-            Content: sshd.password,
-            UserName: sshd.username,
-            Address: "127.0.0.1",
-          },
-          {
-            Safe: "LINUX",
-            Name: "key",
-            Content: sshd.privateKeyPem,
-            UserName: sshd.username,
-            Address: "127.0.0.1",
-          },
-          {
-            Safe: "LINUX",
-            Name: "key-enc",
-            Content: sshd.encryptedPrivateKeyPem,
-            Passphrase: sshd.keyPassphrase,
-            UserName: sshd.username,
-            Address: "127.0.0.1",
-          },
-          {
-            Safe: "LINUX",
-            Name: "wrong",
-            Content: wrongPassword,
-            UserName: sshd.username,
-            Address: "127.0.0.1",
-          },
-          {
-            Safe: "LINUX",
-            Name: "elsewhere",
-            Content: sshd.password,
-            UserName: sshd.username,
-            Address: "10.1.2.3",
-          },
-        ],
-      },
-    });
-    const key = `k-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+    const ccp = await startCcpFixture("LINUX", [
+      sshdAccount(sshd, "pw"),
+      sshdAccount(sshd, "key", { Content: sshd.privateKeyPem }),
+      sshdAccount(sshd, "key-enc", {
+        Content: sshd.encryptedPrivateKeyPem,
+        Passphrase: sshd.keyPassphrase,
+      }),
+      sshdAccount(sshd, "wrong", { Content: wrongPassword }),
+      sshdAccount(sshd, "elsewhere", { Address: "10.1.2.3" }),
+    ]);
+    const { key } = ccp;
     const gateway = await startGateway({
-      MCP_API_KEYS: key,
-      CYBERARK_CCP_URL: emulator.url,
-      CYBERARK_APP_ID: APP,
+      ...ccp.gatewayEnv,
       SSH_KNOWN_HOSTS: sshd.knownHostsPath,
       EXECUTOR_MAX_OUTPUT_BYTES: "1048576",
     });
@@ -86,24 +57,18 @@ Deno.test({
     let cyberark: Client | undefined;
     let ssh: Client | undefined;
     const handleFor = async (object: string): Promise<string> => {
-      const result = await cyberark!.callTool({
-        name: "get_credential",
-        arguments: { safe: "LINUX", object_name: object },
+      const handle = await issueHandle(cyberark!, {
+        safe: "LINUX",
+        object_name: object,
       });
-      const handle = resultText(result).split("\n")[0]!.replace("Handle: ", "");
-      assertMatch(handle, /^secret:\/\//);
       handles.push(handle);
       return handle;
     };
-    const run = async (
-      args: Record<string, unknown>,
-    ): Promise<{ text: string; isError: boolean }> => {
-      const result = await ssh!.callTool({
+    const run = (args: Record<string, unknown>): Promise<ToolOutcome> =>
+      callToolText(ssh!, {
         name: "ssh_execute",
         arguments: { host: "127.0.0.1", port: sshd.port, ...args },
       });
-      return { text: resultText(result), isError: result.isError === true };
-    };
     try {
       cyberark = await connectMcp(`${gateway.baseUrl}/mcp/cyberark`, key);
       ssh = await connectMcp(`${gateway.baseUrl}/mcp/ssh`, key);
@@ -350,9 +315,7 @@ Deno.test({
       "SSH_KNOWN_HOSTS=disable connects to an unknown host and warns on every connection",
       async () => {
         const lax = await startGateway({
-          MCP_API_KEYS: key,
-          CYBERARK_CCP_URL: emulator.url,
-          CYBERARK_APP_ID: APP,
+          ...ccp.gatewayEnv,
           SSH_KNOWN_HOSTS: "disable",
         });
         try {
@@ -381,27 +344,18 @@ Deno.test({
           await ssh?.close();
           await lax.stop();
         }
-        for (const line of [...gateway.lines, ...lax.lines]) {
-          for (
-            const needle of [
-              sshd.password,
-              wrongPassword,
-              sshd.keyPassphrase,
-              key,
-              ...handles,
-            ]
-          ) {
-            assert(
-              !line.includes(needle),
-              `log line leaks a value: ${line.slice(0, 200)}`,
-            );
-          }
-          assert(!line.includes("PRIVATE KEY"), "no private key in logs");
-        }
+        assertNoLeak([...gateway.lines, ...lax.lines], [
+          sshd.password,
+          wrongPassword,
+          sshd.keyPassphrase,
+          key,
+          ...handles,
+          "PRIVATE KEY",
+        ]);
       },
     );
 
-    await emulator.close();
+    await ccp.close();
     await sshd.stop();
   },
 });

@@ -186,6 +186,25 @@ export async function generateOtherHostKeys(): Promise<HostKey[]> {
   }
 }
 
+/**
+ * CyberArk account properties that log in to this sshd as its throwaway user
+ * at 127.0.0.1 with its password; `fields` add to them or replace them (a
+ * private key as `Content`, a `Passphrase`, another `Address`).
+ */
+export function sshdAccount(
+  sshd: SshdFixture,
+  name: string,
+  fields: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    Name: name,
+    Content: sshd.password,
+    UserName: sshd.username,
+    Address: LOOPBACK,
+    ...fields,
+  };
+}
+
 /** Formats one plain (unhashed) known_hosts line, `[host]:port` unless port 22. */
 export function knownHostsLine(
   host: string,
