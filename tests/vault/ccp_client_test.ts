@@ -11,7 +11,12 @@ import {
   type EmulatorData,
   startCcpEmulator,
 } from "../../emulator/ccp_emulator.ts";
-import { CcpClient, type CcpClientOptions } from "../../vault/ccp_client.ts";
+import {
+  type CcpAccount,
+  CcpClient,
+  type CcpClientOptions,
+  type CcpQuery,
+} from "../../vault/ccp_client.ts";
 import { CyberArkError } from "../../vault/cyberark_error.ts";
 import { parsePfx, PfxError } from "../../vault/pfx.ts";
 import { Secret } from "../../vault/secret.ts";
@@ -81,6 +86,34 @@ function client(url: string, extra: Partial<CcpClientOptions> = {}): CcpClient {
   });
 }
 
+/** The account most tests retrieve. */
+const LINUX_ROOT: CcpQuery = { safe: "PROD-LINUX", object: "linux-root" };
+/** A query for servers that answer every query alike. */
+const ANY: CcpQuery = { safe: "S", object: "o" };
+
+/** Retrieves `query` with a client of its own, closed afterwards. */
+async function retrieveOnce(
+  url: string,
+  query: CcpQuery,
+  extra: Partial<CcpClientOptions> = {},
+): Promise<CcpAccount> {
+  const ccp = client(url, extra);
+  try {
+    return await ccp.retrieve(query);
+  } finally {
+    ccp.close();
+  }
+}
+
+/** The CyberArkError that retrieving `query` with a client of its own rejects with. */
+function retrieveError(
+  url: string,
+  query: CcpQuery,
+  extra: Partial<CcpClientOptions> = {},
+): Promise<CyberArkError> {
+  return assertRejects(() => retrieveOnce(url, query, extra), CyberArkError);
+}
+
 function captureLogs(): { records: LogRecord[]; done: () => void } {
   const records: LogRecord[] = [];
   configureSync({
@@ -139,7 +172,7 @@ Deno.test("ccpClient.retrieve() maps every CCP error code to a message that name
   const emulator = await startCcpEmulator({ data: DATA });
   const cases: [
     Partial<CcpClientOptions>,
-    { safe: string; object: string },
+    CcpQuery,
     string,
     number,
     string,
@@ -158,36 +191,13 @@ Deno.test("ccpClient.retrieve() maps every CCP error code to a message that name
       404,
       "Retrieve permission",
     ],
-    [
-      { appId: "Nobody" },
-      { safe: "PROD-LINUX", object: "linux-root" },
-      "APPAP008E",
-      403,
-      "set CYBERARK_APP_ID",
-    ],
-    [
-      { appId: "Locked-App" },
-      { safe: "PROD-LINUX", object: "linux-root" },
-      "APPAP306E",
-      403,
-      "Allowed Machines",
-    ],
-    [
-      { appId: "Cert-App" },
-      { safe: "PROD-LINUX", object: "linux-root" },
-      "APPAP306E",
-      403,
-      "APPAP006E",
-    ],
+    [{ appId: "Nobody" }, LINUX_ROOT, "APPAP008E", 403, "set CYBERARK_APP_ID"],
+    [{ appId: "Locked-App" }, LINUX_ROOT, "APPAP306E", 403, "Allowed Machines"],
+    [{ appId: "Cert-App" }, LINUX_ROOT, "APPAP306E", 403, "APPAP006E"],
   ];
   try {
     for (const [options, query, code, status, fix] of cases) {
-      const ccp = client(emulator.url, options);
-      const error = await assertRejects(
-        () => ccp.retrieve(query),
-        CyberArkError,
-      );
-      ccp.close();
+      const error = await retrieveError(emulator.url, query, options);
       assertEquals(error.code, code, `${query.safe}/${query.object}`);
       assertEquals(error.httpStatus, status);
       assertStringIncludes(
@@ -198,12 +208,7 @@ Deno.test("ccpClient.retrieve() maps every CCP error code to a message that name
       for (const secret of SECRETS) assert(!error.message.includes(secret));
     }
     emulator.vaultAvailable = false;
-    const ccp = client(emulator.url);
-    const down = await assertRejects(
-      () => ccp.retrieve({ safe: "PROD-LINUX", object: "linux-root" }),
-      CyberArkError,
-    );
-    ccp.close();
+    const down = await retrieveError(emulator.url, LINUX_ROOT);
     assertEquals(down.code, "APPAP007E");
     assertStringIncludes(down.message, "connection to the Vault failed");
   } finally {
@@ -223,18 +228,14 @@ Deno.test("ccpClient.retrieve() reports the CPM changing the password (APPAP282E
         status: 500,
       }),
   );
-  const ccp = client(
-    `http://127.0.0.1:${server.addr.port}/AIMWebService/api/Accounts`,
-  );
   try {
-    const error = await assertRejects(
-      () => ccp.retrieve({ safe: "S", object: "busy" }),
-      CyberArkError,
+    const error = await retrieveError(
+      `http://127.0.0.1:${server.addr.port}/AIMWebService/api/Accounts`,
+      { safe: "S", object: "busy" },
     );
     assertEquals(error.code, "APPAP282E");
     assertStringIncludes(error.message, "retry in a minute");
   } finally {
-    ccp.close();
     await server.shutdown();
   }
 });
@@ -288,12 +289,10 @@ Deno.test("ccpClient.retrieve() explains IIS pages, non-JSON bodies and the manu
   ];
   try {
     for (const [path, code, text] of expect) {
-      const ccp = client(`http://127.0.0.1:${server.addr.port}${path}`);
-      const error = await assertRejects(
-        () => ccp.retrieve({ safe: "S", object: "o" }),
-        CyberArkError,
+      const error = await retrieveError(
+        `http://127.0.0.1:${server.addr.port}${path}`,
+        ANY,
       );
-      ccp.close();
       assertEquals(error.code, code, path);
       assertStringIncludes(error.message, text);
     }
@@ -304,29 +303,23 @@ Deno.test("ccpClient.retrieve() explains IIS pages, non-JSON bodies and the manu
 
 Deno.test("ccpClient.retrieve() explains a wrong URL path (IIS 404 from the emulator)", async () => {
   const emulator = await startCcpEmulator({ data: DATA });
-  const ccp = client(emulator.url.replace("AIMWebService", "WrongService"));
   try {
-    const error = await assertRejects(
-      () => ccp.retrieve({ safe: "PROD-LINUX", object: "linux-root" }),
-      CyberArkError,
+    const error = await retrieveError(
+      emulator.url.replace("AIMWebService", "WrongService"),
+      LINUX_ROOT,
     );
     assertEquals(error.code, "HTTP_404");
     assertStringIncludes(error.message, "check CYBERARK_CCP_URL");
   } finally {
-    ccp.close();
     await emulator.close();
   }
 });
 
 Deno.test("ccpClient.retrieve() explains refused connections and timeouts", async () => {
-  const refused = client(
+  const error = await retrieveError(
     `https://127.0.0.1:${freePort()}/AIMWebService/api/Accounts`,
+    ANY,
   );
-  const error = await assertRejects(
-    () => refused.retrieve({ safe: "S", object: "o" }),
-    CyberArkError,
-  );
-  refused.close();
   assertEquals(error.code, "CONNECTION_REFUSED");
   assertStringIncludes(
     error.message,
@@ -340,18 +333,11 @@ Deno.test("ccpClient.retrieve() explains refused connections and timeouts", asyn
     for await (const conn of silent) held.push(conn);
   })();
   for (const verifyTls of [true, false]) {
-    const slow = client(
+    const timeout = await retrieveError(
       `https://127.0.0.1:${silent.addr.port}/AIMWebService/api/Accounts`,
-      {
-        timeoutMs: 300,
-        verifyTls,
-      },
+      ANY,
+      { timeoutMs: 300, verifyTls },
     );
-    const timeout = await assertRejects(
-      () => slow.retrieve({ safe: "S", object: "o" }),
-      CyberArkError,
-    );
-    slow.close();
     assertEquals(timeout.code, "TIMEOUT", `verifyTls=${verifyTls}`);
     assertStringIncludes(timeout.message, "CYBERARK_TIMEOUT_SECONDS");
   }
@@ -368,20 +354,12 @@ Deno.test("ccpClient over HTTPS: trusts a CA bundle, refuses an unknown CA, and 
   });
   const logs = captureLogs();
   try {
-    const trusted = client(emulator.url, { caCertsPem: [tls.caCertPem] });
-    assertEquals(
-      (await trusted.retrieve({ safe: "PROD-LINUX", object: "linux-root" }))
-        .userName,
-      "root",
-    );
-    trusted.close();
+    const trusted = await retrieveOnce(emulator.url, LINUX_ROOT, {
+      caCertsPem: [tls.caCertPem],
+    });
+    assertEquals(trusted.userName, "root");
 
-    const untrusted = client(emulator.url);
-    const error = await assertRejects(
-      () => untrusted.retrieve({ safe: "PROD-LINUX", object: "linux-root" }),
-      CyberArkError,
-    );
-    untrusted.close();
+    const error = await retrieveError(emulator.url, LINUX_ROOT);
     assertEquals(error.code, "TLS_ERROR");
     assertStringIncludes(
       error.message,
@@ -391,8 +369,7 @@ Deno.test("ccpClient over HTTPS: trusts a CA bundle, refuses an unknown CA, and 
     const insecure = client(emulator.url, { verifyTls: false });
     for (let i = 0; i < 2; i++) {
       assertEquals(
-        (await insecure.retrieve({ safe: "PROD-LINUX", object: "linux-root" }))
-          .userName,
+        (await insecure.retrieve(LINUX_ROOT)).userName,
         "root",
       );
     }
@@ -442,24 +419,16 @@ Deno.test("ccpClient authenticates with the client certificate from a PFX (mTLS)
     );
     assertEquals(String(certificate.keyPem), "[redacted]");
     for (const verifyTls of [true, false]) {
-      const withCert = client(emulator.url, {
+      const withCert = await retrieveOnce(emulator.url, LINUX_ROOT, {
         caCertsPem: [tls.caCertPem],
         clientCertificate: certificate,
         verifyTls,
       });
-      assertEquals(
-        (await withCert.retrieve({ safe: "PROD-LINUX", object: "linux-root" }))
-          .userName,
-        "root",
-      );
-      withCert.close();
+      assertEquals(withCert.userName, "root");
     }
-    const without = client(emulator.url, { caCertsPem: [tls.caCertPem] });
-    const error = await assertRejects(
-      () => without.retrieve({ safe: "PROD-LINUX", object: "linux-root" }),
-      CyberArkError,
-    );
-    without.close();
+    const error = await retrieveError(emulator.url, LINUX_ROOT, {
+      caCertsPem: [tls.caCertPem],
+    });
     assertEquals(error.code, "APPAP306E");
   } finally {
     await emulator.close();

@@ -15,7 +15,6 @@ import {
   announceRedisSkip,
   deleteKeysUnder,
   randomKeyPrefix,
-  SHARED_REDIS,
 } from "../support/redis.ts";
 import {
   HandleError,
@@ -23,8 +22,9 @@ import {
   HandleVault,
 } from "../../vault/handle_vault.ts";
 import { MemoryHandleStore } from "../../vault/memory_handle_store.ts";
-import { RedisHandleStore } from "../../vault/redis_handle_store.ts";
+import type { RedisHandleStore } from "../../vault/redis_handle_store.ts";
 import { Secret } from "../../vault/secret.ts";
+import { sharedRedisStore } from "./_redis.ts";
 
 const redisSkip = await announceRedisSkip();
 
@@ -42,6 +42,22 @@ const ACCOUNT = {
   folder: "Root",
   properties: { PolicyID: "UnixSSH" },
 };
+
+/** A redemption for the host the account belongs to. */
+const AT_HOME = { host: ACCOUNT.address };
+
+/**
+ * The HandleError that redeeming `handle` for `target` rejects with, its
+ * message checked to include `says`.
+ */
+function refusal(
+  vault: HandleVault,
+  handle: string,
+  target: { host: string },
+  says?: string,
+): Promise<HandleError> {
+  return assertRejects(() => vault.redeem(handle, target), HandleError, says);
+}
 
 /** Vault settings a test asks for. */
 interface VaultOptions {
@@ -72,13 +88,7 @@ const STORES: {
     kind: "memory",
     ignore: false,
     make: (options) => {
-      const clock = fakeClock();
-      const store = new MemoryHandleStore({
-        now: clock.now,
-        sweepIntervalMs: 0,
-        tombstoneMs: options.tombstoneMs ?? 60_000,
-      });
-      const vault = vaultOver(store, options);
+      const { vault, store, clock } = memoryVault(options);
       return {
         vault,
         elapse: (ms) => {
@@ -95,12 +105,7 @@ const STORES: {
     ignore: redisSkip !== null,
     make: (options) => {
       const prefix = randomKeyPrefix();
-      const store = new RedisHandleStore({
-        host: SHARED_REDIS.host,
-        port: SHARED_REDIS.port,
-        db: 0,
-        tls: false,
-        keyPrefix: prefix,
+      const store = sharedRedisStore(prefix, {
         tombstoneMs: options.tombstoneMs ?? 60_000,
       });
       const vault = vaultOver(store, options);
@@ -155,17 +160,19 @@ function vaultTest(
   }
 }
 
-function makeVault(
-  options: { singleUse?: boolean; hostBinding?: boolean; ttlSeconds?: number } =
-    {},
-): { vault: HandleVault; clock: ReturnType<typeof fakeClock> } {
+/** A vault over a memory store that runs on a fake clock and sweeps only when asked. */
+function memoryVault(options: VaultOptions = {}): {
+  vault: HandleVault;
+  store: MemoryHandleStore;
+  clock: ReturnType<typeof fakeClock>;
+} {
   const clock = fakeClock();
   const store = new MemoryHandleStore({
     now: clock.now,
     sweepIntervalMs: 0,
-    tombstoneMs: 60_000,
+    tombstoneMs: options.tombstoneMs ?? 60_000,
   });
-  return { vault: vaultOver(store, options), clock };
+  return { vault: vaultOver(store, options), store, clock };
 }
 
 vaultTest(
@@ -192,12 +199,13 @@ vaultTest(
   async (open) => {
     const { vault } = open();
     const { handle } = await vault.issue(ACCOUNT);
-    const redeemed = await vault.redeem(handle, { host: "server01.internal" });
+    const redeemed = await vault.redeem(handle, AT_HOME);
     assertEquals(redeemed.secret.reveal(), "S3cr3t-value-for-tests");
     assertEquals(redeemed.username, "root");
-    const error = await assertRejects(
-      () => vault.redeem(handle, { host: "server01.internal" }),
-      HandleError,
+    const error = await refusal(
+      vault,
+      handle,
+      AT_HOME,
       "Handle already consumed",
     );
     assertEquals(error.reason, "already_consumed");
@@ -213,7 +221,7 @@ vaultTest(
     const results = await Promise.allSettled(
       Array.from(
         { length: 200 },
-        () => vault.redeem(handle, { host: "server01.internal" }),
+        () => vault.redeem(handle, AT_HOME),
       ),
     );
     const ok = results.filter((r) => r.status === "fulfilled");
@@ -227,20 +235,16 @@ vaultTest(
 );
 
 Deno.test("handleVault.redeem() rejects an expired handle on the monotonic clock [memory store, fake clock]", async () => {
-  const { vault, clock } = makeVault({ ttlSeconds: 60 });
+  const { vault, clock } = memoryVault({ ttlSeconds: 60 });
   const { handle } = await vault.issue(ACCOUNT);
   clock.advance(59_999);
   const { handle: second } = await vault.issue(ACCOUNT);
   assertEquals(
-    (await vault.redeem(handle, { host: "server01.internal" })).username,
+    (await vault.redeem(handle, AT_HOME)).username,
     "root",
   );
   clock.advance(60_000);
-  const error = await assertRejects(
-    () => vault.redeem(second, { host: "server01.internal" }),
-    HandleError,
-    "Handle expired",
-  );
+  const error = await refusal(vault, second, AT_HOME, "Handle expired");
   assertEquals(error.reason, "expired");
   await vault.close();
 });
@@ -255,11 +259,7 @@ vaultTest("handleVault.redeem() rejects an expired handle", async (open) => {
   await eventually(async () => {
     assertEquals(await vault.size(), 0);
   }, { timeoutMs: 30_000 });
-  const error = await assertRejects(
-    () => vault.redeem(handle, { host: "server01.internal" }),
-    HandleError,
-    "Handle expired",
-  );
+  const error = await refusal(vault, handle, AT_HOME, "Handle expired");
   assertEquals(error.reason, "expired");
 });
 
@@ -276,10 +276,7 @@ vaultTest(
     await eventually(async () => {
       // First, so that no redemption runs (and consumes) before the expiry.
       assertEquals(await vault.size(), 0);
-      const error = await assertRejects(
-        () => vault.redeem(handle, { host: "server01.internal" }),
-        HandleError,
-      );
+      const error = await refusal(vault, handle, AT_HOME);
       if (error.reason === "expired") return;
       // Against Redis, a machine too slow to look within the tombstone time
       // finds the handle forgotten already; that is wrong only before then.
@@ -291,11 +288,7 @@ vaultTest(
     }, { timeoutMs: 30_000 });
     await elapse(tombstoneMs);
     await eventually(async () => {
-      await assertRejects(
-        () => vault.redeem(handle, { host: "server01.internal" }),
-        HandleError,
-        "Unknown handle",
-      );
+      await refusal(vault, handle, AT_HOME, "Unknown handle");
     }, { timeoutMs: ttlMs + tombstoneMs + 30_000 });
   },
 );
@@ -304,9 +297,10 @@ vaultTest(
   "handleVault.redeem() rejects unknown and malformed handles",
   async (open) => {
     const { vault } = open();
-    await assertRejects(
-      () => vault.redeem(`secret://${"A".repeat(43)}`, { host: "x" }),
-      HandleError,
+    await refusal(
+      vault,
+      `secret://${"A".repeat(43)}`,
+      { host: "x" },
       "Unknown handle",
     );
     for (
@@ -318,11 +312,7 @@ vaultTest(
         `secret://${"A".repeat(42)}!`,
       ]
     ) {
-      const error = await assertRejects(
-        () => vault.redeem(bad, { host: "x" }),
-        HandleError,
-        "Unknown handle",
-      );
+      const error = await refusal(vault, bad, { host: "x" }, "Unknown handle");
       assertEquals(error.handleId, "");
     }
   },
@@ -336,7 +326,7 @@ vaultTest(
     assertEquals(singleUse, false);
     for (let i = 0; i < 3; i++) {
       assertEquals(
-        (await vault.redeem(handle, { host: "server01.internal" })).username,
+        (await vault.redeem(handle, AT_HOME)).username,
         "root",
       );
     }
@@ -348,9 +338,10 @@ vaultTest(
   async (open) => {
     const { vault } = open();
     const { handle } = await vault.issue(ACCOUNT);
-    const error = await assertRejects(
-      () => vault.redeem(handle, { host: "evil.example" }),
-      HandleError,
+    const error = await refusal(
+      vault,
+      handle,
+      { host: "evil.example" },
       'the credential belongs to "server01.internal"',
     );
     assertEquals(error.reason, "host_mismatch");
@@ -366,11 +357,7 @@ vaultTest(
   async (open) => {
     const { vault } = open();
     const { handle } = await vault.issue({ ...ACCOUNT, address: "" });
-    await assertRejects(
-      () => vault.redeem(handle, { host: "server01.internal" }),
-      HandleError,
-      "has no Address",
-    );
+    await refusal(vault, handle, AT_HOME, "has no Address");
   },
 );
 

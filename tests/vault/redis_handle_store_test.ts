@@ -18,7 +18,6 @@ import {
   keysUnder,
   randomKeyPrefix,
   rawRedis,
-  SHARED_REDIS,
   startPrivateTlsRedis,
 } from "../support/redis.ts";
 import type {
@@ -34,6 +33,7 @@ import {
   sealEntry,
 } from "../../vault/redis_handle_store.ts";
 import { Secret } from "../../vault/secret.ts";
+import { sharedRedisStore } from "./_redis.ts";
 
 const skip = await announceRedisSkip();
 
@@ -66,18 +66,15 @@ function randomKeys(): HandleKeys {
   };
 }
 
-function sharedStore(
-  prefix: string,
-  options: Partial<RedisHandleStoreOptions> = {},
-): RedisHandleStore {
-  return new RedisHandleStore({
-    host: SHARED_REDIS.host,
-    port: SHARED_REDIS.port,
-    db: 0,
-    tls: false,
-    keyPrefix: prefix,
-    ...options,
-  });
+/** Puts `entry` under fresh keys for `ttlMs` and returns the keys. */
+async function putFresh(
+  store: RedisHandleStore,
+  entry: HandleEntry = ENTRY,
+  ttlMs = 60_000,
+): Promise<HandleKeys> {
+  const keys = randomKeys();
+  await store.put(keys, entry, ttlMs);
+  return keys;
 }
 
 async function status(result: Promise<LookupResult>): Promise<string> {
@@ -97,7 +94,7 @@ function withStore(
     sanitizeOps: false,
     fn: async () => {
       const prefix = randomKeyPrefix();
-      const store = sharedStore(prefix, options);
+      const store = sharedRedisStore(prefix, options);
       try {
         await fn(store, prefix);
       } finally {
@@ -111,8 +108,7 @@ function withStore(
 withStore(
   "redisHandleStore.put() stores an entry that peek() and take() return whole, and take() consumes it",
   async (store) => {
-    const keys = randomKeys();
-    await store.put(keys, ENTRY, 60_000);
+    const keys = await putFresh(store);
     const peeked = await store.peek(keys);
     assert(peeked.status === "live");
     assertEquals(peeked.entry.secret.reveal(), SECRET);
@@ -133,13 +129,12 @@ withStore(
 withStore(
   "redisHandleStore.take() gives exactly one live result among 200 concurrent takes over 4 connections",
   async (store, prefix) => {
-    const others = [1, 2, 3].map(() => sharedStore(prefix));
+    const others = [1, 2, 3].map(() => sharedRedisStore(prefix));
     try {
       const stores = [store, ...others];
       // Every connection must be up, so the takes really race on the server.
       await Promise.all(stores.map((s) => s.peek(randomKeys())));
-      const keys = randomKeys();
-      await store.put(keys, ENTRY, 60_000);
+      const keys = await putFresh(store);
       const results = await Promise.all(
         Array.from({ length: 200 }, (_, i) => stores[i % 4]!.take(keys)),
       );
@@ -157,8 +152,7 @@ withStore(
 withStore(
   "redisHandleStore ends a live entry on the server after its TTL and then answers expired, not unknown",
   async (store, prefix) => {
-    const keys = randomKeys();
-    await store.put(keys, ENTRY, 300);
+    const keys = await putFresh(store, ENTRY, 300);
     // The tombstone outlives the entry by the default 15 minutes, so there is
     // no window to miss; Redis only has to get round to the expiry.
     await eventually(async () => {
@@ -175,10 +169,8 @@ withStore(
 withStore(
   "redisHandleStore forgets expired and consumed tombstones after the tombstone time",
   async (store, prefix) => {
-    const expiring = randomKeys();
-    const consumed = randomKeys();
-    await store.put(expiring, ENTRY, 200);
-    await store.put(consumed, ENTRY, 60_000);
+    const expiring = await putFresh(store, ENTRY, 200);
+    const consumed = await putFresh(store);
     const takenAt = performance.now();
     assertEquals((await store.take(consumed)).status, "live");
     const afterTake = await status(store.peek(consumed));
@@ -203,8 +195,7 @@ withStore(
 withStore(
   "redisHandleStore keeps a reusable entry live across takes",
   async (store) => {
-    const keys = randomKeys();
-    await store.put(keys, { ...ENTRY, singleUse: false }, 60_000);
+    const keys = await putFresh(store, { ...ENTRY, singleUse: false });
     for (let i = 0; i < 3; i++) {
       const taken = await store.take(keys);
       assert(taken.status === "live");
@@ -218,10 +209,9 @@ withStore(
 withStore(
   "redisHandleStore.size() counts live entries of its prefix only",
   async (store) => {
-    const a = randomKeys();
-    await store.put(a, ENTRY, 60_000);
-    await store.put(randomKeys(), ENTRY, 60_000);
-    await store.put(randomKeys(), ENTRY, 60_000);
+    const a = await putFresh(store);
+    await putFresh(store);
+    await putFresh(store);
     assertEquals(await store.size(), 3);
     await store.take(a);
     assertEquals(await store.size(), 2);
@@ -231,8 +221,7 @@ withStore(
 withStore(
   "redisHandleStore keeps no plaintext in Redis: the raw value is AES-GCM ciphertext",
   async (store, prefix) => {
-    const keys = randomKeys();
-    await store.put(keys, ENTRY, 60_000);
+    const keys = await putFresh(store);
     const raw = rawRedis();
     try {
       const bytes = await raw.getBuffer(`${prefix}{${keys.storeKey}}`);
@@ -266,8 +255,7 @@ withStore(
 withStore(
   "redisHandleStore refuses to open an entry with a wrong key, without consuming it",
   async (store) => {
-    const keys = randomKeys();
-    await store.put(keys, ENTRY, 60_000);
+    const keys = await putFresh(store);
     const wrong = { ...keys, encryptionKey: randomKeys().encryptionKey };
     const error = await assertRejects(
       () => store.peek(wrong),
@@ -324,9 +312,8 @@ Deno.test("openEntry() rejects a wrong key, a flipped single-use flag, altered b
 withStore(
   "redisHandleStore.close() leaves the entries for the other replicas",
   async (store, prefix) => {
-    const keys = randomKeys();
-    const replicaA = sharedStore(prefix);
-    await replicaA.put(keys, ENTRY, 60_000);
+    const replicaA = sharedRedisStore(prefix);
+    const keys = await putFresh(replicaA);
     await replicaA.close();
     assertEquals((await store.take(keys)).status, "live");
     await assertRejects(
@@ -401,8 +388,7 @@ Deno.test({
     };
     try {
       const good = open({});
-      const keys = randomKeys();
-      await good.put(keys, ENTRY, 60_000);
+      const keys = await putFresh(good);
       assertEquals((await good.take(keys)).status, "live");
 
       const otherCa = await assertRejects(
