@@ -13,6 +13,7 @@ import {
   assertEquals,
   assertStringIncludes,
 } from "../../support/assert.ts";
+import { denoInfo } from "./_deno_info.ts";
 
 const spawner = new ExecutorSpawner();
 
@@ -34,6 +35,9 @@ async function probe(
   assert(outcome.result.kind === "probe");
   return outcome.result;
 }
+
+/** A target for probes that do not connect (the discard port). */
+const NO_TARGET: Target = { host: "127.0.0.1", port: 9 };
 
 function assertDenied(result: ProbeResult): void {
   assertEquals(
@@ -142,7 +146,6 @@ Deno.test("sandbox: an executor reaches an IPv6 target through --allow-net=[::1]
 });
 
 Deno.test("sandbox: an executor cannot read files", async () => {
-  const target = { host: "127.0.0.1", port: 9 };
   for (
     const path of [
       "/etc/passwd",
@@ -150,32 +153,23 @@ Deno.test("sandbox: an executor cannot read files", async () => {
       new URL("../../../deno.json", import.meta.url).pathname,
     ]
   ) {
-    assertDenied(await probe(target, { action: "read_file", path }));
+    assertDenied(await probe(NO_TARGET, { action: "read_file", path }));
   }
 });
 
 Deno.test("sandbox: an executor cannot read the environment", async () => {
-  assertDenied(
-    await probe({ host: "127.0.0.1", port: 9 }, { action: "read_env" }),
-  );
+  assertDenied(await probe(NO_TARGET, { action: "read_env" }));
 });
 
 Deno.test("sandbox: an executor cannot spawn a process", async () => {
-  assertDenied(
-    await probe({ host: "127.0.0.1", port: 9 }, { action: "spawn_process" }),
-  );
+  assertDenied(await probe(NO_TARGET, { action: "spawn_process" }));
 });
 
 Deno.test("sandbox: an executor cannot write files", async () => {
   const dir = await Deno.makeTempDir({ prefix: "executor_sandbox_" });
   try {
     const path = `${dir}/written_by_executor`;
-    assertDenied(
-      await probe({ host: "127.0.0.1", port: 9 }, {
-        action: "write_file",
-        path,
-      }),
-    );
+    assertDenied(await probe(NO_TARGET, { action: "write_file", path }));
     assertEquals([...Deno.readDirSync(dir)], []);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -183,23 +177,17 @@ Deno.test("sandbox: an executor cannot write files", async () => {
 });
 
 Deno.test("sandbox: an executor cannot listen on a port", async () => {
-  assertDenied(
-    await probe({ host: "127.0.0.1", port: 9 }, { action: "listen" }),
-  );
+  assertDenied(await probe(NO_TARGET, { action: "listen" }));
 });
 
 Deno.test("sandbox: an executor cannot query a DNS server", async () => {
-  assertDenied(
-    await probe({ host: "127.0.0.1", port: 9 }, { action: "resolve_dns" }),
-  );
+  assertDenied(await probe(NO_TARGET, { action: "resolve_dns" }));
 });
 
 Deno.test("sandbox: an executor cannot fetch a module at run time and deno.lock stays unchanged", async () => {
   const lockUrl = new URL("../../../deno.lock", import.meta.url);
   const before = await Deno.readFile(lockUrl);
-  const result = await probe({ host: "127.0.0.1", port: 9 }, {
-    action: "import_npm",
-  });
+  const result = await probe(NO_TARGET, { action: "import_npm" });
   assert(
     result.outcome !== "allowed",
     `the import succeeded: ${result.detail}`,
@@ -209,13 +197,7 @@ Deno.test("sandbox: an executor cannot fetch a module at run time and deno.lock 
   const lockText = new TextDecoder().decode(before);
   assert(!lockText.includes("left-pad"), "left-pad is in deno.lock");
   assert(!existsSync(new URL("../../node_modules/left-pad", import.meta.url)));
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stderr: "null",
-  }).output();
-  const { npmCache } = JSON.parse(new TextDecoder().decode(info.stdout)) as {
-    npmCache: string;
-  };
+  const { npmCache } = await denoInfo();
   assert(
     !existsSync(new URL(`file://${npmCache}/registry.npmjs.org/left-pad`)),
     "left-pad was cached",

@@ -22,6 +22,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "../../support/assert.ts";
+import { denoInfo } from "./_deno_info.ts";
 
 const SECRET = 's3cr"et-Pa55w0rd';
 
@@ -73,6 +74,19 @@ function spawnerWith(
   options: ExecutorSpawnerOptions = {},
 ): ExecutorSpawner {
   return new ExecutorSpawner({ spawn: recorder.spawn, ...options });
+}
+
+/** A call that run() must refuse, the error class and what its message says. */
+type Refusal = [ExecutorCall, new (...args: never[]) => Error, string];
+
+/** Runs each refusal's call on one spawner and checks that none spawned a child. */
+async function assertRefusedUnspawned(refusals: Refusal[]): Promise<void> {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder);
+  for (const [refused, errorClass, says] of refusals) {
+    await assertRejects(() => spawner.run(refused), errorClass, says);
+  }
+  assertEquals(recorder.calls.length, 0);
 }
 
 async function assertProcessGone(pid: number): Promise<void> {
@@ -189,69 +203,51 @@ Deno.test("executorArgs() refuses relative paths and unknown kinds", () => {
 });
 
 Deno.test("ExecutorSpawner.run() never spawns for a malformed host", async () => {
-  const recorder = new SpawnRecorder();
-  const spawner = spawnerWith(recorder);
-  for (
-    const host of [
-      "db01,169.254.169.254:80",
-      "db01 --allow-all",
-      "127.0.0.1:22",
-      "*",
-      "",
-      "db01\n",
-      "user@db01",
-      "fe80::1%eth0",
-      "0x7f.1",
-    ]
-  ) {
-    await assertRejects(
-      () => spawner.run(call(probe("noop"), { target: { host, port: 22 } })),
+  const hosts = [
+    "db01,169.254.169.254:80",
+    "db01 --allow-all",
+    "127.0.0.1:22",
+    "*",
+    "",
+    "db01\n",
+    "user@db01",
+    "fe80::1%eth0",
+    "0x7f.1",
+  ];
+  await assertRefusedUnspawned([
+    ...hosts.map((host): Refusal => [
+      call(probe("noop"), { target: { host, port: 22 } }),
       TypeError,
       "Invalid executor host",
-    );
-  }
-  await assertRejects(
-    () =>
-      spawner.run(call(probe("noop"), { target: { host: "db01", port: 0 } })),
-    TypeError,
-    "Invalid executor port",
-  );
-  assertEquals(recorder.calls.length, 0);
+    ]),
+    [
+      call(probe("noop"), { target: { host: "db01", port: 0 } }),
+      TypeError,
+      "Invalid executor port",
+    ],
+  ]);
 });
 
 Deno.test("ExecutorSpawner.run() refuses an operation outside the protocol without spawning", async () => {
-  const recorder = new SpawnRecorder();
-  const spawner = spawnerWith(recorder);
-  for (
-    const operation of [
-      { kind: "ftp", path: "/" },
-      { kind: "probe", action: "format_disk" },
-      { kind: "ssh", command: "" },
-    ]
-  ) {
-    await assertRejects(
-      () => spawner.run(call(operation as unknown as Operation)),
+  const operations = [
+    { kind: "ftp", path: "/" },
+    { kind: "probe", action: "format_disk" },
+    { kind: "ssh", command: "" },
+  ];
+  await assertRefusedUnspawned(
+    operations.map((operation): Refusal => [
+      call(operation as unknown as Operation),
       TypeError,
       "Invalid executor operation",
-    );
-  }
-  assertEquals(recorder.calls.length, 0);
+    ]),
+  );
 });
 
 Deno.test("ExecutorSpawner.run() refuses out-of-range limits without spawning", async () => {
-  const recorder = new SpawnRecorder();
-  const spawner = spawnerWith(recorder);
-  await assertRejects(
-    () => spawner.run(call(probe("noop"), { timeoutMs: 0 })),
-    RangeError,
-    "timeout",
-  );
-  await assertRejects(
-    () => spawner.run(call(probe("noop"), { maxOutputBytes: 0.5 })),
-    RangeError,
-    "output cap",
-  );
-  assertEquals(recorder.calls.length, 0);
+  await assertRefusedUnspawned([
+    [call(probe("noop"), { timeoutMs: 0 }), RangeError, "timeout"],
+    [call(probe("noop"), { maxOutputBytes: 0.5 }), RangeError, "output cap"],
+  ]);
   assertThrows(
     () => new ExecutorSpawner({ maxConcurrent: 0 }),
     RangeError,
@@ -302,13 +298,7 @@ Deno.test("ExecutorSpawner.run() spawns deno with a cleared environment and retu
 });
 
 Deno.test("ExecutorSpawner.run() passes a configured DENO_DIR and nothing else", async () => {
-  const info = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json"],
-    stderr: "null",
-  }).output();
-  const { denoDir } = JSON.parse(new TextDecoder().decode(info.stdout)) as {
-    denoDir: string;
-  };
+  const { denoDir } = await denoInfo();
   const recorder = new SpawnRecorder();
   const outcome = await spawnerWith(recorder, { denoDir }).run(
     call(probe("noop")),
