@@ -11,8 +11,9 @@ import {
 } from "../support/assert.ts";
 import { startGateway } from "../support/gateway_process.ts";
 import { startCcpFixture } from "../support/ccp_fixture.ts";
-import { assertNoLeak } from "../support/log_lines.ts";
+import { assertNoLeak, assertTargetAudit } from "../support/log_lines.ts";
 import {
+  assertListsOneTool,
   callToolText,
   connectMcp,
   issueHandle,
@@ -76,12 +77,7 @@ Deno.test({
       await t.step(
         "ssh_execute is listed with the manual's arguments",
         async () => {
-          const tools = await ssh!.listTools();
-          assertEquals(tools.tools.map((tool: { name: string }) => tool.name), [
-            "ssh_execute",
-          ]);
-          const schema = tools.tools[0]!.inputSchema;
-          assertEquals(Object.keys(schema.properties ?? {}).sort(), [
+          await assertListsOneTool(ssh!, "ssh_execute", [
             "command",
             "host",
             "port",
@@ -105,17 +101,12 @@ Deno.test({
             `Host: 127.0.0.1\nCommand: ${command}\nExit code: 0\n--- stdout ---\nhello-42\n--- stderr ---\noops-2`,
           );
           const line = await gateway.waitFor((e) => e.event === "ssh_executed");
-          assertEquals(line.logger, "audit");
-          assertEquals(line.host, "127.0.0.1");
-          assertEquals(line.port, sshd.port);
-          assertEquals(line.username, sshd.username);
+          assertTargetAudit(line, sshd);
           assertEquals(line.exit_code, 0);
           assertEquals(line.stdout_bytes, 9);
           assertEquals(line.stderr_bytes, 7);
           assertEquals(line.command, command);
-          assertMatch(String(line.handle_id), /^[0-9a-f]{16}$/);
           assertEquals(typeof line.duration_ms, "number");
-          assertEquals(line.client_ip, "127.0.0.1");
           const json = JSON.stringify(line);
           assert(
             !json.includes("hello-42") && !json.includes("oops-2"),

@@ -431,13 +431,17 @@ export async function startPrivatePostgres(
   const port = freePort();
   const listen = hasIpv6Loopback() ? "127.0.0.1,::1" : "127.0.0.1";
   const logPath = `${dir}/postgres.log`;
-  await run("runuser", [
-    "-u",
-    "postgres",
-    "--",
-    `${bin}/pg_ctl`,
-    "-D",
-    data,
+  const pgCtl = (args: string[], what: string): Promise<string> =>
+    run("runuser", [
+      "-u",
+      "postgres",
+      "--",
+      `${bin}/pg_ctl`,
+      "-D",
+      data,
+      ...args,
+    ], what);
+  await pgCtl([
     "-l",
     logPath,
     "-w",
@@ -455,18 +459,8 @@ export async function startPrivatePostgres(
     database: "postgres",
     logPath,
     stop: async () => {
-      await run("runuser", [
-        "-u",
-        "postgres",
-        "--",
-        `${bin}/pg_ctl`,
-        "-D",
-        data,
-        "-m",
-        "immediate",
-        "-w",
-        "stop",
-      ], "stop the test cluster").catch(() => {});
+      await pgCtl(["-m", "immediate", "-w", "stop"], "stop the test cluster")
+        .catch(() => {});
       await Deno.remove(dir, { recursive: true });
     },
   };

@@ -100,3 +100,28 @@ export function assertNoLeak(
     }
   }
 }
+
+/** The target and login a target tool's audit line must name. */
+export interface TargetAuditExpectation {
+  host: string;
+  port: number;
+  username: string;
+}
+
+/**
+ * Asserts the fields every target tool's audit line (`ssh_executed`,
+ * `ps_executed`, `db_queried`) shares: logger `audit`, the target and login,
+ * the handle's id (16 hex digits, never the handle) and the client's address
+ * (the tests' loopback).
+ */
+export function assertTargetAudit(
+  line: Record<string, unknown>,
+  expected: TargetAuditExpectation,
+): void {
+  assertEquals(line.logger, "audit");
+  assertEquals(line.host, expected.host);
+  assertEquals(line.port, expected.port);
+  assertEquals(line.username, expected.username);
+  assertMatch(String(line.handle_id), /^[0-9a-f]{16}$/);
+  assertEquals(line.client_ip, "127.0.0.1");
+}

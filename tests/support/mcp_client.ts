@@ -129,3 +129,20 @@ export function postJsonRpc(
     ...(options.client === undefined ? {} : { client: options.client }),
   });
 }
+
+/**
+ * Asserts that the endpoint `client` is connected to lists exactly the tool
+ * `name`, whose arguments are `argumentNames` (sorted).
+ */
+export async function assertListsOneTool(
+  client: Client,
+  name: string,
+  argumentNames: readonly string[],
+): Promise<void> {
+  const { tools } = await client.listTools();
+  assertEquals(tools.map((tool: { name: string }) => tool.name), [name]);
+  assertEquals(
+    Object.keys(tools[0]!.inputSchema.properties ?? {}).sort(),
+    [...argumentNames],
+  );
+}
