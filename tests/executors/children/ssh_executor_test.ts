@@ -178,6 +178,11 @@ Deno.test({
       messages.push(error.message, run.stderr);
       return error;
     };
+    /** Runs the child with `options` and returns its successful result. */
+    const succeeded = async (options: RequestOptions): Promise<SshResult> =>
+      okResult(
+        await runChild(options.port ?? sshd.port, request(sshd, options)),
+      );
     try {
       await t.step(
         "runs a command and returns stdout, stderr and exit code 0",
@@ -214,12 +219,7 @@ Deno.test({
       await t.step(
         "reports a non-zero exit status as a normal result",
         async () => {
-          const result = okResult(
-            await runChild(
-              sshd.port,
-              request(sshd, { command: "echo bye; exit 3" }),
-            ),
-          );
+          const result = await succeeded({ command: "echo bye; exit 3" });
           assertEquals([result.exitCode, result.signal, result.stdout], [
             3,
             null,
@@ -229,12 +229,7 @@ Deno.test({
       );
 
       await t.step("reports a remote process killed by a signal", async () => {
-        const result = okResult(
-          await runChild(
-            sshd.port,
-            request(sshd, { command: "kill -TERM $$" }),
-          ),
-        );
+        const result = await succeeded({ command: "kill -TERM $$" });
         assertEquals(result.exitCode, null);
         assertEquals(result.signal, "SIGTERM");
       });
@@ -254,12 +249,7 @@ Deno.test({
         "answers keyboard-interactive when password auth is off",
         async () => {
           const port = sshd.kbdInteractiveOnlyPort;
-          const result = okResult(
-            await runChild(
-              port,
-              request(sshd, { port, command: "echo kbd-ok" }),
-            ),
-          );
+          const result = await succeeded({ port, command: "echo kbd-ok" });
           assertEquals(result.stdout, "kbd-ok\n");
           const log = await Deno.readTextFile(sshd.logPath);
           assertMatch(log, /Accepted keyboard-interactive\/pam for mcptest/);
@@ -272,33 +262,23 @@ Deno.test({
       );
 
       await t.step("logs in with an unencrypted private key", async () => {
-        const result = okResult(
-          await runChild(
-            sshd.port,
-            request(sshd, {
-              kind: "private_key",
-              secret: sshd.privateKeyPem,
-              command: "echo key-ok",
-            }),
-          ),
-        );
+        const result = await succeeded({
+          kind: "private_key",
+          secret: sshd.privateKeyPem,
+          command: "echo key-ok",
+        });
         assertEquals(result.stdout, "key-ok\n");
       });
 
       await t.step(
         "logs in with a passphrase-protected private key",
         async () => {
-          const result = okResult(
-            await runChild(
-              sshd.port,
-              request(sshd, {
-                kind: "private_key",
-                secret: sshd.encryptedPrivateKeyPem,
-                passphrase: sshd.keyPassphrase,
-                command: "echo passphrase-ok",
-              }),
-            ),
-          );
+          const result = await succeeded({
+            kind: "private_key",
+            secret: sshd.encryptedPrivateKeyPem,
+            passphrase: sshd.keyPassphrase,
+            command: "echo passphrase-ok",
+          });
           assertEquals(result.stdout, "passphrase-ok\n");
         },
       );
@@ -386,14 +366,9 @@ Deno.test({
         async () => {
           for (const type of ["ssh-rsa", "ssh-ed25519"]) {
             const key = keyOfType(sshd.hostKeys, type);
-            const result = okResult(
-              await runChild(
-                sshd.port,
-                request(sshd, {
-                  hostKeys: { mode: "verify", allowed: [key], revoked: [] },
-                }),
-              ),
-            );
+            const result = await succeeded({
+              hostKeys: { mode: "verify", allowed: [key], revoked: [] },
+            });
             assertEquals(
               result.hostKeyFingerprint,
               await opensshFingerprint(key),
@@ -405,15 +380,10 @@ Deno.test({
       await t.step(
         "accepts any host key when checking is disabled",
         async () => {
-          const result = okResult(
-            await runChild(
-              sshd.port,
-              request(sshd, {
-                hostKeys: { mode: "disabled" },
-                command: "echo lab",
-              }),
-            ),
-          );
+          const result = await succeeded({
+            hostKeys: { mode: "disabled" },
+            command: "echo lab",
+          });
           assertEquals(result.stdout, "lab\n");
           assertMatch(result.hostKeyFingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/);
         },
