@@ -27,6 +27,7 @@ import { startGateway } from "../support/gateway_process.ts";
 import { assertNoLeak, assertTargetAudit } from "../support/log_lines.ts";
 import {
   assertListsOneTool,
+  assertUsableOnce,
   callToolText,
   connectMcp,
   issueHandle,
@@ -166,12 +167,11 @@ async function engineSuite(
         const line = await gateway.waitFor((e) =>
           e.event === "db_queried" && e.query === QUERIES.rows
         );
-        assertTargetAudit(line, spec);
+        assertTargetAudit(line, { ...spec, withheld: ["Zoë"] });
         assertEquals(line.database, spec.database);
         assertEquals(line.db_type, spec.dbType);
         assertEquals(line.rows, 3);
         assertEquals(typeof line.elapsed_ms, "number");
-        assert(!JSON.stringify(line).includes("Zoë"), "no cell in the audit");
       },
     );
 
@@ -264,12 +264,10 @@ async function engineSuite(
     });
 
     await t.step("a handle cannot be used twice", async () => {
-      const handle = await handleFor("db");
-      const first = await query("SELECT 1", { secret_handle: handle });
-      assertEquals(first.isError, false, first.text);
-      const again = await query("SELECT 1", { secret_handle: handle });
-      assertEquals(again.isError, true);
-      assertStringIncludes(again.text, "Handle already consumed");
+      await assertUsableOnce(
+        (secret_handle) => query("SELECT 1", { secret_handle }),
+        await handleFor("db"),
+      );
     });
 
     await t.step(

@@ -106,13 +106,15 @@ export interface TargetAuditExpectation {
   host: string;
   port: number;
   username: string;
+  /** Text of the output or the script that the line must not hold. */
+  withheld?: readonly string[];
 }
 
 /**
  * Asserts the fields every target tool's audit line (`ssh_executed`,
  * `ps_executed`, `db_queried`) shares: logger `audit`, the target and login,
  * the handle's id (16 hex digits, never the handle) and the client's address
- * (the tests' loopback).
+ * (the tests' loopback); and none of the output or script it must withhold.
  */
 export function assertTargetAudit(
   line: Record<string, unknown>,
@@ -124,4 +126,8 @@ export function assertTargetAudit(
   assertEquals(line.username, expected.username);
   assertMatch(String(line.handle_id), /^[0-9a-f]{16}$/);
   assertEquals(line.client_ip, "127.0.0.1");
+  const json = JSON.stringify(line);
+  for (const text of expected.withheld ?? []) {
+    assert(!json.includes(text), `the audit line holds ${text}`);
+  }
 }

@@ -9,7 +9,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { assertEquals, assertMatch } from "./assert.ts";
+import { assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
 
 /** Connects an SDK client to one endpoint. */
 export async function connectMcp(url: string, apiKey: string): Promise<Client> {
@@ -145,4 +145,19 @@ export async function assertListsOneTool(
     Object.keys(tools[0]!.inputSchema.properties ?? {}).sort(),
     [...argumentNames],
   );
+}
+
+/**
+ * Asserts that a handle is single-use: the first call with it succeeds, the
+ * second is the tool error "Handle already consumed".
+ */
+export async function assertUsableOnce(
+  use: (secretHandle: string) => Promise<ToolOutcome>,
+  secretHandle: string,
+): Promise<void> {
+  const first = await use(secretHandle);
+  assertEquals(first.isError, false, first.text);
+  const again = await use(secretHandle);
+  assertEquals(again.isError, true);
+  assertStringIncludes(again.text, "Handle already consumed");
 }
