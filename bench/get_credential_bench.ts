@@ -11,6 +11,7 @@ import {
   startCcpEmulator,
 } from "../emulator/ccp_emulator.ts";
 import { startGateway } from "../tests/support/gateway_process.ts";
+import { postJsonRpc } from "../tests/support/mcp_client.ts";
 import { summarize } from "./stats.ts";
 
 const n = Number(Deno.args[0] ?? "100");
@@ -30,25 +31,18 @@ const gateway = await startGateway({
   LOG_LEVEL: "INFO",
 });
 
-const body = JSON.stringify({
-  jsonrpc: "2.0",
-  id: 1,
-  method: "tools/call",
-  params: {
-    name: "get_credential",
-    arguments: { safe: "PROD-LINUX", object_name: "linux-root" },
-  },
-});
 async function viaGateway(): Promise<void> {
-  const response = await fetch(`${gateway.baseUrl}/mcp/cyberark`, {
-    method: "POST",
-    headers: {
-      "X-API-Key": key,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
+  const response = await postJsonRpc(
+    `${gateway.baseUrl}/mcp/cyberark`,
+    "tools/call",
+    {
+      headers: { "X-API-Key": key },
+      params: {
+        name: "get_credential",
+        arguments: { safe: "PROD-LINUX", object_name: "linux-root" },
+      },
     },
-    body,
-  });
+  );
   const text = await response.text();
   if (!text.includes("Handle: secret://")) {
     throw new Error(`unexpected answer: ${text.slice(0, 200)}`);

@@ -10,6 +10,7 @@ import {
   assertStringIncludes,
 } from "../support/assert.ts";
 import { PROJECT_ROOT, startGateway } from "../support/gateway_process.ts";
+import { postJsonRpc } from "../support/mcp_client.ts";
 import {
   announceNginxSkip,
   type NginxPrefix,
@@ -46,8 +47,7 @@ Deno.test({
     });
     const port = freePort();
     const client = Deno.createHttpClient({ caCerts: [tls.caCertPem] });
-    const get = (url: string, init: RequestInit = {}): Promise<Response> =>
-      fetch(url, { ...init, client });
+    const get = (url: string): Promise<Response> => fetch(url, { client });
     let prefix: NginxPrefix | undefined;
     let nginx: RunningNginx | undefined;
     const serve = async (allow?: string[]): Promise<void> => {
@@ -63,20 +63,10 @@ Deno.test({
       nginx = await startNginx(prefix, port);
     };
     const mcp = (host: string, apiKey: string): Promise<Response> =>
-      get(`https://${host}:${port}/mcp/cyberark`, {
-        method: "POST",
-        headers: {
-          "X-API-Key": apiKey,
-          "X-Forwarded-For": FORGED,
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-        },
-        body: JSON.stringify({
-          jsonrpc: "2.0",
-          id: 1,
-          method: "tools/list",
-          params: {},
-        }),
+      postJsonRpc(`https://${host}:${port}/mcp/cyberark`, "tools/list", {
+        headers: { "X-API-Key": apiKey, "X-Forwarded-For": FORGED },
+        params: {},
+        client,
       });
     try {
       await t.step(
