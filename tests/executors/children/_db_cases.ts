@@ -7,7 +7,12 @@
 import type { DbResult, DbResultSet } from "../../../executors/protocol/mod.ts";
 import type { ExecutorOutcome } from "../../../executors/spawner/mod.ts";
 import { assert, assertEquals } from "../../support/assert.ts";
-import { NUMBER_ROWS, PEOPLE } from "../../support/databases.ts";
+import {
+  type DbFixture,
+  NUMBER_ROWS,
+  PEOPLE,
+  type PrivateDbServer,
+} from "../../support/databases.ts";
 import {
   callsFor,
   type DbCall,
@@ -18,6 +23,10 @@ import {
   runDb,
 } from "../../support/db_executor.ts";
 import { freePort } from "../../support/free_port.ts";
+import {
+  createTlsFixtures,
+  type TlsFixtures,
+} from "../../support/tls_fixtures.ts";
 
 /** An engine of the shared cases: its kind, its fixture, its clear-text TLS settings. */
 export interface SqlEngine<K extends "postgres" | "mysql"> {
@@ -51,6 +60,63 @@ export interface ClearTextFallback<K extends "postgres" | "mysql"> {
   query: string;
   /** What the query returns on a clear-text session. */
   rows: DbResultSet["rows"];
+}
+
+/**
+ * Registers a database executor test: ignored when `skip` names a reason,
+ * without the sanitizers (the spawner's children and the fixtures' pools
+ * outlive a step).
+ */
+export function dbTest(
+  name: string,
+  skip: string | null,
+  fn: (t: Deno.TestContext) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: skip !== null,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn,
+  });
+}
+
+/** An engine on a machine fixture of its own, dropped when disposed. */
+export interface OpenEngine<K extends "postgres" | "mysql">
+  extends SqlEngine<K>, AsyncDisposable {
+  /** The fixture, with its password and database name. */
+  fixture: DbFixture;
+}
+
+/** Creates a fixture with `create` and an engine over it (`await using`). */
+export async function openEngine<K extends "postgres" | "mysql">(
+  kind: K,
+  plain: DbTlsOf[K],
+  create: () => Promise<DbFixture>,
+): Promise<OpenEngine<K>> {
+  const fixture = await create();
+  return { kind, fixture, plain, [Symbol.asyncDispose]: () => fixture.drop() };
+}
+
+/** A server of the tests' own with a certificate of a fresh test CA. */
+export interface TlsServer extends AsyncDisposable {
+  /** The running server. */
+  server: PrivateDbServer;
+  /** The test CA's certificate (PEM). */
+  ca: string;
+}
+
+/** Starts a server with `start` and a fresh test CA; stopped when disposed. */
+export async function startTlsServer(
+  start: (tls: TlsFixtures) => Promise<PrivateDbServer>,
+): Promise<TlsServer> {
+  const tls = createTlsFixtures();
+  const server = await start(tls);
+  return {
+    server,
+    ca: tls.caCertPem,
+    [Symbol.asyncDispose]: () => server.stop(),
+  };
 }
 
 function run<K extends "postgres" | "mysql">(

@@ -20,7 +20,6 @@ import {
   resultOf,
   runDb,
 } from "../../support/db_executor.ts";
-import { createTlsFixtures } from "../../support/tls_fixtures.ts";
 import type { DbCell, PostgresTls } from "../../../executors/protocol/mod.ts";
 import {
   assertClearTextFallback,
@@ -29,312 +28,300 @@ import {
   assertRowCap,
   assertServerErrors,
   assertStatementCut,
-  type SqlEngine,
+  dbTest,
+  openEngine,
+  startTlsServer,
 } from "./_db_cases.ts";
 
 const skip = await announceDbSkip(postgresSkipReason());
 const PLAIN: PostgresTls = { sslmode: "disable" };
 const SSL_IN_USE = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
 
-Deno.test({
-  name: "postgres executor against the machine's PostgreSQL",
-  ignore: skip !== null,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async (t) => {
-    const fx = await createPostgresFixture();
+dbTest(
+  "postgres executor against the machine's PostgreSQL",
+  skip,
+  async (t) => {
+    await using engine = await openEngine(
+      "postgres",
+      PLAIN,
+      createPostgresFixture,
+    );
+    const fx = engine.fixture;
     const call = callsFor(fx);
-    const engine: SqlEngine<"postgres"> = {
-      kind: "postgres",
-      fixture: fx,
-      plain: PLAIN,
-    };
-    try {
-      await t.step(
-        "cells come back as the server's text: NULL, ISO dates, bytea as hex, unicode, cut long cells",
-        async () => {
-          const result = await assertPeopleAsText(engine);
-          assertEquals(result.resultSets.length, 1);
-          const [set] = result.resultSets;
-          assertEquals(set!.rowCount, 3);
-          assertEquals(set!.rowsTruncated, null);
-          assertEquals(set!.command, "SELECT");
-        },
-      );
+    await t.step(
+      "cells come back as the server's text: NULL, ISO dates, bytea as hex, unicode, cut long cells",
+      async () => {
+        const result = await assertPeopleAsText(engine);
+        assertEquals(result.resultSets.length, 1);
+        const [set] = result.resultSets;
+        assertEquals(set!.rowCount, 3);
+        assertEquals(set!.rowsTruncated, null);
+        assertEquals(set!.command, "SELECT");
+      },
+    );
 
-      await t.step(
-        "timestamptz, booleans and numerics keep their meaning",
-        async () => {
-          const result = resultOf(
-            await runDb(
-              "postgres",
-              call(
-                "SELECT '2024-01-02 03:04:05.123456+00'::timestamptz AT TIME ZONE 'UTC' AS utc, " +
-                  "'2024-01-02 03:04:05+02'::timestamptz > now() AS later, 123456789012345678901234.5::numeric AS big",
-              ),
-              PLAIN,
-            ),
-          );
-          assertEquals(result.resultSets[0]!.rows[0], [
-            "2024-01-02T03:04:05.123456",
-            "false",
-            "123456789012345678901234.5",
-          ]);
-        },
-      );
-
-      await t.step(
-        "every statement of a multi-statement query is reported in order",
-        async () => {
-          const result = resultOf(
-            await runDb(
-              "postgres",
-              call(
-                "UPDATE counters SET hits = hits + 1; SELECT count(*) AS n FROM counters WHERE hits > 0; " +
-                  "CREATE TEMP TABLE t (a int); INSERT INTO t VALUES (1), (2); SELECT a FROM t WHERE a > 5",
-              ),
-              PLAIN,
-            ),
-          );
-          const summary = result.resultSets.map((s) => ({
-            command: s.command,
-            affected: s.affectedRows,
-            columns: s.columns,
-            rows: s.rows,
-          }));
-          assertEquals(summary, [
-            { command: "UPDATE", affected: 3, columns: [], rows: [] },
-            {
-              command: "SELECT",
-              affected: null,
-              columns: ["n"],
-              rows: [["3"]],
-            },
-            { command: "CREATE TABLE", affected: null, columns: [], rows: [] },
-            { command: "INSERT", affected: 2, columns: [], rows: [] },
-            { command: "SELECT", affected: null, columns: ["a"], rows: [] },
-          ]);
-        },
-      );
-
-      await t.step(
-        "a failing statement rolls the whole query back (one implicit transaction)",
-        async () => {
-          failureOf(
-            await runDb(
-              "postgres",
-              call("UPDATE counters SET hits = 100; SELECT 1 / 0"),
-              PLAIN,
-            ),
-            "driver_error",
-            ["22012", "division by zero"],
-          );
-          const after = resultOf(
-            await runDb(
-              "postgres",
-              call("SELECT max(hits) FROM counters"),
-              PLAIN,
-            ),
-          );
-          assertEquals(after.resultSets[0]!.rows, [["1"]]);
-        },
-      );
-
-      await t.step(
-        "rows past max_rows are counted, not kept",
-        async () => {
-          const set = await assertRowCap(engine);
-          assertEquals(set.rows[9], ["10"]);
-        },
-      );
-
-      await t.step("the output byte cap stops keeping rows", async () => {
-        const [set] = resultOf(
+    await t.step(
+      "timestamptz, booleans and numerics keep their meaning",
+      async () => {
+        const result = resultOf(
           await runDb(
             "postgres",
-            call("SELECT n FROM numbers ORDER BY n", {
-              maxRows: 100_000,
-              maxOutputBytes: 2048,
-            }),
+            call(
+              "SELECT '2024-01-02 03:04:05.123456+00'::timestamptz AT TIME ZONE 'UTC' AS utc, " +
+                "'2024-01-02 03:04:05+02'::timestamptz > now() AS later, 123456789012345678901234.5::numeric AS big",
+            ),
             PLAIN,
           ),
-        ).resultSets;
-        assertEquals(set!.rowsTruncated, "max_bytes");
-        assert(set!.rows.length > 100 && set!.rows.length < 500);
-        assertEquals(set!.rowCount, NUMBER_ROWS);
-      });
+        );
+        assertEquals(result.resultSets[0]!.rows[0], [
+          "2024-01-02T03:04:05.123456",
+          "false",
+          "123456789012345678901234.5",
+        ]);
+      },
+    );
 
-      await t.step(
-        "a cell holding the password is redacted, also where the cell cap cuts through it",
-        async () => {
-          await assertPasswordRedacted(engine);
-          const cut = await runDb(
+    await t.step(
+      "every statement of a multi-statement query is reported in order",
+      async () => {
+        const result = resultOf(
+          await runDb(
             "postgres",
-            call("SELECT note FROM notes", {
-              maxCellChars: "db password is ".length + 8,
-            }),
+            call(
+              "UPDATE counters SET hits = hits + 1; SELECT count(*) AS n FROM counters WHERE hits > 0; " +
+                "CREATE TEMP TABLE t (a int); INSERT INTO t VALUES (1), (2); SELECT a FROM t WHERE a > 5",
+            ),
             PLAIN,
-          );
-          const cell = resultOf(cut).resultSets[0]!.rows[0]![0];
-          assert(cell !== null && typeof cell === "object");
-          assertEquals(cell.text, "db password is [REDACTED]");
-          assert(!JSON.stringify(cut).includes(fx.password.slice(0, 8)));
-        },
-      );
+          ),
+        );
+        const summary = result.resultSets.map((s) => ({
+          command: s.command,
+          affected: s.affectedRows,
+          columns: s.columns,
+          rows: s.rows,
+        }));
+        assertEquals(summary, [
+          { command: "UPDATE", affected: 3, columns: [], rows: [] },
+          {
+            command: "SELECT",
+            affected: null,
+            columns: ["n"],
+            rows: [["3"]],
+          },
+          { command: "CREATE TABLE", affected: null, columns: [], rows: [] },
+          { command: "INSERT", affected: 2, columns: [], rows: [] },
+          { command: "SELECT", affected: null, columns: ["a"], rows: [] },
+        ]);
+      },
+    );
 
-      await t.step(
-        "the database's own errors come back: syntax, permission, unknown database, refused connection",
-        async () => {
-          await assertServerErrors(engine, {
-            syntax: [
-              'ERROR 42601: syntax error at or near "SELEC" (at character 1)',
-            ],
-            denied: ["42501", "permission denied for table hidden"],
-            missing: ["3D000", "does not exist"],
-          });
-        },
-      );
+    await t.step(
+      "a failing statement rolls the whole query back (one implicit transaction)",
+      async () => {
+        failureOf(
+          await runDb(
+            "postgres",
+            call("UPDATE counters SET hits = 100; SELECT 1 / 0"),
+            PLAIN,
+          ),
+          "driver_error",
+          ["22012", "division by zero"],
+        );
+        const after = resultOf(
+          await runDb(
+            "postgres",
+            call("SELECT max(hits) FROM counters"),
+            PLAIN,
+          ),
+        );
+        assertEquals(after.resultSets[0]!.rows, [["1"]]);
+      },
+    );
 
-      await t.step(
-        "a server that accepts but never answers is a connection failure, not a query timeout",
-        async () => {
-          const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-          const held: Deno.Conn[] = [];
-          const accepting = (async () => {
-            for await (const conn of silent) held.push(conn);
-          })();
-          try {
-            const failed = failureOf(
-              await runDb(
-                "postgres",
-                call("SELECT 1", {
-                  port: (silent.addr as Deno.NetAddr).port,
-                  timeoutMs: 1500,
-                }),
-                PLAIN,
-              ),
-              "connection_failed",
-            );
-            assertMatch(failed.message, /no PostgreSQL session|time/i);
-          } finally {
-            silent.close();
-            for (const conn of held) conn.close();
-            await accepting.catch(() => {});
-          }
-        },
-      );
+    await t.step(
+      "rows past max_rows are counted, not kept",
+      async () => {
+        const set = await assertRowCap(engine);
+        assertEquals(set.rows[9], ["10"]);
+      },
+    );
 
-      await t.step(
-        "the server cancels a statement at the time limit (statement_timeout)",
-        async () => {
-          await assertStatementCut(engine, "SELECT pg_sleep(30)", [
-            "57014",
-            "statement timeout",
-          ]);
-        },
-      );
-
-      await t.step(
-        "verify-full refuses a server without TLS; prefer falls back to clear text",
-        async () => {
-          await assertClearTextFallback(engine, {
-            strict: { sslmode: "verify-full" },
-            refusal: [
-              "The server does not support SSL connections",
-              "PG_SSLMODE",
-            ],
-            preferred: { sslmode: "prefer" },
-            query: SSL_IN_USE,
-            rows: [["false"]],
-          });
-        },
-      );
-    } finally {
-      await fx.drop();
-    }
-  },
-});
-
-Deno.test({
-  name: "postgres executor against a SCRAM + TLS cluster of the tests' own",
-  ignore: skip !== null,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async (t) => {
-    const tls = createTlsFixtures();
-    const ca = tls.caCertPem;
-    const server = await startPrivatePostgres({
-      cert: tls.serverCertPem,
-      key: tls.serverKeyPem,
+    await t.step("the output byte cap stops keeping rows", async () => {
+      const [set] = resultOf(
+        await runDb(
+          "postgres",
+          call("SELECT n FROM numbers ORDER BY n", {
+            maxRows: 100_000,
+            maxOutputBytes: 2048,
+          }),
+          PLAIN,
+        ),
+      ).resultSets;
+      assertEquals(set!.rowsTruncated, "max_bytes");
+      assert(set!.rows.length > 100 && set!.rows.length < 500);
+      assertEquals(set!.rowCount, NUMBER_ROWS);
     });
+
+    await t.step(
+      "a cell holding the password is redacted, also where the cell cap cuts through it",
+      async () => {
+        await assertPasswordRedacted(engine);
+        const cut = await runDb(
+          "postgres",
+          call("SELECT note FROM notes", {
+            maxCellChars: "db password is ".length + 8,
+          }),
+          PLAIN,
+        );
+        const cell = resultOf(cut).resultSets[0]!.rows[0]![0];
+        assert(cell !== null && typeof cell === "object");
+        assertEquals(cell.text, "db password is [REDACTED]");
+        assert(!JSON.stringify(cut).includes(fx.password.slice(0, 8)));
+      },
+    );
+
+    await t.step(
+      "the database's own errors come back: syntax, permission, unknown database, refused connection",
+      async () => {
+        await assertServerErrors(engine, {
+          syntax: [
+            'ERROR 42601: syntax error at or near "SELEC" (at character 1)',
+          ],
+          denied: ["42501", "permission denied for table hidden"],
+          missing: ["3D000", "does not exist"],
+        });
+      },
+    );
+
+    await t.step(
+      "a server that accepts but never answers is a connection failure, not a query timeout",
+      async () => {
+        const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+        const held: Deno.Conn[] = [];
+        const accepting = (async () => {
+          for await (const conn of silent) held.push(conn);
+        })();
+        try {
+          const failed = failureOf(
+            await runDb(
+              "postgres",
+              call("SELECT 1", {
+                port: (silent.addr as Deno.NetAddr).port,
+                timeoutMs: 1500,
+              }),
+              PLAIN,
+            ),
+            "connection_failed",
+          );
+          assertMatch(failed.message, /no PostgreSQL session|time/i);
+        } finally {
+          silent.close();
+          for (const conn of held) conn.close();
+          await accepting.catch(() => {});
+        }
+      },
+    );
+
+    await t.step(
+      "the server cancels a statement at the time limit (statement_timeout)",
+      async () => {
+        await assertStatementCut(engine, "SELECT pg_sleep(30)", [
+          "57014",
+          "statement timeout",
+        ]);
+      },
+    );
+
+    await t.step(
+      "verify-full refuses a server without TLS; prefer falls back to clear text",
+      async () => {
+        await assertClearTextFallback(engine, {
+          strict: { sslmode: "verify-full" },
+          refusal: [
+            "The server does not support SSL connections",
+            "PG_SSLMODE",
+          ],
+          preferred: { sslmode: "prefer" },
+          query: SSL_IN_USE,
+          rows: [["false"]],
+        });
+      },
+    );
+  },
+);
+
+dbTest(
+  "postgres executor against a SCRAM + TLS cluster of the tests' own",
+  skip,
+  async (t) => {
+    await using tlsServer = await startTlsServer((tls) =>
+      startPrivatePostgres({ cert: tls.serverCertPem, key: tls.serverKeyPem })
+    );
+    const { server, ca } = tlsServer;
     const call = callsFor(server);
     const sslOf = async (
       settings: PostgresTls,
       extra: Partial<DbCall> = {},
     ): Promise<DbCell | undefined> =>
       firstCell(await runDb("postgres", call(SSL_IN_USE, extra), settings), 0);
-    try {
-      await t.step("a wrong password is refused (28P01)", async () => {
-        const failed = failureOf(
-          await runDb(
-            "postgres",
-            call(SSL_IN_USE, { password: `${server.password}-wrong` }),
-            PLAIN,
-          ),
-          "auth_failed",
-          ["28P01", 'password authentication failed for user "postgres"'],
+    await t.step("a wrong password is refused (28P01)", async () => {
+      const failed = failureOf(
+        await runDb(
+          "postgres",
+          call(SSL_IN_USE, { password: `${server.password}-wrong` }),
+          PLAIN,
+        ),
+        "auth_failed",
+        ["28P01", 'password authentication failed for user "postgres"'],
+      );
+      assert(!failed.message.includes(server.password));
+    });
+
+    await t.step(
+      "verify-full with the CA logs in over TLS; disable does not use TLS",
+      async () => {
+        assertEquals(await sslOf({ sslmode: "verify-full", ca }), "true");
+        assertEquals(
+          await sslOf({ sslmode: "verify-full", ca }, { host: "localhost" }),
+          "true",
         );
-        assert(!failed.message.includes(server.password));
-      });
+        assertEquals(await sslOf({ sslmode: "disable", ca }), "false");
+      },
+    );
 
-      await t.step(
-        "verify-full with the CA logs in over TLS; disable does not use TLS",
-        async () => {
-          assertEquals(await sslOf({ sslmode: "verify-full", ca }), "true");
-          assertEquals(
-            await sslOf({ sslmode: "verify-full", ca }, { host: "localhost" }),
-            "true",
-          );
-          assertEquals(await sslOf({ sslmode: "disable", ca }), "false");
-        },
-      );
+    await t.step(
+      "verify-full without the CA refuses the certificate; require accepts it unverified",
+      async () => {
+        const failed = failureOf(
+          await runDb("postgres", call(SSL_IN_USE), {
+            sslmode: "verify-full",
+          }),
+          "tls_failed",
+          ["PG_SSL_CA"],
+        );
+        assertMatch(failed.message, /certificate/i);
+        assertEquals(await sslOf({ sslmode: "require" }), "true");
+      },
+    );
 
-      await t.step(
-        "verify-full without the CA refuses the certificate; require accepts it unverified",
-        async () => {
-          const failed = failureOf(
-            await runDb("postgres", call(SSL_IN_USE), {
-              sslmode: "verify-full",
-            }),
-            "tls_failed",
-            ["PG_SSL_CA"],
-          );
-          assertMatch(failed.message, /certificate/i);
-          assertEquals(await sslOf({ sslmode: "require" }), "true");
-        },
-      );
-
-      await t.step({
-        name:
-          "verify-full refuses a host the certificate does not name; verify-ca accepts it",
-        ignore: !hasIpv6Loopback(),
-        fn: async () => {
-          failureOf(
-            await runDb("postgres", call(SSL_IN_USE, { host: "::1" }), {
-              sslmode: "verify-full",
-              ca,
-            }),
-            "tls_failed",
-            ["::1", "[::1]:"],
-          );
-          assertEquals(
-            await sslOf({ sslmode: "verify-ca", ca }, { host: "::1" }),
-            "true",
-          );
-        },
-      });
-    } finally {
-      await server.stop();
-    }
+    await t.step({
+      name:
+        "verify-full refuses a host the certificate does not name; verify-ca accepts it",
+      ignore: !hasIpv6Loopback(),
+      fn: async () => {
+        failureOf(
+          await runDb("postgres", call(SSL_IN_USE, { host: "::1" }), {
+            sslmode: "verify-full",
+            ca,
+          }),
+          "tls_failed",
+          ["::1", "[::1]:"],
+        );
+        assertEquals(
+          await sslOf({ sslmode: "verify-ca", ca }, { host: "::1" }),
+          "true",
+        );
+      },
+    });
   },
-});
+);
