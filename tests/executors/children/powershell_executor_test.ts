@@ -15,8 +15,8 @@ import {
 } from "../../support/assert.ts";
 import { createTlsFixtures } from "../../support/tls_fixtures.ts";
 import { startWinrmServer } from "../../support/winrm_server.ts";
+import { basicServer, HI_RUN, NTLM_SERVER, PASSWORD } from "./_winrm.ts";
 
-const PASSWORD = `Pw-${crypto.randomUUID()}`;
 const tls = createTlsFixtures();
 const spawner = new ExecutorSpawner();
 
@@ -58,13 +58,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async (t) => {
-    const server = await startWinrmServer({
-      auth: "ntlm",
-      username: "alice",
-      domain: "CORP",
-      password: PASSWORD,
-      maxHoldMs: 500,
-    });
+    const server = await startWinrmServer({ ...NTLM_SERVER, maxHoldMs: 500 });
     const target = { host: "127.0.0.1", port: server.port };
     try {
       await t.step(
@@ -84,17 +78,7 @@ Deno.test({
             });
             assertNoSecret(outcome);
             assert(outcome.ok, JSON.stringify(outcome));
-            assertEquals(outcome.result, {
-              kind: "powershell",
-              exitCode: 0,
-              stdout: "hi\n",
-              stderr: "",
-              hadErrors: false,
-              stdoutTruncated: false,
-              stderrTruncated: false,
-              delivery: "command_line",
-              shellDeleted: true,
-            });
+            assertEquals(outcome.result, { kind: "powershell", ...HI_RUN });
           }
           assertEquals(server.logons.map((l) => l.domain), [
             "CORP",
@@ -193,12 +177,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const server = await startWinrmServer({
-      auth: "basic",
-      username: "alice",
-      password: PASSWORD,
-      tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
-    });
+    const server = await startWinrmServer(basicServer(tls));
     const run = (
       tlsSettings: PowershellOperation["tls"],
     ): Promise<ExecutorOutcome> =>

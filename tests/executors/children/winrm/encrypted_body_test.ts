@@ -10,7 +10,7 @@ import {
 } from "../../../../executors/children/winrm/encrypted_body.ts";
 import { NtlmError } from "../../../../executors/children/winrm/ntlm_crypto.ts";
 import { WINRM_NEGOTIATE_FLAGS } from "../../../../executors/children/winrm/ntlm.ts";
-import { ntlmSessions } from "./_winrm.ts";
+import { ntlmSessions } from "../_winrm.ts";
 
 const DERIVED = new URL(
   "../../../testdata/winrm/derived/",

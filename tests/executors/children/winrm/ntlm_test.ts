@@ -39,7 +39,7 @@ import {
   verifyAuthenticate,
   type VerifyAuthenticateOptions,
 } from "../../../support/ntlm_server.ts";
-import { ntlmSession, ntlmSessions } from "./_winrm.ts";
+import { ntlmSession, ntlmSessions } from "../_winrm.ts";
 
 const FIXTURES = new URL(
   "../../../testdata/winrm/",

@@ -23,20 +23,15 @@ import {
   parseShellId,
 } from "../../../../executors/children/winrm/wsman.ts";
 import {
+  basicServer,
   NTLM_SERVER,
   ntlmOptions,
   PASSWORD,
   withWinrmServer,
-} from "./_winrm.ts";
+} from "../_winrm.ts";
 
 const tls = createTlsFixtures();
-/** A test server that accepts alice with Basic over HTTPS. */
-const BASIC_SERVER: WinrmServerOptions = {
-  auth: "basic",
-  username: "alice",
-  password: PASSWORD,
-  tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
-};
+const BASIC_SERVER = basicServer(tls);
 
 async function createAndDelete(transport: WinrmTransport): Promise<string> {
   const created = await transport.send(buildCreateShell({

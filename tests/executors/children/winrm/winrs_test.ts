@@ -21,7 +21,12 @@ import {
   WinrsTimeoutError,
 } from "../../../../executors/children/winrm/winrs.ts";
 import { SIGNAL_TERMINATE } from "../../../../executors/children/winrm/wsman.ts";
-import { NTLM_SERVER, ntlmOptions, withWinrmServer } from "./_winrm.ts";
+import {
+  HI_RUN,
+  NTLM_SERVER,
+  ntlmOptions,
+  withWinrmServer,
+} from "../_winrm.ts";
 
 function run(
   server: WinrmServer,
@@ -65,16 +70,7 @@ function actions(server: WinrmServer): string[] {
 Deno.test("runPowerShell() runs an encoded command, then signals terminate and deletes the shell", async () => {
   await withServer(async (server) => {
     const result = await run(server, "Write-Output hi");
-    assertEquals(result, {
-      exitCode: 0,
-      stdout: "hi\n",
-      stderr: "",
-      hadErrors: false,
-      stdoutTruncated: false,
-      stderrTruncated: false,
-      delivery: "command_line",
-      shellDeleted: true,
-    });
+    assertEquals(result, HI_RUN);
     assertEquals(server.scripts, ["Write-Output hi"]);
     assertEquals(actions(server), [
       "Create",

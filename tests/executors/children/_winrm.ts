@@ -1,7 +1,8 @@
 /**
- * What the in-process WinRM tests share: the account the wire-level test
- * server accepts, NTLM transport options for it, a server per test, and
- * NTLM sessions on a known key.
+ * What the WinRM tests share (the PowerShell executor's and the WinRM
+ * library's in winrm/): the account the wire-level test server accepts,
+ * NTLM transport options for it, a server per test, what the server answers
+ * to `Write-Output hi`, and NTLM sessions on a known key.
  *
  * @module
  */
@@ -9,9 +10,10 @@ import {
   startWinrmServer,
   type WinrmServer,
   type WinrmServerOptions,
-} from "../../../support/winrm_server.ts";
-import type { WinrmTransportOptions } from "../../../../executors/children/winrm/winrm_transport.ts";
-import { NtlmSession } from "../../../../executors/children/winrm/ntlm_session.ts";
+} from "../../support/winrm_server.ts";
+import type { TlsFixtures } from "../../support/tls_fixtures.ts";
+import type { WinrmTransportOptions } from "../../../executors/children/winrm/winrm_transport.ts";
+import { NtlmSession } from "../../../executors/children/winrm/ntlm_session.ts";
 
 /** The password of CORP\alice on the test servers. */
 export const PASSWORD = `Pw-${crypto.randomUUID()}`;
@@ -23,6 +25,28 @@ export const NTLM_SERVER: WinrmServerOptions = {
   domain: "CORP",
   password: PASSWORD,
 };
+
+/** A test server that accepts alice with Basic over HTTPS, with a certificate from `tls`. */
+export function basicServer(tls: TlsFixtures): WinrmServerOptions {
+  return {
+    auth: "basic",
+    username: "alice",
+    password: PASSWORD,
+    tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
+  };
+}
+
+/** What the test server's run of `Write-Output hi` comes back as. */
+export const HI_RUN = {
+  exitCode: 0,
+  stdout: "hi\n",
+  stderr: "",
+  hadErrors: false,
+  stdoutTruncated: false,
+  stderrTruncated: false,
+  delivery: "command_line",
+  shellDeleted: true,
+} as const;
 
 /** Transport options that log on to `server` as CORP\alice over NTLM on HTTP. */
 export function ntlmOptions(
