@@ -14,14 +14,20 @@ const CONFIG = loadConfig({
   home: "/nonexistent",
 });
 
-function failure(
+const context = { limitMs: 12_000, config: CONFIG };
+
+/**
+ * The text for a failure with `code` and `message` from `dbType` (PostgreSQL
+ * unless given) at `target` (db01:5432 unless given), with a 12 s limit.
+ */
+function textFor(
   code: ExecutorFailure["code"],
   message: string,
-): ExecutorFailure {
-  return { code, message };
+  dbType: Parameters<typeof dbFailureText>[1] = "postgres",
+  target = { host: "db01", port: 5432 },
+): string {
+  return dbFailureText({ code, message }, dbType, target, context);
 }
-
-const context = { limitMs: 12_000, config: CONFIG };
 
 Deno.test("dbFailureText() names each engine's login rules for a refused login", () => {
   const cases = [
@@ -30,11 +36,10 @@ Deno.test("dbFailureText() names each engine's login rules for a refused login",
     ["mssql", "SQL Server authentication enabled"],
   ] as const;
   for (const [dbType, rule] of cases) {
-    const text = dbFailureText(
-      failure("auth_failed", "password authentication failed"),
+    const text = textFor(
+      "auth_failed",
+      "password authentication failed",
       dbType,
-      { host: "db01", port: 5432 },
-      context,
     );
     assertStringIncludes(text, "Login refused: password authentication failed");
     assertStringIncludes(text, rule);
@@ -42,11 +47,9 @@ Deno.test("dbFailureText() names each engine's login rules for a refused login",
 });
 
 Deno.test("dbFailureText() gives the timeout in seconds and the configured maximum", () => {
-  const text = dbFailureText(
-    failure("timeout", "canceling statement due to statement timeout"),
-    "postgres",
-    { host: "db01", port: 5432 },
-    context,
+  const text = textFor(
+    "timeout",
+    "canceling statement due to statement timeout",
   );
   assertStringIncludes(text, "Query timed out after 12 s");
   assertStringIncludes(
@@ -57,24 +60,17 @@ Deno.test("dbFailureText() gives the timeout in seconds and the configured maxim
 
 Deno.test("dbFailureText() writes an IPv6 target in brackets", () => {
   assertEquals(
-    dbFailureText(
-      failure("connection_failed", "connection refused (ECONNREFUSED)"),
-      "mysql",
-      { host: "::1", port: 3306 },
-      context,
-    ),
+    textFor("connection_failed", "connection refused (ECONNREFUSED)", "mysql", {
+      host: "::1",
+      port: 3306,
+    }),
     "Cannot connect to MySQL at [::1]:3306: connection refused (ECONNREFUSED)",
   );
 });
 
 Deno.test("dbFailureText() passes the database's own error through", () => {
   assertEquals(
-    dbFailureText(
-      failure("driver_error", 'relation "nope" does not exist'),
-      "postgres",
-      { host: "db01", port: 5432 },
-      context,
-    ),
+    textFor("driver_error", 'relation "nope" does not exist'),
     'Query failed: relation "nope" does not exist',
   );
 });

@@ -28,12 +28,14 @@ function failure(
   return { code, message, ...extra };
 }
 
+/** The text for `failed` on web01 (port 22 unless given) with a 30 s limit. */
+function textFor(failed: ExecutorFailure, port = 22): string {
+  return sshFailureText(failed, { host: "web01", port }, FILE, 30_000);
+}
+
 Deno.test("sshFailureText() gives the ssh-keyscan line for an unknown host key", () => {
-  const text = sshFailureText(
+  const text = textFor(
     failure("host_key_unknown", "unknown", { presentedHostKey: PRESENTED }),
-    { host: "web01", port: 22 },
-    FILE,
-    30_000,
   );
   assertStringIncludes(text, "web01 is not in the known_hosts file");
   assertStringIncludes(text, "ssh-keyscan -H web01 >> /etc/mcp/known_hosts");
@@ -41,11 +43,9 @@ Deno.test("sshFailureText() gives the ssh-keyscan line for an unknown host key",
 });
 
 Deno.test("sshFailureText() names ssh-keygen -R with the [host]:port form off port 22", () => {
-  const text = sshFailureText(
+  const text = textFor(
     failure("host_key_mismatch", "changed", { presentedHostKey: PRESENTED }),
-    { host: "web01", port: 2222 },
-    FILE,
-    30_000,
+    2222,
   );
   assertStringIncludes(text, "the host key of web01:2222 does not match");
   assertStringIncludes(
@@ -55,23 +55,13 @@ Deno.test("sshFailureText() names ssh-keygen -R with the [host]:port form off po
 });
 
 Deno.test("sshFailureText() refuses a revoked key without offering to add it", () => {
-  const text = sshFailureText(
-    failure("host_key_revoked"),
-    { host: "web01", port: 22 },
-    FILE,
-    30_000,
-  );
+  const text = textFor(failure("host_key_revoked"));
   assertStringIncludes(text, "@revoked");
   assert(!text.includes("ssh-keyscan"), text);
 });
 
 Deno.test("sshFailureText() points a refused login at CyberArk, sshd and the account", () => {
-  const text = sshFailureText(
-    failure("auth_failed", "all methods failed"),
-    { host: "web01", port: 22 },
-    FILE,
-    30_000,
-  );
+  const text = textFor(failure("auth_failed", "all methods failed"));
   assertStringIncludes(text, "Permission denied for this account on web01");
   assertStringIncludes(text, "PasswordAuthentication yes");
   assertStringIncludes(text, "passwd -S");
@@ -83,12 +73,7 @@ Deno.test("sshFailureText() reports a timeout in seconds and a refused port with
     "Operation on [::1]:22 timed out after 7 s",
   );
   assertEquals(
-    sshFailureText(
-      failure("connection_failed", "connection refused"),
-      { host: "web01", port: 2200 },
-      FILE,
-      30_000,
-    ),
+    textFor(failure("connection_failed", "connection refused"), 2200),
     "Cannot connect to web01:2200: connection refused",
   );
 });
