@@ -167,6 +167,22 @@ function assertCcpError(reply: Reply, status: number, code: string): string {
   return reply.json?.["ErrorMsg"] ?? "";
 }
 
+/**
+ * Asks a fresh default emulator for `query`, checks that it answers the CCP
+ * error `code` with `status`, and returns the ErrorMsg.
+ */
+async function errorAnswer(
+  query: string,
+  status: number,
+  code: string,
+): Promise<string> {
+  let message = "";
+  await withEmulator({}, async (emulator) => {
+    message = assertCcpError(await get(emulator, query), status, code);
+  });
+  return message;
+}
+
 const NOT_FOUND_TAIL =
   "Please check that there is a password object that answers your query in the Vault " +
   "and that both the Provider and the application user have the appropriate permissions needed in order to use the password.";
@@ -238,28 +254,21 @@ Deno.test("startCcpEmulator() treats parameter names case-insensitively", async 
 });
 
 Deno.test("startCcpEmulator() matches values case-sensitively", async () => {
-  await withEmulator({}, async (emulator) => {
-    const message = assertCcpError(
-      await get(emulator, "AppID=TestApp&Safe=safe-a&Object=linux-root"),
-      404,
-      "APPAP004E",
-    );
-    assertStringIncludes(
-      message,
-      "[Safe=safe-a;Folder=Root;Object=linux-root]",
-    );
-  });
+  const message = await errorAnswer(
+    "AppID=TestApp&Safe=safe-a&Object=linux-root",
+    404,
+    "APPAP004E",
+  );
+  assertStringIncludes(message, "[Safe=safe-a;Folder=Root;Object=linux-root]");
 });
 
 Deno.test("startCcpEmulator() answers 400 AIMWS031E when AppID is missing", async () => {
-  await withEmulator({}, async (emulator) => {
-    const message = assertCcpError(
-      await get(emulator, "Safe=SAFE-A&Object=linux-root"),
-      400,
-      "AIMWS031E",
-    );
-    assertEquals(message, "Invalid request. The AppID parameter is required");
-  });
+  const message = await errorAnswer(
+    "Safe=SAFE-A&Object=linux-root",
+    400,
+    "AIMWS031E",
+  );
+  assertEquals(message, "Invalid request. The AppID parameter is required");
 });
 
 Deno.test("startCcpEmulator() answers 400 APPAP081E when AppID comes without any criterion", async () => {
@@ -276,42 +285,36 @@ Deno.test("startCcpEmulator() answers 400 APPAP081E when AppID comes without any
 });
 
 Deno.test("startCcpEmulator() answers 403 APPAP008E for an unknown AppID", async () => {
-  await withEmulator({}, async (emulator) => {
-    const message = assertCcpError(
-      await get(emulator, "AppID=NoSuchApp&Safe=SAFE-A&Object=linux-root"),
-      403,
-      "APPAP008E",
-    );
-    assertEquals(
-      message,
-      "Problem occurred while trying to use user in the Vault (Error: ITATS982E User NoSuchApp is not defined.  Diagnostic Info: 6)",
-    );
-  });
+  const message = await errorAnswer(
+    "AppID=NoSuchApp&Safe=SAFE-A&Object=linux-root",
+    403,
+    "APPAP008E",
+  );
+  assertEquals(
+    message,
+    "Problem occurred while trying to use user in the Vault (Error: ITATS982E User NoSuchApp is not defined.  Diagnostic Info: 6)",
+  );
 });
 
 Deno.test("startCcpEmulator() answers 404 APPAP004E for a missing object", async () => {
-  await withEmulator({}, async (emulator) => {
-    const message = assertCcpError(
-      await get(emulator, "AppID=TestApp&Safe=SAFE-A&Object=nope"),
-      404,
-      "APPAP004E",
-    );
-    assertEquals(
-      message,
-      `Password object matching query [Safe=SAFE-A;Folder=Root;Object=nope] was not found (Diagnostic Info: 9). ${NOT_FOUND_TAIL}`,
-    );
-  });
+  const message = await errorAnswer(
+    "AppID=TestApp&Safe=SAFE-A&Object=nope",
+    404,
+    "APPAP004E",
+  );
+  assertEquals(
+    message,
+    `Password object matching query [Safe=SAFE-A;Folder=Root;Object=nope] was not found (Diagnostic Info: 9). ${NOT_FOUND_TAIL}`,
+  );
 });
 
 Deno.test("startCcpEmulator() answers 404 APPAP004E when the AppID lacks the safe", async () => {
-  await withEmulator({}, async (emulator) => {
-    const message = assertCcpError(
-      await get(emulator, "AppID=TestApp&Safe=SAFE-C&Object=hidden"),
-      404,
-      "APPAP004E",
-    );
-    assertStringIncludes(message, "[Safe=SAFE-C;Folder=Root;Object=hidden]");
-  });
+  const message = await errorAnswer(
+    "AppID=TestApp&Safe=SAFE-C&Object=hidden",
+    404,
+    "APPAP004E",
+  );
+  assertStringIncludes(message, "[Safe=SAFE-C;Folder=Root;Object=hidden]");
 });
 
 Deno.test("startCcpEmulator() defaults Folder to Root and honours an explicit Folder", async () => {
@@ -357,18 +360,16 @@ Deno.test("startCcpEmulator() filters on UserName, Address, Database and PolicyI
 });
 
 Deno.test("startCcpEmulator() answers 400 APPAP229E when several objects match", async () => {
-  await withEmulator({}, async (emulator) => {
-    const message = assertCcpError(
-      await get(emulator, "AppID=TestApp&Safe=SAFE-A&UserName=svc_admin"),
-      400,
-      "APPAP229E",
-    );
-    assertEquals(
-      message,
-      "Too many password objects matching query [Safe=SAFE-A;Folder=Root;UserName=svc_admin] were found: " +
-        "(Safe=SAFE-A;Folder=Root;Object=web01-admin and Safe=SAFE-A;Folder=Root;Object=web02-admin) (Diagnostic Info: 41)",
-    );
-  });
+  const message = await errorAnswer(
+    "AppID=TestApp&Safe=SAFE-A&UserName=svc_admin",
+    400,
+    "APPAP229E",
+  );
+  assertEquals(
+    message,
+    "Too many password objects matching query [Safe=SAFE-A;Folder=Root;UserName=svc_admin] were found: " +
+      "(Safe=SAFE-A;Folder=Root;Object=web01-admin and Safe=SAFE-A;Folder=Root;Object=web02-admin) (Diagnostic Info: 41)",
+  );
 });
 
 Deno.test("startCcpEmulator() lets Query override the separate criteria", async () => {
