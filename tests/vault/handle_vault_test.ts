@@ -46,17 +46,25 @@ const ACCOUNT = {
 /** A redemption for the host the account belongs to. */
 const AT_HOME = { host: ACCOUNT.address };
 
-/**
- * The HandleError that redeeming `handle` for `target` rejects with, its
- * message checked to include `says`.
- */
+/** What a refused redemption is for and what its message says. */
+interface Refused {
+  /** The host asked for (the account's own unless given). */
+  host?: string;
+  /** A part of the message. */
+  says?: string;
+}
+
+/** The HandleError that redeeming `handle` rejects with. */
 function refusal(
   vault: HandleVault,
   handle: string,
-  target: { host: string },
-  says?: string,
+  refused: Refused = {},
 ): Promise<HandleError> {
-  return assertRejects(() => vault.redeem(handle, target), HandleError, says);
+  return assertRejects(
+    () => vault.redeem(handle, { host: refused.host ?? ACCOUNT.address }),
+    HandleError,
+    refused.says,
+  );
 }
 
 /** Vault settings a test asks for. */
@@ -202,12 +210,9 @@ vaultTest(
     const redeemed = await vault.redeem(handle, AT_HOME);
     assertEquals(redeemed.secret.reveal(), "S3cr3t-value-for-tests");
     assertEquals(redeemed.username, "root");
-    const error = await refusal(
-      vault,
-      handle,
-      AT_HOME,
-      "Handle already consumed",
-    );
+    const error = await refusal(vault, handle, {
+      says: "Handle already consumed",
+    });
     assertEquals(error.reason, "already_consumed");
     assertEquals(error.handleId, handleIdOf(handle));
   },
@@ -244,7 +249,7 @@ Deno.test("handleVault.redeem() rejects an expired handle on the monotonic clock
     "root",
   );
   clock.advance(60_000);
-  const error = await refusal(vault, second, AT_HOME, "Handle expired");
+  const error = await refusal(vault, second, { says: "Handle expired" });
   assertEquals(error.reason, "expired");
   await vault.close();
 });
@@ -259,7 +264,7 @@ vaultTest("handleVault.redeem() rejects an expired handle", async (open) => {
   await eventually(async () => {
     assertEquals(await vault.size(), 0);
   }, { timeoutMs: 30_000 });
-  const error = await refusal(vault, handle, AT_HOME, "Handle expired");
+  const error = await refusal(vault, handle, { says: "Handle expired" });
   assertEquals(error.reason, "expired");
 });
 
@@ -276,7 +281,7 @@ vaultTest(
     await eventually(async () => {
       // First, so that no redemption runs (and consumes) before the expiry.
       assertEquals(await vault.size(), 0);
-      const error = await refusal(vault, handle, AT_HOME);
+      const error = await refusal(vault, handle);
       if (error.reason === "expired") return;
       // Against Redis, a machine too slow to look within the tombstone time
       // finds the handle forgotten already; that is wrong only before then.
@@ -288,7 +293,7 @@ vaultTest(
     }, { timeoutMs: 30_000 });
     await elapse(tombstoneMs);
     await eventually(async () => {
-      await refusal(vault, handle, AT_HOME, "Unknown handle");
+      await refusal(vault, handle, { says: "Unknown handle" });
     }, { timeoutMs: ttlMs + tombstoneMs + 30_000 });
   },
 );
@@ -297,12 +302,10 @@ vaultTest(
   "handleVault.redeem() rejects unknown and malformed handles",
   async (open) => {
     const { vault } = open();
-    await refusal(
-      vault,
-      `secret://${"A".repeat(43)}`,
-      { host: "x" },
-      "Unknown handle",
-    );
+    await refusal(vault, `secret://${"A".repeat(43)}`, {
+      host: "x",
+      says: "Unknown handle",
+    });
     for (
       const bad of [
         "",
@@ -312,7 +315,10 @@ vaultTest(
         `secret://${"A".repeat(42)}!`,
       ]
     ) {
-      const error = await refusal(vault, bad, { host: "x" }, "Unknown handle");
+      const error = await refusal(vault, bad, {
+        host: "x",
+        says: "Unknown handle",
+      });
       assertEquals(error.handleId, "");
     }
   },
@@ -338,12 +344,10 @@ vaultTest(
   async (open) => {
     const { vault } = open();
     const { handle } = await vault.issue(ACCOUNT);
-    const error = await refusal(
-      vault,
-      handle,
-      { host: "evil.example" },
-      'the credential belongs to "server01.internal"',
-    );
+    const error = await refusal(vault, handle, {
+      host: "evil.example",
+      says: 'the credential belongs to "server01.internal"',
+    });
     assertEquals(error.reason, "host_mismatch");
     assertEquals(
       (await vault.redeem(handle, { host: "SERVER01.internal." })).username,
@@ -357,7 +361,7 @@ vaultTest(
   async (open) => {
     const { vault } = open();
     const { handle } = await vault.issue({ ...ACCOUNT, address: "" });
-    await refusal(vault, handle, AT_HOME, "has no Address");
+    await refusal(vault, handle, { says: "has no Address" });
   },
 );
 

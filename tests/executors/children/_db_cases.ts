@@ -62,19 +62,26 @@ export interface ClearTextFallback<K extends "postgres" | "mysql"> {
   rows: DbResultSet["rows"];
 }
 
+/** A database executor test's name, and why it is skipped (or null). */
+export interface DbTestOptions {
+  /** The test's name. */
+  name: string;
+  /** The reason the machine cannot run it, or null. */
+  skip: string | null;
+}
+
 /**
  * Registers a database executor test: ignored when `skip` names a reason,
  * without the sanitizers (the spawner's children and the fixtures' pools
  * outlive a step).
  */
 export function dbTest(
-  name: string,
-  skip: string | null,
+  test: DbTestOptions,
   fn: (t: Deno.TestContext) => Promise<void>,
 ): void {
   Deno.test({
-    name,
-    ignore: skip !== null,
+    name: test.name,
+    ignore: test.skip !== null,
     sanitizeResources: false,
     sanitizeOps: false,
     fn,
@@ -88,14 +95,23 @@ export interface OpenEngine<K extends "postgres" | "mysql">
   fixture: DbFixture;
 }
 
+/** An engine's kind and clear-text TLS settings. */
+export type EngineSettings<K extends "postgres" | "mysql"> = Pick<
+  SqlEngine<K>,
+  "kind" | "plain"
+>;
+
 /** Creates a fixture with `create` and an engine over it (`await using`). */
 export async function openEngine<K extends "postgres" | "mysql">(
-  kind: K,
-  plain: DbTlsOf[K],
+  settings: EngineSettings<K>,
   create: () => Promise<DbFixture>,
 ): Promise<OpenEngine<K>> {
   const fixture = await create();
-  return { kind, fixture, plain, [Symbol.asyncDispose]: () => fixture.drop() };
+  return {
+    ...settings,
+    fixture,
+    [Symbol.asyncDispose]: () => fixture.drop(),
+  };
 }
 
 /** A server of the tests' own with a certificate of a fresh test CA. */
@@ -218,17 +234,25 @@ export async function assertServerErrors<K extends "postgres" | "mysql">(
   );
 }
 
-/**
- * Runs `query`, which sleeps for 30 s, with a 2 s limit: the server stops it
- * and says so in `says`.
- */
+/** A statement that sleeps for 30 s, and what the server says when it stops it. */
+export interface SleepingStatement {
+  /** The statement. */
+  query: string;
+  /** What the timeout message holds. */
+  says: readonly string[];
+}
+
+/** Runs `sleeping` with a 2 s limit: the server stops it and says so. */
 export async function assertStatementCut<K extends "postgres" | "mysql">(
   engine: SqlEngine<K>,
-  query: string,
-  says: readonly string[],
+  sleeping: SleepingStatement,
 ): Promise<void> {
   const started = Date.now();
-  failureOf(await run(engine, query, { timeoutMs: 2000 }), "timeout", says);
+  failureOf(
+    await run(engine, sleeping.query, { timeoutMs: 2000 }),
+    "timeout",
+    sleeping.says,
+  );
   assert(Date.now() - started < 4000, "the statement was not cut");
 }
 

@@ -79,22 +79,32 @@ export async function withWinrmServer(
   }
 }
 
-/** An NTLM session of `role` on an exported session key and negotiated flags. */
-export function ntlmSession(
-  role: "client" | "server",
-  exportedSessionKey: Uint8Array,
-  flags: number,
-): NtlmSession {
-  return new NtlmSession({ exportedSessionKey, flags, role });
+/** The session key and flags an NTLM handshake settles on. */
+export interface NtlmKeys {
+  /** The exported session key. */
+  exportedSessionKey: Uint8Array;
+  /** The negotiated flags. */
+  flags: number;
 }
 
-/** A client and a server session on one key, as a handshake leaves them. */
+/** An NTLM session of `role` on `keys`. */
+export function ntlmSession(
+  role: "client" | "server",
+  keys: NtlmKeys,
+): NtlmSession {
+  return new NtlmSession({
+    exportedSessionKey: keys.exportedSessionKey,
+    flags: keys.flags,
+    role,
+  });
+}
+
+/** A client and a server session on the same keys, as a handshake leaves them. */
 export function ntlmSessions(
-  exportedSessionKey: Uint8Array,
-  flags: number,
+  keys: NtlmKeys,
 ): { client: NtlmSession; server: NtlmSession } {
   return {
-    client: ntlmSession("client", exportedSessionKey, flags),
-    server: ntlmSession("server", exportedSessionKey, flags),
+    client: ntlmSession("client", keys),
+    server: ntlmSession("server", keys),
   };
 }

@@ -35,117 +35,123 @@ const skip = await announceDbSkip(mariadbSkipReason());
 const PLAIN: MysqlTls = { mode: "disabled" };
 const SSL_VERSION = "SHOW SESSION STATUS LIKE 'Ssl_version'";
 
-dbTest("mysql executor against the machine's MariaDB", skip, async (t) => {
-  await using engine = await openEngine("mysql", PLAIN, createMariadbFixture);
-  const fx = engine.fixture;
-  const call = callsFor(fx);
-  await t.step(
-    "cells come back as text: NULL, ISO dates, binary as hex, unicode, cut long cells",
-    async () => {
-      await assertPeopleAsText(engine);
-    },
-  );
+dbTest(
+  { name: "mysql executor against the machine's MariaDB", skip },
+  async (t) => {
+    await using engine = await openEngine(
+      { kind: "mysql", plain: PLAIN },
+      createMariadbFixture,
+    );
+    const fx = engine.fixture;
+    const call = callsFor(fx);
+    await t.step(
+      "cells come back as text: NULL, ISO dates, binary as hex, unicode, cut long cells",
+      async () => {
+        await assertPeopleAsText(engine);
+      },
+    );
 
-  await t.step(
-    "big integers, decimals and JSON keep their text",
-    async () => {
-      const result = resultOf(
-        await runDb(
-          "mysql",
-          call(
-            "SELECT 18446744073709551615 AS big, CAST(1.10 AS DECIMAL(30,2)) AS dec2, JSON_OBJECT('a', 1) AS doc",
+    await t.step(
+      "big integers, decimals and JSON keep their text",
+      async () => {
+        const result = resultOf(
+          await runDb(
+            "mysql",
+            call(
+              "SELECT 18446744073709551615 AS big, CAST(1.10 AS DECIMAL(30,2)) AS dec2, JSON_OBJECT('a', 1) AS doc",
+            ),
+            PLAIN,
           ),
-          PLAIN,
-        ),
-      );
-      assertEquals(result.resultSets[0]!.rows[0], [
-        "18446744073709551615",
-        "1.10",
-        '{"a": 1}',
-      ]);
-    },
-  );
+        );
+        assertEquals(result.resultSets[0]!.rows[0], [
+          "18446744073709551615",
+          "1.10",
+          '{"a": 1}',
+        ]);
+      },
+    );
 
-  await t.step(
-    "every statement of a multi-statement query is reported, with changed rows",
-    async () => {
-      const result = resultOf(
-        await runDb(
-          "mysql",
-          call(
-            "UPDATE counters SET hits = hits + 1; SELECT COUNT(*) AS n FROM counters WHERE hits > 0; " +
-              "UPDATE counters SET hits = hits WHERE id = 1; SELECT n FROM numbers WHERE n < 0",
+    await t.step(
+      "every statement of a multi-statement query is reported, with changed rows",
+      async () => {
+        const result = resultOf(
+          await runDb(
+            "mysql",
+            call(
+              "UPDATE counters SET hits = hits + 1; SELECT COUNT(*) AS n FROM counters WHERE hits > 0; " +
+                "UPDATE counters SET hits = hits WHERE id = 1; SELECT n FROM numbers WHERE n < 0",
+            ),
+            PLAIN,
           ),
-          PLAIN,
-        ),
-      );
-      assertEquals(
-        result.resultSets.map((s) => [s.columns, s.rows, s.affectedRows]),
-        [
-          [[], [], 3],
-          [["n"], [["3"]], null],
-          [[], [], 0],
-          [["n"], [], null],
-        ],
-      );
-    },
-  );
+        );
+        assertEquals(
+          result.resultSets.map((s) => [s.columns, s.rows, s.affectedRows]),
+          [
+            [[], [], 3],
+            [["n"], [["3"]], null],
+            [[], [], 0],
+            [["n"], [], null],
+          ],
+        );
+      },
+    );
 
-  await t.step("rows past max_rows are counted, not kept", async () => {
-    await assertRowCap(engine);
-  });
+    await t.step("rows past max_rows are counted, not kept", async () => {
+      await assertRowCap(engine);
+    });
 
-  await t.step("a cell holding the password is redacted", async () => {
-    await assertPasswordRedacted(engine);
-  });
+    await t.step("a cell holding the password is redacted", async () => {
+      await assertPasswordRedacted(engine);
+    });
 
-  await t.step(
-    "the database's own errors come back: syntax, permission, unknown database, wrong password, refused connection",
-    async () => {
-      await assertServerErrors(engine, {
-        syntax: ["ERROR 1064 (42000)", "near 'SELEC 1'"],
-        denied: ["ERROR 1142", "SELECT command denied"],
-        missing: ["ERROR 1044"],
-      });
-      const wrong = failureOf(
-        await runDb(
-          "mysql",
-          call("SELECT 1", { password: `${fx.password}-wrong` }),
-          PLAIN,
-        ),
-        "auth_failed",
-        ["ERROR 1045 (28000)", "Access denied for user"],
-      );
-      assert(!wrong.message.includes(fx.password));
-    },
-  );
+    await t.step(
+      "the database's own errors come back: syntax, permission, unknown database, wrong password, refused connection",
+      async () => {
+        await assertServerErrors(engine, {
+          syntax: ["ERROR 1064 (42000)", "near 'SELEC 1'"],
+          denied: ["ERROR 1142", "SELECT command denied"],
+          missing: ["ERROR 1044"],
+        });
+        const wrong = failureOf(
+          await runDb(
+            "mysql",
+            call("SELECT 1", { password: `${fx.password}-wrong` }),
+            PLAIN,
+          ),
+          "auth_failed",
+          ["ERROR 1045 (28000)", "Access denied for user"],
+        );
+        assert(!wrong.message.includes(fx.password));
+      },
+    );
 
-  await t.step(
-    "the server stops a statement at the time limit (max_statement_time)",
-    async () => {
-      await assertStatementCut(engine, "SELECT SLEEP(30)", [
-        "max_statement_time",
-      ]);
-    },
-  );
+    await t.step(
+      "the server stops a statement at the time limit (max_statement_time)",
+      async () => {
+        await assertStatementCut(engine, {
+          query: "SELECT SLEEP(30)",
+          says: ["max_statement_time"],
+        });
+      },
+    );
 
-  await t.step(
-    "verify_identity refuses a server without TLS; preferred falls back to clear text",
-    async () => {
-      await assertClearTextFallback(engine, {
-        strict: { mode: "verify_identity" },
-        refusal: ["Server does not support secure connection", "MYSQL_SSL"],
-        preferred: { mode: "preferred" },
-        query: SSL_VERSION,
-        rows: [["Ssl_version", ""]],
-      });
-    },
-  );
-});
+    await t.step(
+      "verify_identity refuses a server without TLS; preferred falls back to clear text",
+      async () => {
+        await assertClearTextFallback(engine, {
+          strict: { mode: "verify_identity" },
+          refusal: ["Server does not support secure connection", "MYSQL_SSL"],
+          preferred: { mode: "preferred" },
+          query: SSL_VERSION,
+          rows: [["Ssl_version", ""]],
+        });
+      },
+    );
+  },
+);
 
 dbTest(
-  "mysql executor against a TLS MariaDB of the tests' own",
-  skip,
+  { name: "mysql executor against a TLS MariaDB of the tests' own", skip },
   async (t) => {
     await using tlsServer = await startTlsServer((tls) =>
       startPrivateMariadb({

@@ -38,12 +38,10 @@ const PLAIN: PostgresTls = { sslmode: "disable" };
 const SSL_IN_USE = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
 
 dbTest(
-  "postgres executor against the machine's PostgreSQL",
-  skip,
+  { name: "postgres executor against the machine's PostgreSQL", skip },
   async (t) => {
     await using engine = await openEngine(
-      "postgres",
-      PLAIN,
+      { kind: "postgres", plain: PLAIN },
       createPostgresFixture,
     );
     const fx = engine.fixture;
@@ -225,10 +223,10 @@ dbTest(
     await t.step(
       "the server cancels a statement at the time limit (statement_timeout)",
       async () => {
-        await assertStatementCut(engine, "SELECT pg_sleep(30)", [
-          "57014",
-          "statement timeout",
-        ]);
+        await assertStatementCut(engine, {
+          query: "SELECT pg_sleep(30)",
+          says: ["57014", "statement timeout"],
+        });
       },
     );
 
@@ -250,78 +248,77 @@ dbTest(
   },
 );
 
-dbTest(
-  "postgres executor against a SCRAM + TLS cluster of the tests' own",
+dbTest({
+  name: "postgres executor against a SCRAM + TLS cluster of the tests' own",
   skip,
-  async (t) => {
-    await using tlsServer = await startTlsServer((tls) =>
-      startPrivatePostgres({ cert: tls.serverCertPem, key: tls.serverKeyPem })
+}, async (t) => {
+  await using tlsServer = await startTlsServer((tls) =>
+    startPrivatePostgres({ cert: tls.serverCertPem, key: tls.serverKeyPem })
+  );
+  const { server, ca } = tlsServer;
+  const call = callsFor(server);
+  const sslOf = async (
+    settings: PostgresTls,
+    extra: Partial<DbCall> = {},
+  ): Promise<DbCell | undefined> =>
+    firstCell(await runDb("postgres", call(SSL_IN_USE, extra), settings), 0);
+  await t.step("a wrong password is refused (28P01)", async () => {
+    const failed = failureOf(
+      await runDb(
+        "postgres",
+        call(SSL_IN_USE, { password: `${server.password}-wrong` }),
+        PLAIN,
+      ),
+      "auth_failed",
+      ["28P01", 'password authentication failed for user "postgres"'],
     );
-    const { server, ca } = tlsServer;
-    const call = callsFor(server);
-    const sslOf = async (
-      settings: PostgresTls,
-      extra: Partial<DbCall> = {},
-    ): Promise<DbCell | undefined> =>
-      firstCell(await runDb("postgres", call(SSL_IN_USE, extra), settings), 0);
-    await t.step("a wrong password is refused (28P01)", async () => {
-      const failed = failureOf(
-        await runDb(
-          "postgres",
-          call(SSL_IN_USE, { password: `${server.password}-wrong` }),
-          PLAIN,
-        ),
-        "auth_failed",
-        ["28P01", 'password authentication failed for user "postgres"'],
+    assert(!failed.message.includes(server.password));
+  });
+
+  await t.step(
+    "verify-full with the CA logs in over TLS; disable does not use TLS",
+    async () => {
+      assertEquals(await sslOf({ sslmode: "verify-full", ca }), "true");
+      assertEquals(
+        await sslOf({ sslmode: "verify-full", ca }, { host: "localhost" }),
+        "true",
       );
-      assert(!failed.message.includes(server.password));
-    });
+      assertEquals(await sslOf({ sslmode: "disable", ca }), "false");
+    },
+  );
 
-    await t.step(
-      "verify-full with the CA logs in over TLS; disable does not use TLS",
-      async () => {
-        assertEquals(await sslOf({ sslmode: "verify-full", ca }), "true");
-        assertEquals(
-          await sslOf({ sslmode: "verify-full", ca }, { host: "localhost" }),
-          "true",
-        );
-        assertEquals(await sslOf({ sslmode: "disable", ca }), "false");
-      },
-    );
+  await t.step(
+    "verify-full without the CA refuses the certificate; require accepts it unverified",
+    async () => {
+      const failed = failureOf(
+        await runDb("postgres", call(SSL_IN_USE), {
+          sslmode: "verify-full",
+        }),
+        "tls_failed",
+        ["PG_SSL_CA"],
+      );
+      assertMatch(failed.message, /certificate/i);
+      assertEquals(await sslOf({ sslmode: "require" }), "true");
+    },
+  );
 
-    await t.step(
-      "verify-full without the CA refuses the certificate; require accepts it unverified",
-      async () => {
-        const failed = failureOf(
-          await runDb("postgres", call(SSL_IN_USE), {
-            sslmode: "verify-full",
-          }),
-          "tls_failed",
-          ["PG_SSL_CA"],
-        );
-        assertMatch(failed.message, /certificate/i);
-        assertEquals(await sslOf({ sslmode: "require" }), "true");
-      },
-    );
-
-    await t.step({
-      name:
-        "verify-full refuses a host the certificate does not name; verify-ca accepts it",
-      ignore: !hasIpv6Loopback(),
-      fn: async () => {
-        failureOf(
-          await runDb("postgres", call(SSL_IN_USE, { host: "::1" }), {
-            sslmode: "verify-full",
-            ca,
-          }),
-          "tls_failed",
-          ["::1", "[::1]:"],
-        );
-        assertEquals(
-          await sslOf({ sslmode: "verify-ca", ca }, { host: "::1" }),
-          "true",
-        );
-      },
-    });
-  },
-);
+  await t.step({
+    name:
+      "verify-full refuses a host the certificate does not name; verify-ca accepts it",
+    ignore: !hasIpv6Loopback(),
+    fn: async () => {
+      failureOf(
+        await runDb("postgres", call(SSL_IN_USE, { host: "::1" }), {
+          sslmode: "verify-full",
+          ca,
+        }),
+        "tls_failed",
+        ["::1", "[::1]:"],
+      );
+      assertEquals(
+        await sslOf({ sslmode: "verify-ca", ca }, { host: "::1" }),
+        "true",
+      );
+    },
+  });
+});

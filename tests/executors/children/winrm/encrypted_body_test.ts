@@ -69,7 +69,10 @@ Deno.test("decodeEncryptedBody() splits the derived example into signature, seal
 });
 
 Deno.test("sealBody() with the 4.2.4 client session yields the example, and unsealBody() on the server side recovers it", () => {
-  const { client, server } = ntlmSessions(SESSION_KEY, WINRM_NEGOTIATE_FLAGS);
+  const { client, server } = ntlmSessions({
+    exportedSessionKey: SESSION_KEY,
+    flags: WINRM_NEGOTIATE_FLAGS,
+  });
   assert.deepEqual(sealBody(client, PLAINTEXT), EXAMPLE);
   assert.deepEqual(unsealBody(server, EXAMPLE), PLAINTEXT);
   assert.throws(
@@ -80,7 +83,10 @@ Deno.test("sealBody() with the 4.2.4 client session yields the example, and unse
 
 Deno.test("sealBody() and unsealBody() carry SOAP both ways over several messages", () => {
   const key = crypto.getRandomValues(new Uint8Array(16));
-  const { client, server } = ntlmSessions(key, WINRM_NEGOTIATE_FLAGS);
+  const { client, server } = ntlmSessions({
+    exportedSessionKey: key,
+    flags: WINRM_NEGOTIATE_FLAGS,
+  });
   const encoder = new TextEncoder();
   for (let i = 0; i < 4; i++) {
     const request = encoder.encode(

@@ -39,7 +39,7 @@ import {
   verifyAuthenticate,
   type VerifyAuthenticateOptions,
 } from "../../../support/ntlm_server.ts";
-import { ntlmSession, ntlmSessions } from "../_winrm.ts";
+import { type NtlmKeys, ntlmSession, ntlmSessions } from "../_winrm.ts";
 
 const FIXTURES = new URL(
   "../../../testdata/winrm/",
@@ -89,6 +89,11 @@ const TIME = unhex(common.time);
 const PLAINTEXT = unhex(common.plaintext_utf16le);
 const V2_CHALLENGE_FLAGS = flagsBe(v2.challenge_negotiate_flags);
 const V2_AUTH_FLAGS = flagsBe(v2.authenticate_negotiate_flags);
+/** The 4.2.4 session key with the flags of its AUTHENTICATE_MESSAGE. */
+const V2_KEYS: NtlmKeys = {
+  exportedSessionKey: SESSION_KEY,
+  flags: V2_AUTH_FLAGS,
+};
 
 // ---------------------------------------------------------------- NTLMv2 (MS-NLMP 4.2.4)
 
@@ -189,17 +194,16 @@ Deno.test("signKey() and sealKey() reproduce the 4.2.4 keys of both directions a
 });
 
 Deno.test("NtlmSession.seal() reproduces the 4.2.4 sealed message and signature, with and without KEY_EXCH", () => {
-  const withKeyExch = ntlmSession("client", SESSION_KEY, V2_AUTH_FLAGS);
+  const withKeyExch = ntlmSession("client", V2_KEYS);
   const sealed = withKeyExch.seal(PLAINTEXT);
   assert.equal(hex(sealed.sealed), v2.client_seq0_sealed_plaintext);
   assert.equal(hex(sealed.signature), v2.client_seq0_signature_key_exch);
   assert.equal(withKeyExch.outboundSequence, 1);
 
-  const noKeyExch = ntlmSession(
-    "client",
-    SESSION_KEY,
-    (V2_AUTH_FLAGS & ~NTLM_FLAGS.KEY_EXCH) >>> 0,
-  );
+  const noKeyExch = ntlmSession("client", {
+    ...V2_KEYS,
+    flags: (V2_AUTH_FLAGS & ~NTLM_FLAGS.KEY_EXCH) >>> 0,
+  });
   const plain = noKeyExch.seal(PLAINTEXT);
   assert.equal(hex(plain.sealed), v2.client_seq0_sealed_plaintext);
   assert.equal(hex(plain.signature), v2.client_seq0_signature_no_key_exch);
@@ -283,7 +287,7 @@ Deno.test("parseAuthenticate() and verifyAuthenticate() accept the 4.2.4 AUTHENT
 });
 
 Deno.test("NtlmSession reproduces the derived multi-message vectors (seq 0-2, both directions)", () => {
-  const { client, server } = ntlmSessions(SESSION_KEY, V2_AUTH_FLAGS);
+  const { client, server } = ntlmSessions(V2_KEYS);
   for (const message of derived) {
     const sender = message.direction === "client-to-server" ? client : server;
     const receiver = sender === client ? server : client;
@@ -417,7 +421,10 @@ Deno.test("NTLMv1 with ESS (MS-NLMP 4.2.3): reference responses and KXKEY, then 
   assert.equal(hex(kxkey), v1Ess.key_exchange_key);
 
   // No KEY_EXCH, so the exported session key is the KXKEY; 56-bit ESS sealing is production code.
-  const session = ntlmSession("client", kxkey, flagsBe(v1Ess.negotiate_flags));
+  const session = ntlmSession("client", {
+    exportedSessionKey: kxkey,
+    flags: flagsBe(v1Ess.negotiate_flags),
+  });
   const out = session.seal(PLAINTEXT);
   assert.equal(hex(out.sealed), v1Ess.sealed_plaintext);
   assert.equal(hex(out.signature), v1Ess.signature);
@@ -425,7 +432,11 @@ Deno.test("NTLMv1 with ESS (MS-NLMP 4.2.3): reference responses and KXKEY, then 
 
 Deno.test("NtlmSession refuses flags without extended session security (NTLMv1 flags of 4.2.2)", () => {
   assert.throws(
-    () => ntlmSession("client", SESSION_KEY, flagsBe(v1.negotiate_flags)),
+    () =>
+      ntlmSession("client", {
+        exportedSessionKey: SESSION_KEY,
+        flags: flagsBe(v1.negotiate_flags),
+      }),
     NtlmError,
   );
 });
@@ -482,12 +493,8 @@ function handshake(): Handshake {
   assert.equal(verified.workstation, "MCP");
   assert.deepEqual(verified.exportedSessionKey, auth.exportedSessionKey);
   return {
-    client: ntlmSession("client", auth.exportedSessionKey, auth.flags),
-    server: ntlmSession(
-      "server",
-      verified.exportedSessionKey,
-      verified.flags,
-    ),
+    client: ntlmSession("client", auth),
+    server: ntlmSession("server", verified),
     negotiate,
     challenge,
     authenticate: auth.message,
