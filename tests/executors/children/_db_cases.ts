@@ -1,6 +1,8 @@
 /**
- * The cases the MySQL and PostgreSQL executor tests share against the
- * machine's database fixture; each engine passes what its server says.
+ * What the MySQL and PostgreSQL executor tests share: the test frame, the
+ * machine's fixture or a TLS server of the tests' own for the test to use,
+ * and the cases run against the machine's fixture, to which each engine
+ * passes what its server says.
  *
  * @module
  */
