@@ -260,7 +260,12 @@ async function engineSuite(
       assertEquals(isError, true);
       assertStringIncludes(text, "Query timed out after 2 s and was stopped");
       assertStringIncludes(text, spec.expect.timeout);
-      assert(Date.now() - started < 6000, "not stopped in time");
+      // The statement sleeps 30 s: an answer well before that means the
+      // timeout stopped it (a loaded machine may add seconds, never 15).
+      assert(
+        Date.now() - started < 15_000,
+        "the statement ran on past its timeout",
+      );
     });
 
     await t.step("a handle cannot be used twice", async () => {

@@ -262,7 +262,12 @@ Deno.test({
             timeout_seconds: 2,
             secret_handle: await handleFor(main, "domain-admin"),
           });
-          assert(performance.now() - started < 6000);
+          // The script sleeps 600 s: an answer well before that means the
+          // timeout stopped it, whatever the machine's load.
+          assert(
+            performance.now() - started < 120_000,
+            "the script ran on past its timeout",
+          );
           assertEquals(isError, true);
           assertStringIncludes(
             text,

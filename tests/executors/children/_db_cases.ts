@@ -255,7 +255,9 @@ export async function assertStatementCut<K extends "postgres" | "mysql">(
     "timeout",
     sleeping.says,
   );
-  assert(Date.now() - started < 4000, "the statement was not cut");
+  // The statement sleeps 30 s: an answer in half that means it was cut,
+  // with room for a loaded machine.
+  assert(Date.now() - started < 15_000, "the statement was not cut");
 }
 
 /** Against the clear-text fixture: `strict` is refused, `preferred` falls back. */

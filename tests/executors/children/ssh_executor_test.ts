@@ -422,7 +422,9 @@ Deno.test({
           const error = failureOf(run, "timeout");
           messages.push(error.message);
           assertStringIncludes(error.message, "2000 ms");
-          assert(run.ms < 10_000, `took ${run.ms} ms`);
+          // The command sleeps 30 s: an answer in half that means it was
+          // stopped, with room for a loaded machine.
+          assert(run.ms < 15_000, `took ${run.ms} ms`);
         },
       );
 
