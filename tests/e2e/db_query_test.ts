@@ -35,7 +35,10 @@ import {
 } from "../support/mcp_client.ts";
 import {
   startTdsServer,
+  SYNTAX_ERROR,
   type TdsQueryHandler,
+  WAITFOR_30S,
+  WAITFOR_30S_ANSWER,
 } from "../support/tds_server/mod.ts";
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
 
@@ -492,16 +495,9 @@ Deno.test({
             rows: [[`db password is ${password}`]],
           };
         case QUERIES.syntax:
-          return {
-            error: {
-              number: 102,
-              state: 1,
-              class: 15,
-              message: "Incorrect syntax near '1'.",
-            },
-          };
-        case "WAITFOR DELAY '00:00:30'":
-          return { delayMs: 30_000 };
+          return SYNTAX_ERROR;
+        case WAITFOR_30S:
+          return WAITFOR_30S_ANSWER;
         default:
           return { columns: [{ name: "", type: "int" }], rows: [[1]] };
       }
@@ -520,7 +516,7 @@ Deno.test({
         username: "app_user",
         password,
         wrong: { port: server.port, database: "appdb", username: "app_user" },
-        sleep: "WAITFOR DELAY '00:00:30'",
+        sleep: WAITFOR_30S,
         expect: {
           syntax:
             "Msg 102, Level 15, State 1, Line 1: Incorrect syntax near '1'.",

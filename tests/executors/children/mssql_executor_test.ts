@@ -13,7 +13,10 @@ import {
 import {
   type RunningTdsServer,
   startTdsServer,
+  SYNTAX_ERROR,
   type TdsQueryHandler,
+  WAITFOR_30S,
+  WAITFOR_30S_ANSWER,
 } from "../../support/tds_server/mod.ts";
 import { createTlsFixtures } from "../../support/tls_fixtures.ts";
 import type { MssqlTls } from "../../../executors/protocol/mod.ts";
@@ -69,16 +72,9 @@ const handler: TdsQueryHandler = (sql) => {
         rows: [[`db password is ${PASSWORD}`]],
       };
     case "SELEC 1":
-      return {
-        error: {
-          number: 102,
-          state: 1,
-          class: 15,
-          message: "Incorrect syntax near '1'.",
-        },
-      };
-    case "WAITFOR DELAY '00:00:30'":
-      return { delayMs: 30_000 };
+      return SYNTAX_ERROR;
+    case WAITFOR_30S:
+      return WAITFOR_30S_ANSWER;
     default:
       return { columns: [{ name: "ok", type: "int" }], rows: [[1]] };
   }
@@ -248,7 +244,7 @@ Deno.test({
           failureOf(
             await runDb(
               "mssql",
-              call({ query: "WAITFOR DELAY '00:00:30'", timeoutMs: 2500 }),
+              call({ query: WAITFOR_30S, timeoutMs: 2500 }),
               PLAIN,
             ),
             "timeout",
@@ -258,9 +254,7 @@ Deno.test({
           // with room for a loaded machine.
           assert(Date.now() - started < 15_000, "the batch was not cut");
           assertEquals(server.attentions, before + 1);
-          const waited = server.requests.find((r) =>
-            r.sql === "WAITFOR DELAY '00:00:30'"
-          );
+          const waited = server.requests.find((r) => r.sql === WAITFOR_30S);
           assertEquals(waited?.canceled, true);
         },
       );

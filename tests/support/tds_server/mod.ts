@@ -22,7 +22,7 @@
  * (LOGIN7), `_session_statements.ts`, `_transactions.ts`, `_results.ts`
  * (response tokens), `_type_encoders.ts` and `_rpc_params.ts` (values on the
  * wire), `_tokens.ts`, `_constants.ts`, `_bytes.ts`, `_io.ts` and
- * `_certificate.ts`.
+ * `_certificate.ts`; `canned_answers.ts` holds answers several tests share.
  *
  * @module
  */
@@ -34,6 +34,11 @@ export {
   parseLogin7,
 } from "./login7.ts";
 export { startTdsServer } from "./start_tds_server.ts";
+export {
+  SYNTAX_ERROR,
+  WAITFOR_30S,
+  WAITFOR_30S_ANSWER,
+} from "./canned_answers.ts";
 export type {
   RunningTdsServer,
   TdsColumn,
