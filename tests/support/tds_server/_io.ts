@@ -3,12 +3,58 @@
  *
  * @module
  */
+import { concat } from "./_bytes.ts";
 
 /** What the server reads from and writes to: a TCP or TLS connection. */
 export interface Transport {
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
   close(): void;
+}
+
+/**
+ * A transport read through a buffer: `fill(n)` reads until `n` bytes are
+ * buffered, `take(n)` removes them. Both readers of the server (TDS packets
+ * and TLS records) are built on it.
+ */
+export class BufferedSource {
+  readonly #source: Transport;
+  #buffer: Uint8Array = new Uint8Array(0);
+  readonly #chunk = new Uint8Array(16 * 1024);
+
+  /** Reads from `source`. */
+  constructor(source: Transport) {
+    this.#source = source;
+  }
+
+  /** What is buffered now. */
+  get buffered(): Uint8Array {
+    return this.#buffer;
+  }
+
+  /** Reads until `n` bytes are buffered; false when the stream ends first. */
+  async fill(n: number): Promise<boolean> {
+    while (this.#buffer.length < n) {
+      const read = await this.#source.read(this.#chunk);
+      if (read === null) return false;
+      this.#buffer = concat(this.#buffer, this.#chunk.subarray(0, read));
+    }
+    return true;
+  }
+
+  /** Removes and returns the first `n` buffered bytes. */
+  take(n: number): Uint8Array {
+    const taken = this.#buffer.slice(0, n);
+    this.#buffer = this.#buffer.slice(n);
+    return taken;
+  }
+
+  /** Everything buffered, for a reader that takes over the connection. */
+  takeBuffered(): Uint8Array {
+    const rest = this.#buffer;
+    this.#buffer = new Uint8Array(0);
+    return rest;
+  }
 }
 
 /** Writes every byte, however many writes it takes. */

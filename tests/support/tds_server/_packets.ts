@@ -7,7 +7,7 @@
 
 import { type ByteReader, concat, readU16be } from "./_bytes.ts";
 import { PACKET_ATTENTION } from "./_constants.ts";
-import type { Transport } from "./_io.ts";
+import { BufferedSource, type Transport } from "./_io.ts";
 
 const HEADER_LENGTH = 8;
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -27,28 +27,15 @@ export interface TdsMessage {
 
 /** Reads TDS packets and reassembles messages split across them. */
 export class PacketReader {
-  #source: Transport;
-  #buffer: Uint8Array = new Uint8Array(0);
-  #chunk = new Uint8Array(16 * 1024);
+  readonly #input: BufferedSource;
 
   constructor(source: Transport) {
-    this.#source = source;
+    this.#input = new BufferedSource(source);
   }
 
   /** Bytes read past the last packet, for a relay that takes over. */
   takeBuffered(): Uint8Array {
-    const rest = this.#buffer;
-    this.#buffer = new Uint8Array(0);
-    return rest;
-  }
-
-  async #fill(n: number): Promise<boolean> {
-    while (this.#buffer.length < n) {
-      const read = await this.#source.read(this.#chunk);
-      if (read === null) return false;
-      this.#buffer = concat(this.#buffer, this.#chunk.subarray(0, read));
-    }
-    return true;
+    return this.#input.takeBuffered();
   }
 
   /**
@@ -63,26 +50,25 @@ export class PacketReader {
     let type = -1;
     let resetConnection = false;
     for (;;) {
-      if (!(await this.#fill(HEADER_LENGTH))) {
-        if (type === -1 && this.#buffer.length === 0) return null;
+      if (!(await this.#input.fill(HEADER_LENGTH))) {
+        if (type === -1 && this.#input.buffered.length === 0) return null;
         throw new Deno.errors.UnexpectedEof(
           "The client closed the connection in the middle of a TDS packet",
         );
       }
-      const header = this.#buffer;
+      const header = this.#input.buffered;
       const packetType = header[0] as number;
       const status = header[1] as number;
       const length = readU16be(header, 2);
       if (length < HEADER_LENGTH) {
         throw new RangeError(`A TDS packet declares length ${length}`);
       }
-      if (!(await this.#fill(length))) {
+      if (!(await this.#input.fill(length))) {
         throw new Deno.errors.UnexpectedEof(
           "The client closed the connection in the middle of a TDS packet",
         );
       }
-      const packet = this.#buffer.subarray(HEADER_LENGTH, length);
-      this.#buffer = this.#buffer.slice(length);
+      const packet = this.#input.take(length).subarray(HEADER_LENGTH);
       if (type === -1) {
         type = packetType;
         resetConnection = (status &

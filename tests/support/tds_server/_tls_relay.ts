@@ -9,7 +9,13 @@
 
 import { concat, readU16be } from "./_bytes.ts";
 import { PACKET_PRELOGIN } from "./_constants.ts";
-import { closeQuietly, pump, type Transport, writeAll } from "./_io.ts";
+import {
+  BufferedSource,
+  closeQuietly,
+  pump,
+  type Transport,
+  writeAll,
+} from "./_io.ts";
 import { PacketReader } from "./_packets.ts";
 
 /** What {@linkcode startTlsRelay} needs from the session. */
@@ -115,32 +121,24 @@ export async function startTlsRelay(
  * ChangeCipherSpec, or with an alert.
  */
 export class TlsRecordReader {
-  #source: Transport;
-  #buffer: Uint8Array = new Uint8Array(0);
-  #chunk = new Uint8Array(16 * 1024);
+  readonly #input: BufferedSource;
   #sawChangeCipherSpec = false;
   finished = false;
 
   constructor(source: Transport) {
-    this.#source = source;
+    this.#input = new BufferedSource(source);
   }
 
   /** Bytes read past the last flight, for the relay that takes over. */
   takeBuffered(): Uint8Array {
-    const rest = this.#buffer;
-    this.#buffer = new Uint8Array(0);
-    return rest;
+    return this.#input.takeBuffered();
   }
 
   async #fill(n: number): Promise<void> {
-    while (this.#buffer.length < n) {
-      const read = await this.#source.read(this.#chunk);
-      if (read === null) {
-        throw new Deno.errors.UnexpectedEof(
-          "The TLS engine closed during the handshake",
-        );
-      }
-      this.#buffer = concat(this.#buffer, this.#chunk.subarray(0, read));
+    if (!(await this.#input.fill(n))) {
+      throw new Deno.errors.UnexpectedEof(
+        "The TLS engine closed during the handshake",
+      );
     }
   }
 
@@ -149,11 +147,10 @@ export class TlsRecordReader {
     const records: Uint8Array[] = [];
     for (;;) {
       await this.#fill(5);
-      const contentType = this.#buffer[0] as number;
-      const length = readU16be(this.#buffer, 3);
+      const contentType = this.#input.buffered[0] as number;
+      const length = readU16be(this.#input.buffered, 3);
       await this.#fill(5 + length);
-      const record = this.#buffer.slice(0, 5 + length);
-      this.#buffer = this.#buffer.slice(5 + length);
+      const record = this.#input.take(5 + length);
       records.push(record);
       if (contentType === 0x15) { // alert
         this.finished = true;
