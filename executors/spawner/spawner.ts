@@ -54,6 +54,15 @@ export const MAX_TIMEOUT_MS = 60 * 60 * 1000;
 export const MAX_OUTPUT_BYTES_LIMIT = 64 * 1024 * 1024;
 /** Default cap on the stderr kept for the debug log (bytes). */
 export const DEFAULT_MAX_STDERR_BYTES = 64 * 1024;
+/**
+ * Default memory limit of one executor (MiB): eight of them, the default
+ * concurrency, fit with the gateway on the manual's recommended 1 GB host.
+ */
+export const DEFAULT_EXECUTOR_MEMORY_MB = 112;
+/** Smallest memory limit an executor can start under (MiB). */
+export const MIN_EXECUTOR_MEMORY_MB = 64;
+/** Largest memory limit an executor may be given (MiB). */
+export const MAX_EXECUTOR_MEMORY_MB = 16 * 1024;
 /** Default time the child gets after its own deadline before SIGKILL (ms). */
 export const DEFAULT_KILL_GRACE_MS = 1000;
 

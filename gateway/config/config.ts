@@ -96,6 +96,8 @@ export interface ExecutorConfig {
   maxTimeoutSeconds: number;
   /** Cap on each captured output stream. */
   maxOutputBytes: number;
+  /** Memory limit of one executor (MiB). */
+  maxMemoryMb: number;
 }
 
 /** `db_query` settings: output caps and TLS per engine. */

@@ -17,10 +17,13 @@ import {
   PowershellOperationSchema,
 } from "../../executors/protocol/mod.ts";
 import {
+  DEFAULT_EXECUTOR_MEMORY_MB,
   DEFAULT_MAX_CONCURRENT,
   DEFAULT_MAX_QUEUED,
+  MAX_EXECUTOR_MEMORY_MB,
   MAX_OUTPUT_BYTES_LIMIT,
   MAX_TIMEOUT_MS,
+  MIN_EXECUTOR_MEMORY_MB,
 } from "../../executors/spawner/mod.ts";
 import { Secret } from "../../vault/secret.ts";
 import {
@@ -184,6 +187,11 @@ const envSchema = z.object({
     min: 1024,
     max: MAX_OUTPUT_BYTES_LIMIT,
     fallback: DEFAULT_MAX_OUTPUT_BYTES,
+  }),
+  EXECUTOR_MAX_MEMORY_MB: wholeNumber("MiB", {
+    min: MIN_EXECUTOR_MEMORY_MB,
+    max: MAX_EXECUTOR_MEMORY_MB,
+    fallback: DEFAULT_EXECUTOR_MEMORY_MB,
   }),
   DB_DEFAULT_MAX_ROWS: wholeNumber("rows", {
     min: 1,

@@ -26,5 +26,6 @@ export function parseExecutorConfig(values: EnvValues): ExecutorConfig {
     defaultTimeoutSeconds: values.EXECUTOR_TIMEOUT_SECONDS,
     maxTimeoutSeconds: values.EXECUTOR_MAX_TIMEOUT_SECONDS,
     maxOutputBytes: values.EXECUTOR_MAX_OUTPUT_BYTES,
+    maxMemoryMb: values.EXECUTOR_MAX_MEMORY_MB,
   };
 }

@@ -8,7 +8,12 @@ Deno.test("loadConfig() reads the executor limits with the service's defaults", 
     defaultTimeoutSeconds: 60,
     maxTimeoutSeconds: 600,
     maxOutputBytes: 1024 * 1024,
+    maxMemoryMb: 112,
   });
+  assertEquals(
+    load({ EXECUTOR_MAX_MEMORY_MB: "256" }).executors.maxMemoryMb,
+    256,
+  );
 });
 
 Deno.test("loadConfig() refuses a default executor timeout above the maximum", () => {
@@ -22,6 +27,11 @@ Deno.test("loadConfig() refuses a default executor timeout above the maximum", (
       { EXECUTOR_MAX_CONCURRENT: "0" },
       "EXECUTOR_MAX_CONCURRENT",
       "from 1 to 256",
+    ],
+    [
+      { EXECUTOR_MAX_MEMORY_MB: "32" },
+      "EXECUTOR_MAX_MEMORY_MB",
+      "from 64 to 16384",
     ],
   ]);
 });
