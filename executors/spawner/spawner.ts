@@ -123,6 +123,8 @@ export interface ExecutorRunner {
   run<K extends Operation["kind"]>(
     call: ExecutorCall<K>,
   ): Promise<ExecutorOutcome<ResultOf<K>>>;
+  /** Holds a free slot for one call (see {@linkcode ExecutorSpawner.reserve}). */
+  reserve(options?: ReserveOptions): Promise<ExecutorReservation>;
 }
 
 /** Starts a child process; replaceable to count or observe spawns in tests. */
@@ -151,6 +153,40 @@ export interface ExecutorSpawnerOptions {
   readonly modules?: Readonly<Partial<Record<ExecutorKind, URL>>>;
   /** Starts the process (default `new Deno.Command(...).spawn()`). */
   readonly spawn?: SpawnFunction;
+}
+
+/** Options of {@linkcode ExecutorSpawner.reserve}. */
+export interface ReserveOptions {
+  /** Time limit of the wait and the run together (ms). */
+  readonly timeoutMs?: number;
+  /** Cancels the wait. */
+  readonly signal?: AbortSignal;
+}
+
+/** A free executor slot held for one call. */
+export interface ExecutorReservation {
+  /**
+   * Runs the call in the held slot and frees it; once. The call's
+   * `timeoutMs`, if any, counts from the reservation, like the wait.
+   */
+  run<K extends Operation["kind"]>(
+    call: ExecutorCall<K>,
+  ): Promise<ExecutorOutcome<ResultOf<K>>>;
+  /** Frees the slot without running anything; harmless after `run`. */
+  release(): void;
+}
+
+/** Thrown when no executor slot freed up within the call's time limit. */
+export class ExecutorWaitTimeoutError extends Error {
+  /** Creates the error for the given limits. */
+  constructor(maxConcurrent: number, timeoutMs: number) {
+    super(
+      `All ${maxConcurrent} executor slots stayed busy for ${
+        seconds(timeoutMs)
+      } s; retry in a few seconds or pass a larger timeout_seconds`,
+    );
+    this.name = "ExecutorWaitTimeoutError";
+  }
 }
 
 /** Thrown when every slot is taken and the queue is full; retry later. */
@@ -257,7 +293,8 @@ export class ExecutorSpawner implements ExecutorRunner {
   }
 
   /**
-   * Runs one operation in a fresh child and returns its scrubbed outcome.
+   * Runs one operation in a fresh child and returns its scrubbed outcome:
+   * {@linkcode ExecutorSpawner.reserve} and then the reservation's `run`.
    * A timeout (while queued or running) is an outcome with code `timeout`;
    * a child that breaks the protocol gives code `internal`.
    *
@@ -271,6 +308,79 @@ export class ExecutorSpawner implements ExecutorRunner {
     call: ExecutorCall<K>,
   ): Promise<ExecutorOutcome<ResultOf<K>>> {
     const started = performance.now();
+    const job = this.#prepare(call);
+    let reservation: ExecutorReservation;
+    try {
+      reservation = await this.reserve({
+        timeoutMs: job.timeoutMs,
+        ...(call.signal === undefined ? {} : { signal: call.signal }),
+      });
+    } catch (error) {
+      if (!(error instanceof ExecutorWaitTimeoutError)) throw error;
+      return failed(
+        "timeout",
+        `The ${job.kind} operation timed out after ${
+          seconds(job.timeoutMs)
+        } s waiting for a free executor (${this.#maxConcurrent} running); retry later or raise its timeout`,
+        { queuedMs: Math.round(performance.now() - started), runMs: 0 },
+      );
+    }
+    return await reservation.run(call);
+  }
+
+  /**
+   * Waits for a free executor slot and holds it for one call, so that a
+   * caller can do what must not happen before a slot is sure (redeeming a
+   * single-use handle) between the wait and the run. The reservation's
+   * `timeoutMs` covers the wait and the run.
+   *
+   * @throws {RangeError} when the time limit is out of range
+   * @throws {ExecutorBusyError} when all slots are busy and the queue is full
+   * @throws {ExecutorWaitTimeoutError} when no slot frees up in time
+   * @throws the signal's reason when `options.signal` aborts
+   */
+  async reserve(options: ReserveOptions = {}): Promise<ExecutorReservation> {
+    const started = performance.now();
+    const timeoutMs = checkTimeout(options.timeoutMs ?? this.#defaultTimeoutMs);
+    options.signal?.throwIfAborted();
+    const deadline = started + timeoutMs;
+    if (!await this.#acquire(deadline, options.signal)) {
+      throw new ExecutorWaitTimeoutError(this.#maxConcurrent, timeoutMs);
+    }
+    const queuedMs = Math.round(performance.now() - started);
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      this.#release();
+    };
+    return {
+      run: async <K extends Operation["kind"]>(
+        call: ExecutorCall<K>,
+      ): Promise<ExecutorOutcome<ResultOf<K>>> => {
+        if (!held) {
+          throw new TypeError(
+            "This executor reservation was used or released already; reserve a slot for every call",
+          );
+        }
+        try {
+          const job = this.#prepare(call);
+          return await this.#runPrepared(job, call, {
+            deadline: Math.min(deadline, started + job.timeoutMs),
+            queuedMs,
+          });
+        } finally {
+          release();
+        }
+      },
+      release,
+    };
+  }
+
+  /** Validates a call and builds the child's command line; spawns nothing. */
+  #prepare<K extends Operation["kind"]>(
+    call: ExecutorCall<K>,
+  ): PreparedCall<K> {
     const target = validateTarget(call.target.host, call.target.port);
     const operation = OperationSchema.safeParse(call.operation);
     if (!operation.success) {
@@ -281,63 +391,56 @@ export class ExecutorSpawner implements ExecutorRunner {
       );
     }
     const kind = operation.data.kind as K;
-    const timeoutMs = checkTimeout(call.timeoutMs ?? this.#defaultTimeoutMs);
-    const maxOutputBytes = checkMaxOutput(
-      call.maxOutputBytes ?? this.#defaultMaxOutputBytes,
-    );
     const modulePath = pathOf(
       this.#modules[kind] ?? new URL(EXECUTORS[kind].module, import.meta.url),
     );
-    const args = executorArgs(kind, target, {
-      configPath: this.#configPath,
-      modulePath,
-    });
-    call.signal?.throwIfAborted();
-    const deadline = started + timeoutMs;
+    return {
+      kind,
+      target,
+      operation: operation.data,
+      timeoutMs: checkTimeout(call.timeoutMs ?? this.#defaultTimeoutMs),
+      maxOutputBytes: checkMaxOutput(
+        call.maxOutputBytes ?? this.#defaultMaxOutputBytes,
+      ),
+      args: executorArgs(kind, target, {
+        configPath: this.#configPath,
+        modulePath,
+      }),
+    };
+  }
 
-    const slot = await this.#acquire(deadline, call.signal);
-    const queuedMs = Math.round(performance.now() - started);
-    if (!slot) {
-      return {
-        ok: false,
-        error: {
-          code: "timeout",
-          message: `The ${kind} operation timed out after ${
-            seconds(timeoutMs)
-          } s waiting for a free executor (${this.#maxConcurrent} running); retry later or raise its timeout`,
-        },
-        timing: { queuedMs, runMs: 0 },
-      };
+  /** Seals the request and runs the child in a slot already held. */
+  async #runPrepared<K extends Operation["kind"]>(
+    job: PreparedCall<K>,
+    call: ExecutorCall<K>,
+    slot: { deadline: number; queuedMs: number },
+  ): Promise<ExecutorOutcome<ResultOf<K>>> {
+    call.signal?.throwIfAborted();
+    const sealed = sealRequest(call.credential, {
+      target: job.target,
+      operation: job.operation,
+      limits: {
+        timeoutMs: Math.max(1, Math.round(slot.deadline - performance.now())),
+        maxOutputBytes: job.maxOutputBytes,
+        killGraceMs: this.#killGraceMs,
+      },
+    });
+    if (sealed.unscrubbable) {
+      logger.warn(
+        "A credential secret of user {username} is shorter than {min} characters and is not scrubbed from executor output; rotate it to a longer one",
+        { username: call.credential.username, min: MIN_SCRUB_LENGTH },
+      );
     }
-    try {
-      const sealed = sealRequest(call.credential, {
-        target,
-        operation: operation.data,
-        limits: {
-          timeoutMs: Math.max(1, Math.round(deadline - performance.now())),
-          maxOutputBytes,
-          killGraceMs: this.#killGraceMs,
-        },
-      });
-      if (sealed.unscrubbable) {
-        logger.warn(
-          "A credential secret of user {username} is shorter than {min} characters and is not scrubbed from executor output; rotate it to a longer one",
-          { username: call.credential.username, min: MIN_SCRUB_LENGTH },
-        );
-      }
-      return await this.#runChild<K>({
-        kind,
-        args,
-        sealed,
-        deadline,
-        timeoutMs,
-        maxOutputBytes,
-        queuedMs,
-        signal: call.signal,
-      });
-    } finally {
-      this.#release();
-    }
+    return await this.#runChild<K>({
+      kind: job.kind,
+      args: job.args,
+      sealed,
+      deadline: slot.deadline,
+      timeoutMs: job.timeoutMs,
+      maxOutputBytes: job.maxOutputBytes,
+      queuedMs: slot.queuedMs,
+      signal: call.signal,
+    });
   }
 
   /** Waits for a slot; resolves false when the deadline passes first. */
@@ -540,6 +643,15 @@ function isResultOf<K extends Operation["kind"]>(
   result: OperationResult,
 ): result is ResultOf<K> {
   return result.kind === kind;
+}
+
+interface PreparedCall<K extends Operation["kind"]> {
+  readonly kind: K;
+  readonly target: { readonly host: string; readonly port: number };
+  readonly operation: Operation;
+  readonly timeoutMs: number;
+  readonly maxOutputBytes: number;
+  readonly args: string[];
 }
 
 interface ChildJob<K extends Operation["kind"]> {

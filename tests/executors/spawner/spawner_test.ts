@@ -13,6 +13,7 @@ import {
   EXECUTORS,
   ExecutorSpawner,
   type ExecutorSpawnerOptions,
+  ExecutorWaitTimeoutError,
   type SpawnFunction,
 } from "../../../executors/spawner/mod.ts";
 import {
@@ -536,4 +537,54 @@ Deno.test("ExecutorSpawner.run() tells the child its kill grace, so cleanup past
   assertEquals(limits.killGraceMs, 1234);
   assertEquals(limits.maxOutputBytes, 4096);
   assert(limits.timeoutMs > 0 && limits.timeoutMs <= 20_000);
+});
+
+Deno.test("ExecutorSpawner.reserve() holds a slot until run or release, and later calls wait for it", async () => {
+  const spawner = new ExecutorSpawner({ maxConcurrent: 1, maxQueued: 1 });
+  const first = await spawner.reserve({ timeoutMs: 60_000 });
+  assertEquals(spawner.running, 1);
+  let secondGranted = false;
+  const second = spawner.reserve({ timeoutMs: 60_000 }).then((r) => {
+    secondGranted = true;
+    return r;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assertEquals(secondGranted, false);
+  assertEquals(spawner.queued, 1);
+  first.release();
+  first.release(); // harmless twice
+  const held = await second;
+  assertEquals(spawner.running, 1);
+  const outcome = await held.run(call(probe("noop")));
+  assert(outcome.ok, JSON.stringify(outcome));
+  assertEquals(spawner.running, 0);
+  await assertRejects(
+    () => held.run(call(probe("noop"))),
+    TypeError,
+    "reserve a slot for every call",
+  );
+});
+
+Deno.test("ExecutorSpawner.reserve() refuses when the queue is full and times out while no slot frees up", async () => {
+  const spawner = new ExecutorSpawner({ maxConcurrent: 1, maxQueued: 0 });
+  const held = await spawner.reserve({ timeoutMs: 60_000 });
+  try {
+    await assertRejects(
+      () => spawner.reserve({ timeoutMs: 60_000 }),
+      ExecutorBusyError,
+    );
+    const waiting = new ExecutorSpawner({ maxConcurrent: 1, maxQueued: 1 });
+    const blocker = await waiting.reserve({ timeoutMs: 60_000 });
+    await assertRejects(
+      () => waiting.reserve({ timeoutMs: 50 }),
+      ExecutorWaitTimeoutError,
+      "stayed busy",
+    );
+    assertEquals(waiting.queued, 0);
+    blocker.release();
+    assertEquals(waiting.running, 0);
+  } finally {
+    held.release();
+  }
+  assertEquals(spawner.running, 0);
 });
