@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { HandleScope } from "./handle_scope.ts";
 import type { Secret } from "./secret.ts";
 
 /** What a handle stands for. Keys are derived from the handle, never the handle itself. */
@@ -21,6 +22,12 @@ export interface HandleEntry {
   singleUse: boolean;
   /** What `secret` holds, decided by the vault so that no caller has to look at it. */
   secretKind: SecretKind;
+  /**
+   * The protocol and ports the handle is for, decided by the vault at issue.
+   * Absent only in an entry a version before handle scopes wrote to a shared
+   * store; the vault refuses such an entry ("unknown scope").
+   */
+  scope?: HandleScope;
 }
 
 /** A password, or a private key in PEM / OpenSSH form. */

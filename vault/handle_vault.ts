@@ -11,15 +11,31 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { getLogger } from "@logtape/logtape";
 import type {
   HandleEntry,
   HandleKeys,
   HandleStore,
+  LookupResult,
   SecretKind,
 } from "./handle_store.ts";
+import {
+  DEFAULT_SCOPE_RULES,
+  type HandleProtocol,
+  type HandleScope,
+  type HandleScopeRules,
+  scopeAllows,
+  scopeOfAccount,
+  scopeRefusal,
+} from "./handle_scope.ts";
 import type { Secret } from "./secret.ts";
 import { hostMatchesAddress } from "./host_binding.ts";
 import { MemoryHandleStore } from "./memory_handle_store.ts";
+
+export type { HandleProtocol, HandleScope } from "./handle_scope.ts";
+export { UnmappedPlatformError } from "./handle_scope.ts";
+
+const log = getLogger(["vault", "handles"]);
 
 /** Prefix of every handle. */
 export const HANDLE_PREFIX = "secret://";
@@ -31,7 +47,14 @@ export type HandleFailureReason =
   | "expired"
   | "already_consumed"
   | "unknown"
-  | "host_mismatch";
+  | "host_mismatch"
+  | "scope";
+
+/** Options of {@linkcode HandleError}. */
+export interface HandleErrorOptions {
+  /** For `scope`: what the handle is for (absent when the entry has no scope). */
+  scope?: HandleScope;
+}
 
 /** A handle that cannot be redeemed; `reason` feeds the audit log. */
 export class HandleError extends Error {
@@ -39,13 +62,21 @@ export class HandleError extends Error {
   readonly reason: HandleFailureReason;
   /** The non-redeemable id of the presented handle (empty when malformed). */
   readonly handleId: string;
+  /** For `scope`: the protocol and ports the handle is for, for the audit line. */
+  readonly scope?: HandleScope;
 
   /** Creates the error; the message starts with the manual's wording. */
-  constructor(reason: HandleFailureReason, handleId: string, message: string) {
+  constructor(
+    reason: HandleFailureReason,
+    handleId: string,
+    message: string,
+    options: HandleErrorOptions = {},
+  ) {
     super(message);
     this.name = "HandleError";
     this.reason = reason;
     this.handleId = handleId;
+    if (options.scope !== undefined) this.scope = options.scope;
   }
 }
 
@@ -55,11 +86,31 @@ export interface HandleVaultOptions {
   singleUse: boolean;
   /** Refuse a handle used against a host other than the account's Address. */
   hostBinding: boolean;
+  /**
+   * Refuse a handle used by a tool of another protocol or on a port outside
+   * its scope (default true; `HANDLE_SCOPE_BINDING`).
+   */
+  scopeBinding?: boolean;
+  /** How an account's platform and ports become its scope (default: the built-in table, unmapped platforms refused). */
+  scopeRules?: HandleScopeRules;
   store?: HandleStore;
 }
 
-/** The account a handle is issued for (single use comes from the vault's settings). */
-export type IssueInput = Omit<HandleEntry, "singleUse" | "secretKind">;
+/** Where a tool wants to use a handle. */
+export interface RedeemTarget {
+  /** The host the tool connects to. */
+  readonly host: string;
+  /** The port the tool connects to. */
+  readonly port: number;
+  /** The protocol the tool speaks (`ssh` for ssh_execute, `winrm` for ps_execute, the db_type for db_query). */
+  readonly protocol: HandleProtocol;
+}
+
+/** The account a handle is issued for (single use, kind and scope come from the vault). */
+export type IssueInput = Omit<
+  HandleEntry,
+  "singleUse" | "secretKind" | "scope"
+>;
 
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
@@ -78,6 +129,10 @@ export interface IssuedHandle {
   singleUse: boolean;
   /** Wall-clock expiry, for display only; the TTL itself runs on a monotonic clock. */
   expiresAt: Date;
+  /** The protocol and ports the handle is for. */
+  scope: HandleScope;
+  /** False when `HANDLE_SCOPE_BINDING=false`: the scope is not enforced. */
+  scopeBinding: boolean;
 }
 
 /** A redeemed handle: the secret and its account. */
@@ -101,23 +156,47 @@ export class HandleVault {
     ttlSeconds: number;
     singleUse: boolean;
     hostBinding: boolean;
+    scopeBinding: boolean;
   } {
     const { ttlSeconds, singleUse, hostBinding } = this.#options;
-    return { ttlSeconds, singleUse, hostBinding };
+    return { ttlSeconds, singleUse, hostBinding, scopeBinding: this.#scoped };
+  }
+
+  get #scoped(): boolean {
+    return this.#options.scopeBinding ?? true;
   }
 
   /**
-   * Stores a secret and returns its new handle.
+   * Stores a secret and returns its new handle, bound to the protocol and
+   * ports of the account's platform. An account whose platform maps to no
+   * protocol gets no handle (unless `UNMAPPED_PLATFORM=standard-ports`), and
+   * its secret is not stored.
    *
+   * @throws {UnmappedPlatformError} the account's platform maps to no protocol this service speaks
    * @throws {HandleStoreError} the shared store is unreachable
    */
   async issue(input: IssueInput): Promise<IssuedHandle> {
+    const { scope, badPort, platformId } = scopeOfAccount(
+      input,
+      this.#options.scopeRules ?? DEFAULT_SCOPE_RULES,
+    );
+    if (badPort !== undefined) {
+      log.warn(
+        "Account {object_name} in safe {safe} has Port property {port}, not a port from 1 to 65535; using the ports of platform {platform} instead; fix the account's Port in CyberArk",
+        {
+          object_name: input.objectName,
+          safe: input.safe,
+          port: badPort,
+          platform: platformId,
+        },
+      );
+    }
     const handle = HANDLE_PREFIX +
       base64url(crypto.getRandomValues(new Uint8Array(HANDLE_BYTES)));
     const { ttlSeconds, singleUse } = this.#options;
     await this.#store.put(
       keysOf(handle),
-      { ...input, singleUse, secretKind: secretKindOf(input.secret) },
+      { ...input, singleUse, secretKind: secretKindOf(input.secret), scope },
       ttlSeconds * 1000,
     );
     return {
@@ -128,63 +207,117 @@ export class HandleVault {
       ttlSeconds,
       singleUse,
       expiresAt: new Date(Date.now() + ttlSeconds * 1000),
+      scope,
+      scopeBinding: this.#scoped,
     };
   }
 
   /**
-   * Redeems a handle for an operation on `host`, consuming it when single-use.
-   * A host-binding refusal does not consume the handle.
+   * Checks that a handle could be redeemed for `target` now (it exists, has
+   * not expired or been consumed, and its host and scope allow the target)
+   * without consuming it: the pipeline calls this before it waits for an
+   * executor slot, and {@linkcode redeem} after.
    *
-   * @throws {HandleError} expired, already consumed, unknown, or bound to another host
+   * @throws {HandleError} expired, already consumed, unknown, bound to another host, or out of scope
+   * @throws {HandleStoreError} the shared store is unreachable or an entry fails its integrity check
+   */
+  async check(handle: string, target: RedeemTarget): Promise<void> {
+    const key = keysOfValid(handle);
+    const handleId = handleIdOf(handle);
+    const peeked = await this.#store.peek(key);
+    if (peeked.status !== "live") throw this.#lookupError(peeked, handleId);
+    this.#checkBinding(peeked.entry, target, handleId);
+  }
+
+  /**
+   * Redeems a handle for an operation on `target`, consuming it when
+   * single-use. A refusal for the host or the scope does not consume the
+   * handle: it is decided on a non-consuming look-up first (entries never
+   * change once stored, so the take that follows sees the same entry).
+   *
+   * @throws {HandleError} expired, already consumed, unknown, bound to another host, or out of scope
    * @throws {HandleStoreError} the shared store is unreachable or an entry fails its integrity check
    */
   async redeem(
     handle: string,
-    target: { host: string },
+    target: RedeemTarget,
   ): Promise<RedeemedCredential> {
-    if (!HANDLE_PATTERN.test(handle)) {
-      throw new HandleError(
-        "unknown",
-        "",
-        "Unknown handle: this is not a handle issued by get_credential (expected secret:// followed by 43 characters); call get_credential and pass its Handle value unchanged",
-      );
-    }
-    const key = keysOf(handle);
+    const key = keysOfValid(handle);
     const handleId = handleIdOf(handle);
-    if (this.#options.hostBinding) {
+    if (this.#options.hostBinding || this.#scoped) {
       const peeked = await this.#store.peek(key);
-      if (
-        peeked.status === "live" &&
-        !hostMatchesAddress(target.host, peeked.entry.address)
-      ) {
-        const address = peeked.entry.address;
-        throw new HandleError(
-          "host_mismatch",
-          handleId,
-          address === ""
-            ? `Handle refused for host "${target.host}": the CyberArk account "${peeked.entry.objectName}" has no Address, so the handle cannot be bound to a host; set the account's Address in CyberArk`
-            : `Handle refused for host "${target.host}": the credential belongs to "${address}" (account "${peeked.entry.objectName}" in safe "${peeked.entry.safe}"); use it against that host, or get the credential for "${target.host}"`,
-        );
+      if (peeked.status === "live") {
+        this.#checkBinding(peeked.entry, target, handleId);
       }
     }
     const result = await this.#store.take(key);
+    if (result.status !== "live") throw this.#lookupError(result, handleId);
+    if (!this.#scoped) {
+      log.warn(
+        "HANDLE_SCOPE_BINDING=false: handle {handle_id} used by a {protocol} tool on port {port} without the protocol and port check",
+        { handle_id: handleId, protocol: target.protocol, port: target.port },
+      );
+    }
+    return { ...result.entry, handleId };
+  }
+
+  /** Throws the HandleError for a live entry that the host or the scope refuses. */
+  #checkBinding(
+    entry: HandleEntry,
+    target: RedeemTarget,
+    handleId: string,
+  ): void {
+    if (
+      this.#options.hostBinding &&
+      !hostMatchesAddress(target.host, entry.address)
+    ) {
+      throw new HandleError(
+        "host_mismatch",
+        handleId,
+        entry.address === ""
+          ? `Handle refused for host "${target.host}": the CyberArk account "${entry.objectName}" has no Address, so the handle cannot be bound to a host; set the account's Address in CyberArk`
+          : `Handle refused for host "${target.host}": the credential belongs to "${entry.address}" (account "${entry.objectName}" in safe "${entry.safe}"); use it against that host, or get the credential for "${target.host}"`,
+      );
+    }
+    if (!this.#scoped) return;
+    if (entry.scope === undefined) {
+      throw new HandleError(
+        "scope",
+        handleId,
+        "Refused: this handle has an unknown scope (it was issued by an older version of the service); the handle was not used; call get_credential again",
+      );
+    }
+    if (!scopeAllows(entry.scope, target)) {
+      const address = entry.address === "" ? target.host : entry.address;
+      throw new HandleError(
+        "scope",
+        handleId,
+        scopeRefusal(entry.scope, address, target),
+        { scope: entry.scope },
+      );
+    }
+  }
+
+  /** The HandleError for a look-up that found no live entry. */
+  #lookupError(
+    result: Exclude<LookupResult, { status: "live" }>,
+    handleId: string,
+  ): HandleError {
     switch (result.status) {
-      case "live":
-        return { ...result.entry, handleId };
       case "expired":
-        throw new HandleError(
+        return new HandleError(
           "expired",
           handleId,
           `Handle expired: handles live ${this.#options.ttlSeconds} seconds; call get_credential again (or raise HANDLE_TTL_SECONDS)`,
         );
       case "consumed":
-        throw new HandleError(
+        return new HandleError(
           "already_consumed",
           handleId,
           "Handle already consumed: handles are single-use (HANDLE_SINGLE_USE=true); call get_credential again for each operation",
         );
       case "unknown":
-        throw new HandleError(
+        return new HandleError(
           "unknown",
           handleId,
           "Unknown handle: it was never issued by this service, or expired long ago or before a restart; call get_credential again",
@@ -208,6 +341,22 @@ export function handleIdOf(handle: string): string {
   return createHash("sha256").update(`mcp-privileged/handle-id\0${handle}`)
     .digest("hex")
     .slice(0, 16);
+}
+
+/**
+ * The keys of a well-formed handle.
+ *
+ * @throws {HandleError} `unknown` when it is not a handle at all
+ */
+function keysOfValid(handle: string): HandleKeys {
+  if (!HANDLE_PATTERN.test(handle)) {
+    throw new HandleError(
+      "unknown",
+      "",
+      "Unknown handle: this is not a handle issued by get_credential (expected secret:// followed by 43 characters); call get_credential and pass its Handle value unchanged",
+    );
+  }
+  return keysOf(handle);
 }
 
 function keysOf(handle: string): HandleKeys {

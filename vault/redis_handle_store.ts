@@ -30,8 +30,9 @@
  *
  * Encryption: Redis never holds a plaintext secret or account field. An entry
  * is serialized to JSON (the only place in this file where a secret is
- * revealed: {@linkcode serializeEntry}) and sealed with AES-256-GCM under the
- * handle's own 32-byte encryption key (derived from the handle by the vault;
+ * revealed: {@linkcode serializeEntry}), its scope (protocol and ports)
+ * included, and sealed with AES-256-GCM under the handle's own 32-byte
+ * encryption key (derived from the handle by the vault;
  * this store never sees the handle), a random 96-bit IV, and the value's
  * header plus the store key as additional data. The stored value is
  * `v1.<s|r>.<iv>.<ciphertext>` (base64): `s`/`r` tells the take script
@@ -54,6 +55,7 @@ import type {
   LookupResult,
 } from "./handle_store.ts";
 import { HandleStoreError } from "./handle_store_error.ts";
+import { isHandleScope } from "./handle_scope.ts";
 import { Secret } from "./secret.ts";
 
 const log = getLogger(["vault", "redis"]);
@@ -379,6 +381,9 @@ function serializeEntry(entry: HandleEntry): Uint8Array<ArrayBuffer> {
     properties: entry.properties,
     singleUse: entry.singleUse,
     secretKind: entry.secretKind,
+    ...(entry.scope === undefined ? {} : {
+      scope: { protocol: entry.scope.protocol, ports: entry.scope.ports },
+    }),
   }));
 }
 
@@ -415,6 +420,10 @@ function parseEntry(json: string): HandleEntry | undefined {
   ) {
     return undefined;
   }
+  // An entry written before handle scopes has none: it is read back without
+  // one, and the vault refuses it ("unknown scope"). A scope that is there
+  // must be whole.
+  if (v.scope !== undefined && !isHandleScope(v.scope)) return undefined;
   return {
     secret: new Secret(v.secret as string),
     ...(v.passphrase === undefined
@@ -428,6 +437,9 @@ function parseEntry(json: string): HandleEntry | undefined {
     properties: { ...(properties as Record<string, string>) },
     singleUse: v.singleUse,
     secretKind: v.secretKind,
+    ...(v.scope === undefined
+      ? {}
+      : { scope: { protocol: v.scope.protocol, ports: [...v.scope.ports] } }),
   };
 }
 

@@ -8,180 +8,15 @@ import {
   assertEquals,
   assertMatch,
   assertNotEquals,
-  assertRejects,
 } from "../support/assert.ts";
 import { eventually } from "../support/eventually.ts";
-import {
-  announceRedisSkip,
-  deleteKeysUnder,
-  randomKeyPrefix,
-} from "../support/redis.ts";
 import {
   HandleError,
   handleIdOf,
   HandleVault,
 } from "../../vault/handle_vault.ts";
-import { MemoryHandleStore } from "../../vault/memory_handle_store.ts";
-import type { RedisHandleStore } from "../../vault/redis_handle_store.ts";
 import { Secret } from "../../vault/secret.ts";
-import { sharedRedisStore } from "./_redis.ts";
-
-const redisSkip = await announceRedisSkip();
-
-function fakeClock(): { now: () => number; advance: (ms: number) => void } {
-  let t = 1_000;
-  return { now: () => t, advance: (ms) => (t += ms) };
-}
-
-const ACCOUNT = {
-  secret: new Secret("S3cr3t-value-for-tests"),
-  username: "root",
-  address: "server01.internal",
-  safe: "PROD-LINUX",
-  objectName: "linux-root",
-  folder: "Root",
-  properties: { PolicyID: "UnixSSH" },
-};
-
-/** A redemption for the host the account belongs to. */
-const AT_HOME = { host: ACCOUNT.address };
-
-/** What a refused redemption is for and what its message says. */
-interface Refused {
-  /** The host asked for (the account's own unless given). */
-  host?: string;
-  /** A part of the message. */
-  says?: string;
-}
-
-/** The HandleError that redeeming `handle` rejects with. */
-function refusal(
-  vault: HandleVault,
-  handle: string,
-  refused: Refused = {},
-): Promise<HandleError> {
-  return assertRejects(
-    () => vault.redeem(handle, { host: refused.host ?? ACCOUNT.address }),
-    HandleError,
-    refused.says,
-  );
-}
-
-/** Vault settings a test asks for. */
-interface VaultOptions {
-  singleUse?: boolean;
-  hostBinding?: boolean;
-  ttlSeconds?: number;
-  tombstoneMs?: number;
-}
-
-/** A vault over one kind of store, and that store's clock. */
-interface Harness {
-  vault: HandleVault;
-  /**
-   * Lets `ms` pass on the store's clock: the memory store's fake clock (then
-   * a sweep). Redis runs TTLs on its own clock, so for Redis this returns at
-   * once and the test waits for the outcome with `eventually()`.
-   */
-  elapse(ms: number): Promise<void>;
-  close(): Promise<void>;
-}
-
-const STORES: {
-  kind: string;
-  ignore: boolean;
-  make: (options: VaultOptions) => Harness;
-}[] = [
-  {
-    kind: "memory",
-    ignore: false,
-    make: (options) => {
-      const { vault, store, clock } = memoryVault(options);
-      return {
-        vault,
-        elapse: (ms) => {
-          clock.advance(ms);
-          store.sweep();
-          return Promise.resolve();
-        },
-        close: () => vault.close(),
-      };
-    },
-  },
-  {
-    kind: "redis",
-    ignore: redisSkip !== null,
-    make: (options) => {
-      const prefix = randomKeyPrefix();
-      const store = sharedRedisStore(prefix, {
-        tombstoneMs: options.tombstoneMs ?? 60_000,
-      });
-      const vault = vaultOver(store, options);
-      return {
-        vault,
-        elapse: () => Promise.resolve(),
-        close: async () => {
-          await vault.close();
-          await deleteKeysUnder(prefix);
-        },
-      };
-    },
-  },
-];
-
-function vaultOver(
-  store: MemoryHandleStore | RedisHandleStore,
-  options: VaultOptions,
-): HandleVault {
-  return new HandleVault({
-    ttlSeconds: options.ttlSeconds ?? 300,
-    singleUse: options.singleUse ?? true,
-    hostBinding: options.hostBinding ?? true,
-    store,
-  });
-}
-
-/** Registers one test per store; `open` makes a vault that is closed after the test. */
-function vaultTest(
-  name: string,
-  fn: (open: (options?: VaultOptions) => Harness) => Promise<void>,
-): void {
-  for (const { kind, ignore, make } of STORES) {
-    Deno.test({
-      name: `${name} [${kind} store]`,
-      ignore,
-      sanitizeResources: kind === "memory",
-      sanitizeOps: kind === "memory",
-      fn: async () => {
-        const opened: Harness[] = [];
-        try {
-          await fn((options = {}) => {
-            const harness = make(options);
-            opened.push(harness);
-            return harness;
-          });
-        } finally {
-          await Promise.all(opened.map((h) => h.close()));
-        }
-      },
-    });
-  }
-}
-
-/** A vault over a memory store that runs on a fake clock and sweeps only when asked. */
-function memoryVault(options: VaultOptions = {}): {
-  vault: HandleVault;
-  store: MemoryHandleStore;
-  clock: ReturnType<typeof fakeClock>;
-} {
-  const clock = fakeClock();
-  const store = new MemoryHandleStore({
-    now: clock.now,
-    sweepIntervalMs: 0,
-    tombstoneMs: options.tombstoneMs ?? 60_000,
-  });
-  return { vault: vaultOver(store, options), store, clock };
-}
+import { ACCOUNT, AT_HOME, memoryVault, refusal, vaultTest } from "./_vault.ts";
 
 vaultTest(
   "handleVault.issue() returns an unguessable secret:// handle and a 16-hex handle id",
@@ -350,7 +185,8 @@ vaultTest(
     });
     assertEquals(error.reason, "host_mismatch");
     assertEquals(
-      (await vault.redeem(handle, { host: "SERVER01.internal." })).username,
+      (await vault.redeem(handle, { ...AT_HOME, host: "SERVER01.internal." }))
+        .username,
       "root",
     );
   },
@@ -371,7 +207,8 @@ vaultTest(
     const { vault } = open({ hostBinding: false });
     const { handle } = await vault.issue(ACCOUNT);
     assertEquals(
-      (await vault.redeem(handle, { host: "other.example" })).username,
+      (await vault.redeem(handle, { ...AT_HOME, host: "other.example" }))
+        .username,
       "root",
     );
   },
@@ -389,11 +226,11 @@ Deno.test("handleVault.issue() records whether the secret is a password or a pri
     const a = await vault.issue({ ...ACCOUNT, secret: new Secret(key) });
     const b = await vault.issue(ACCOUNT);
     assertEquals(
-      (await vault.redeem(a.handle, { host: "x" })).secretKind,
+      (await vault.redeem(a.handle, { ...AT_HOME, host: "x" })).secretKind,
       "private_key",
     );
     assertEquals(
-      (await vault.redeem(b.handle, { host: "x" })).secretKind,
+      (await vault.redeem(b.handle, { ...AT_HOME, host: "x" })).secretKind,
       "password",
     );
   } finally {

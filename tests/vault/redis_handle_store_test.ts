@@ -53,6 +53,7 @@ const ENTRY: HandleEntry = {
   properties: { PolicyID: "UniquePolicyValue" },
   singleUse: true,
   secretKind: "password",
+  scope: { protocol: "postgres", ports: [5432, 6432] },
 };
 
 function randomKeys(): HandleKeys {
@@ -307,6 +308,31 @@ Deno.test("openEntry() rejects a wrong key, a flipped single-use flag, altered b
     assertEquals(error.reason, "integrity", what);
   }
   assert(sealed !== await sealEntry(keys, ENTRY), "a fresh IV per seal");
+});
+
+Deno.test("openEntry() reads an entry without a scope (written before handle scopes) and rejects a malformed scope", async () => {
+  const keys = randomKeys();
+  const { scope: _scope, ...old } = ENTRY;
+  const opened = await openEntry(keys, await sealEntry(keys, old));
+  assertEquals(opened.scope, undefined);
+  assertEquals(opened.username, ENTRY.username);
+  const malformed = [
+    { protocol: "telnet", ports: [23] },
+    { protocol: "ssh", ports: [] },
+    { protocol: "ssh", ports: [0] },
+    { protocol: "ssh", ports: ["22"] },
+    { protocol: null, ports: [22] },
+    "ssh",
+  ];
+  for (const scope of malformed) {
+    const entry = { ...ENTRY, scope } as unknown as HandleEntry;
+    const error = await assertRejects(
+      async () => await openEntry(keys, await sealEntry(keys, entry)),
+      HandleStoreError,
+      "integrity check",
+    );
+    assertEquals(error.reason, "integrity", JSON.stringify(scope));
+  }
 });
 
 withStore(
