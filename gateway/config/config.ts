@@ -11,6 +11,7 @@ import type {
   PostgresTls,
   PowershellOperation,
 } from "../../executors/protocol/mod.ts";
+import type { HandleScopeRules } from "../../vault/handle_scope.ts";
 import type { RedisConnectionOptions } from "../../vault/redis_handle_store.ts";
 import type { Secret } from "../../vault/secret.ts";
 
@@ -60,6 +61,10 @@ export interface HandleConfig {
   ttlSeconds: number;
   singleUse: boolean;
   hostBinding: boolean;
+  /** `HANDLE_SCOPE_BINDING`: refuse a handle used by another protocol or on another port. */
+  scopeBinding: boolean;
+  /** `PLATFORM_PROTOCOLS`, `PLATFORM_PORTS` and `UNMAPPED_PLATFORM`. */
+  scopeRules: HandleScopeRules;
 }
 
 /** Where handles live: this process's memory, or Redis shared by every replica. */

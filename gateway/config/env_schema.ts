@@ -25,6 +25,7 @@ import {
   MAX_TIMEOUT_MS,
   MIN_EXECUTOR_MEMORY_MB,
 } from "../../executors/spawner/mod.ts";
+import { UNMAPPED_PLATFORM_MODES } from "../../vault/handle_scope.ts";
 import { Secret } from "../../vault/secret.ts";
 import {
   commaList,
@@ -144,6 +145,10 @@ const envSchema = z.object({
   }),
   HANDLE_SINGLE_USE: flag(true),
   HANDLE_HOST_BINDING: flag(true),
+  HANDLE_SCOPE_BINDING: flag(true),
+  PLATFORM_PROTOCOLS: text(),
+  PLATFORM_PORTS: text(),
+  UNMAPPED_PLATFORM: oneOf(UNMAPPED_PLATFORM_MODES, "refuse"),
   HANDLE_STORE: oneOf(HANDLE_STORES, "memory"),
   REDIS_URL: text(),
   REDIS_KEY_PREFIX: text(),

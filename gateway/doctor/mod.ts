@@ -30,6 +30,7 @@ export {
   checkAllowedHosts,
   checkCyberArkTls,
   checkHandles,
+  checkHandleScope,
   checkListener,
   checkLogging,
   checkTargetTls,

@@ -19,7 +19,10 @@ import { fail, pass, warn } from "./_verdicts.ts";
 /** The manual's checklist: handles expire within 5 minutes. */
 export const MAX_HANDLE_TTL_SECONDS = 300;
 
-/** HANDLE_SINGLE_USE, HANDLE_TTL_SECONDS and HANDLE_HOST_BINDING. */
+/**
+ * HANDLE_SINGLE_USE, HANDLE_TTL_SECONDS, HANDLE_HOST_BINDING,
+ * HANDLE_SCOPE_BINDING and UNMAPPED_PLATFORM.
+ */
 export function checkHandles(handles: HandleConfig): CheckResult[] {
   return [
     handles.singleUse
@@ -42,6 +45,36 @@ export function checkHandles(handles: HandleConfig): CheckResult[] {
         "handle-host-binding",
         "HANDLE_HOST_BINDING=false: a handle works against any host, not only the account's Address",
         "set HANDLE_HOST_BINDING=true (the default)",
+      ),
+    ...checkHandleScope(handles),
+  ];
+}
+
+/**
+ * HANDLE_SCOPE_BINDING (off is unsafe in production: a handle could be sent
+ * by any tool to any port of its host) and UNMAPPED_PLATFORM (standard-ports
+ * lets any tool use a handle whose platform says nothing of its protocol).
+ */
+export function checkHandleScope(handles: HandleConfig): CheckResult[] {
+  const mapped = handles.scopeRules.platformProtocols.size;
+  const widened = handles.scopeRules.platformPorts.size;
+  const extra = mapped + widened === 0
+    ? "built-in platform table"
+    : `built-in platform table, ${mapped} platform(s) in PLATFORM_PROTOCOLS, ${widened} in PLATFORM_PORTS`;
+  return [
+    handles.scopeBinding
+      ? pass("handle-scope-binding", `HANDLE_SCOPE_BINDING=true (${extra})`)
+      : fail(
+        "handle-scope-binding",
+        "HANDLE_SCOPE_BINDING=false: a handle works with any tool on any port of its host, so a listener on another port can collect the secret",
+        "set HANDLE_SCOPE_BINDING=true (the default), and map custom platforms with PLATFORM_PROTOCOLS and PLATFORM_PORTS",
+      ),
+    handles.scopeRules.unmappedPlatform === "refuse"
+      ? pass("unmapped-platform", "UNMAPPED_PLATFORM=refuse")
+      : warn(
+        "unmapped-platform",
+        "UNMAPPED_PLATFORM=standard-ports: an account whose platform maps to no protocol gets a handle any tool can use on its standard ports",
+        "map your custom platforms with PLATFORM_PROTOCOLS and set UNMAPPED_PLATFORM=refuse (the default)",
       ),
   ];
 }

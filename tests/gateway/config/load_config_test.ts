@@ -7,6 +7,12 @@ Deno.test("loadConfig() applies the manual's defaults", () => {
     ttlSeconds: 300,
     singleUse: true,
     hostBinding: true,
+    scopeBinding: true,
+    scopeRules: {
+      platformProtocols: new Map(),
+      platformPorts: new Map(),
+      unmappedPlatform: "refuse",
+    },
   });
   assertEquals(config.cyberark.verifyTls, true);
   assertEquals(config.cyberark.timeoutMs, 30_000);

@@ -15,6 +15,8 @@ Deno.test("runDoctor() runs the checks in the order of the manual's checklist, p
     "handle-single-use",
     "handle-ttl",
     "handle-host-binding",
+    "handle-scope-binding",
+    "unmapped-platform",
     "cyberark-tls",
     "cyberark-pfx",
     "ssh-known-hosts",

@@ -7,17 +7,20 @@ import {
   checkAllowedHosts,
   checkCyberArkTls,
   checkHandles,
+  checkHandleScope,
   checkListener,
   checkLogging,
   checkTargetTls,
 } from "../../../gateway/doctor/mod.ts";
 import { config, statusOf } from "./_doctor.ts";
 
-Deno.test("checkHandles() follows the checklist: single use, TTL <= 300, host binding", () => {
+Deno.test("checkHandles() follows the checklist: single use, TTL <= 300, host and scope binding", () => {
   assertEquals(checkHandles(config().handles).map(statusOf), [
     "PASS handle-single-use",
     "PASS handle-ttl",
     "PASS handle-host-binding",
+    "PASS handle-scope-binding",
+    "PASS unmapped-platform",
   ]);
   assertEquals(
     checkHandles(
@@ -25,13 +28,41 @@ Deno.test("checkHandles() follows the checklist: single use, TTL <= 300, host bi
         HANDLE_SINGLE_USE: "false",
         HANDLE_TTL_SECONDS: "301",
         HANDLE_HOST_BINDING: "false",
+        HANDLE_SCOPE_BINDING: "false",
+        UNMAPPED_PLATFORM: "standard-ports",
       }).handles,
     ).map(statusOf),
     [
       "FAIL handle-single-use",
       "FAIL handle-ttl",
       "WARN handle-host-binding",
+      "FAIL handle-scope-binding",
+      "WARN unmapped-platform",
     ],
+  );
+});
+
+Deno.test("checkHandleScope() fails HANDLE_SCOPE_BINDING=false and warns on UNMAPPED_PLATFORM=standard-ports, naming the fix", () => {
+  const [binding, unmapped] = checkHandleScope(
+    config({
+      HANDLE_SCOPE_BINDING: "false",
+      UNMAPPED_PLATFORM: "standard-ports",
+    }).handles,
+  );
+  assertEquals(statusOf(binding!), "FAIL handle-scope-binding");
+  assertStringIncludes(binding!.detail, "HANDLE_SCOPE_BINDING=false");
+  assertStringIncludes(binding!.fix ?? "", "set HANDLE_SCOPE_BINDING=true");
+  assertEquals(statusOf(unmapped!), "WARN unmapped-platform");
+  assertStringIncludes(unmapped!.fix ?? "", "UNMAPPED_PLATFORM=refuse");
+  const [mapped] = checkHandleScope(
+    config({
+      PLATFORM_PROTOCOLS: "MyLinux=ssh,MyPg=postgres",
+      PLATFORM_PORTS: "MyPg=5432|6432",
+    }).handles,
+  );
+  assertEquals(
+    mapped!.detail,
+    "HANDLE_SCOPE_BINDING=true (built-in platform table, 2 platform(s) in PLATFORM_PROTOCOLS, 1 in PLATFORM_PORTS)",
   );
 });
 
