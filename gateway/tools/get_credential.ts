@@ -8,8 +8,15 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { type CcpQuery, validateCcpQuery } from "../../vault/ccp_client.ts";
+import { describeScope } from "../../vault/handle_scope.ts";
+import {
+  type IssuedHandle,
+  type IssueInput,
+  UnmappedPlatformError,
+} from "../../vault/handle_vault.ts";
 import { audit } from "../audit.ts";
 import { validateInput } from "../input_error.ts";
+import { SetupError } from "../setup_error.ts";
 import type { ToolContext } from "../tool_context.ts";
 import { mapToolError } from "../tool_errors.ts";
 
@@ -39,6 +46,7 @@ function description(singleUse: boolean, ttlSeconds: number): string {
   return [
     "Retrieve a privileged credential from CyberArk and get an opaque handle for it. The secret itself is never shown.",
     "Pass the returned Handle (secret://...) as secret_handle to ssh_execute, ps_execute or db_query, against the host in the returned Address.",
+    "A handle works only with the tool and on the ports named in its Use with line (they come from the account's platform in CyberArk).",
     singleUse
       ? "Handles are single-use: each handle works for exactly one operation, so call get_credential again before every ssh_execute, ps_execute or db_query call, even for the same account."
       : "Handles can be reused until they expire.",
@@ -69,7 +77,7 @@ async function getCredential(
   args: GetCredentialArgs,
   context: ToolContext,
 ): Promise<CallToolResult> {
-  const { ccp, vault } = context.services;
+  const { ccp } = context.services;
   const scope = {
     tool: GET_CREDENTIAL,
     fields: { safe: args.safe, object_name: args.object_name },
@@ -83,7 +91,7 @@ async function getCredential(
     };
     validateInput(() => validateCcpQuery(query));
     const account = await ccp.retrieve(query);
-    const issued = await vault.issue({
+    const issued = await issue(context, {
       secret: account.content,
       ...(account.passphrase === undefined
         ? {}
@@ -107,6 +115,7 @@ async function getCredential(
       `Handle: ${issued.handle}`,
       `Username: ${issued.username}`,
       `Address: ${issued.address}`,
+      useWithLine(issued),
       `Expires: in ${issued.ttlSeconds} seconds (${issued.expiresAt.toISOString()})`,
       issued.singleUse
         ? "Single-use: yes (valid for one ssh_execute, ps_execute or db_query call; call get_credential again for the next operation)"
@@ -121,4 +130,32 @@ async function getCredential(
   } catch (error) {
     return mapToolError(error, context, scope);
   }
+}
+
+/**
+ * Issues the handle; an account whose platform maps to no protocol is
+ * refused as a matter of the service's setup (the operators map platforms).
+ *
+ * @throws {SetupError} the account's platform maps to no protocol of this service
+ */
+async function issue(
+  context: ToolContext,
+  input: IssueInput,
+): Promise<IssuedHandle> {
+  try {
+    return await context.services.vault.issue(input);
+  } catch (error) {
+    if (error instanceof UnmappedPlatformError) {
+      throw new SetupError(error.message, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** `Use with: db_query (postgres) on db01.corp:5432`: what the handle is for. */
+function useWithLine(issued: IssuedHandle): string {
+  const line = `Use with: ${describeScope(issued.scope, issued.address)}`;
+  return issued.scopeBinding
+    ? line
+    : `${line} (not enforced: HANDLE_SCOPE_BINDING=false)`;
 }

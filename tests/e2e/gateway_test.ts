@@ -43,6 +43,8 @@ const DATA: EmulatorData = {
       Name: "linux-root",
       UserName: "root",
       Address: "server01.internal",
+      PolicyID: "UnixSSH",
+      Port: "2222",
       PasswordChangeInProcess: "False",
     },
     {
@@ -51,6 +53,7 @@ const DATA: EmulatorData = {
       Name: "domain-admin",
       UserName: "Administrator",
       Address: "win-server01.internal",
+      PolicyID: "WinDomain",
       LogonDomain: "CORP",
       PasswordChangeInProcess: "True",
     },
@@ -60,6 +63,7 @@ const DATA: EmulatorData = {
       Name: "pg-reader",
       UserName: "db_reader",
       Address: "pg.internal",
+      PolicyID: "PostgreSQL",
     },
   ],
 };
@@ -143,8 +147,12 @@ Deno.test("gateway end to end: tools, get_credential, audit lines, 401s, and no 
         assertMatch(lines[0]!, /^Handle: secret:\/\/[A-Za-z0-9_-]{43}$/);
         assertEquals(lines[1], "Username: root");
         assertEquals(lines[2], "Address: server01.internal");
-        assertMatch(lines[3]!, /^Expires: in 120 seconds \(\d{4}-\d\d-\d\dT/);
-        assertStringIncludes(lines[4]!, "Single-use: yes");
+        assertEquals(
+          lines[3],
+          "Use with: ssh_execute on server01.internal:2222",
+        );
+        assertMatch(lines[4]!, /^Expires: in 120 seconds \(\d{4}-\d\d-\d\dT/);
+        assertStringIncludes(lines[5]!, "Single-use: yes");
         for (const secret of SECRETS) assert(!text.includes(secret));
         const handle = lines[0]!.slice("Handle: ".length);
         handles.push(handle);
@@ -180,6 +188,10 @@ Deno.test("gateway end to end: tools, get_credential, audit lines, 401s, and no 
         const text = resultText(result);
         handles.push(text.split("\n")[0]!.slice("Handle: ".length));
         assertStringIncludes(text, "Username: Administrator");
+        assertStringIncludes(
+          text,
+          "\nUse with: ps_execute on win-server01.internal:5985 or 5986\n",
+        );
         assertStringIncludes(text, "password change in progress");
       },
     );
