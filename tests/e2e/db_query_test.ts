@@ -64,6 +64,13 @@ const ROWS_TABLE = [
   "3   long         NULL",
 ].join("\n");
 
+/** The CyberArk platform of each engine's accounts (their handles are scoped to it). */
+const PLATFORMS = {
+  postgres: "PostgreSQL",
+  mysql: "MySQL",
+  mssql: "MSSql",
+} as const;
+
 /** Where one engine's data lives, and what differs between engines. */
 interface EngineSpec {
   dbType: "postgres" | "mysql" | "mssql";
@@ -95,12 +102,16 @@ async function engineSuite(
       Content: spec.password,
       UserName: spec.username,
       Address: spec.host,
+      PolicyID: PLATFORMS[spec.dbType],
+      Port: String(spec.port),
     },
     {
       Name: "wrong",
       Content: wrongPassword,
       UserName: spec.wrong.username,
       Address: spec.host,
+      PolicyID: PLATFORMS[spec.dbType],
+      Port: String(spec.wrong.port),
     },
   ]);
   const { key } = ccp;
@@ -372,6 +383,8 @@ Deno.test({
             Content: scram!.password,
             UserName: scram!.username,
             Address: "127.0.0.1",
+            PolicyID: "PostgreSQL",
+            Port: String(scram!.port),
           }]);
           const { key } = ccp;
           const gateway = await startGateway({

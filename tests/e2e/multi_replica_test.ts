@@ -212,6 +212,7 @@ Deno.test({
       Content: "Never-Stored-Password-1",
       UserName: "root",
       Address: "127.0.0.1",
+      PolicyID: "UnixSSH",
     }]);
     const { key } = ccp;
     const gateway = await startGateway({

@@ -68,8 +68,13 @@ Deno.test({
       Name: name,
       Content: password,
       Address: "127.0.0.1",
+      PolicyID: "WinDomain",
       ...fields,
     });
+    // Both test listeners' ports are WinDomain ports for these gateways.
+    const platformPorts = {
+      PLATFORM_PORTS: `WinDomain=${ntlm.port}|${https.port}`,
+    };
     const ccp = await startCcpFixture("WIN-SAFE", [
       account("domain-admin", { UserName: "alice", LogonDomain: "CORP" }),
       account("upn", { UserName: "alice@CORP" }),
@@ -85,7 +90,11 @@ Deno.test({
     const gateways: GatewayProcess[] = [];
     const sessions: Session[] = [];
     const open = async (env: Record<string, string>): Promise<Session> => {
-      const gateway = await startGateway({ ...ccp.gatewayEnv, ...env });
+      const gateway = await startGateway({
+        ...ccp.gatewayEnv,
+        ...platformPorts,
+        ...env,
+      });
       gateways.push(gateway);
       const session = {
         gateway,

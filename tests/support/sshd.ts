@@ -188,7 +188,8 @@ export async function generateOtherHostKeys(): Promise<HostKey[]> {
 
 /**
  * CyberArk account properties that log in to this sshd as its throwaway user
- * at 127.0.0.1 with its password; `fields` add to them or replace them (a
+ * at 127.0.0.1 with its password, on a UnixSSH platform with sshd's port as
+ * its `Port`; `fields` add to them or replace them (a
  * private key as `Content`, a `Passphrase`, another `Address`).
  */
 export function sshdAccount(
@@ -201,6 +202,9 @@ export function sshdAccount(
     Content: sshd.password,
     UserName: sshd.username,
     Address: LOOPBACK,
+    // A Unix-via-SSH account on sshd's own port: its handles are scoped to it.
+    PolicyID: "UnixSSH",
+    Port: String(sshd.port),
     ...fields,
   };
 }
