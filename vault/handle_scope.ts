@@ -167,20 +167,18 @@ export function scopeOfAccount(
   if (protocol === null) {
     throw new UnmappedPlatformError(
       platformId,
-      `${which}: its platform "${platformId}" speaks a protocol no tool of this service speaks; if its accounts really are used over ${
+      `${which}: its platform "${platformId}" uses a protocol that no tool of this service speaks; if its accounts are in fact reached over ${
         HANDLE_PROTOCOLS.join(", ")
-      }, map it with PLATFORM_PROTOCOLS=${platformId}=<protocol>`,
+      }, map the platform with PLATFORM_PROTOCOLS=${platformId}=<protocol>`,
     );
   }
   if (protocol === undefined) {
     if (rules.unmappedPlatform === "refuse") {
-      const platform = platformId === ""
-        ? "the account has no platform (PolicyID)"
-        : `its platform "${platformId}" is not mapped to a protocol`;
-      const example = platformId === "" ? "YourPlatform" : platformId;
       throw new UnmappedPlatformError(
         platformId,
-        `${which}: ${platform}; map the platform with PLATFORM_PROTOCOLS=${example}=ssh (or winrm, postgres, mysql, mssql), or set UNMAPPED_PLATFORM=standard-ports (less safe)`,
+        platformId === ""
+          ? `${which}: the account has no platform (PolicyID), so its protocol is unknown; give it a platform in CyberArk, or set UNMAPPED_PLATFORM=standard-ports (less safe)`
+          : `${which}: its platform "${platformId}" is not mapped to a protocol; map the platform with PLATFORM_PROTOCOLS=${platformId}=ssh (or winrm, postgres, mysql, mssql), or set UNMAPPED_PLATFORM=standard-ports (less safe)`,
       );
     }
     return { scope: { protocol: null, ports: [] }, platformId };
@@ -261,10 +259,10 @@ export function describeScope(scope: HandleScope, address: string): string {
  * not ssh_execute on port 22; the handle was not used`.
  */
 export function scopeRefusal(
-  scope: HandleScope,
-  address: string,
+  held: { readonly scope: HandleScope; readonly address: string },
   target: ScopeTarget,
 ): string {
+  const { scope, address } = held;
   const asked = `not ${toolOf(target.protocol)} on port ${target.port}`;
   if (scope.protocol === null) {
     const standard = STANDARD_PORTS[target.protocol];

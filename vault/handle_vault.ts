@@ -8,6 +8,12 @@
  * or turned back into the handle, so only the holder of the handle can find
  * and decrypt its entry.
  *
+ * A handle is bound to its account's Address (`host_binding.ts`) and to the
+ * protocol and ports of its account's platform (`handle_scope.ts`), decided
+ * once at issue and stored with the entry. Both bindings are checked on a
+ * non-consuming look-up before the consuming one, so a refused call spends
+ * nothing.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
@@ -292,7 +298,7 @@ export class HandleVault {
       throw new HandleError(
         "scope",
         handleId,
-        scopeRefusal(entry.scope, address, target),
+        scopeRefusal({ scope: entry.scope, address }, target),
         { scope: entry.scope },
       );
     }

@@ -207,13 +207,15 @@ Deno.test("describeScope() and scopeRefusal() say which tool and ports a handle 
     "standard ports only",
   );
   assertEquals(
-    scopeRefusal(pg, "db01.corp", { protocol: "ssh", port: 22 }),
+    scopeRefusal({ scope: pg, address: "db01.corp" }, {
+      protocol: "ssh",
+      port: 22,
+    }),
     "Refused: this handle is for db_query (postgres) on db01.corp port 5432, not ssh_execute on port 22; the handle was not used",
   );
   assertEquals(
     scopeRefusal(
-      { protocol: "ssh", ports: [22, 2222] },
-      "web01",
+      { scope: { protocol: "ssh", ports: [22, 2222] }, address: "web01" },
       { protocol: "mysql", port: 3306 },
     ),
     "Refused: this handle is for ssh_execute on web01 ports 22 or 2222, not db_query (mysql) on port 3306; the handle was not used",
