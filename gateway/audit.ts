@@ -15,6 +15,7 @@ export type AuditEvent =
   | "auth_failure"
   | "handle_expired"
   | "handle_refused"
+  | "handle_scope_refused"
   | "handle_store_error"
   | "ssh_executed"
   | "ps_executed"

@@ -2,7 +2,8 @@
  * The one logger module: configures LogTape so that every line on stdout is
  * either a flat JSON object (`LOG_FORMAT=json`, for the SIEM) or a readable
  * console line. Libraries and the vault log through `getLogger()`; this file
- * decides where lines go and what they look like.
+ * decides where lines go and what they look like, and replaces any live
+ * handle in a line with its id (`redact_handles.ts`).
  *
  * @module
  */
@@ -13,6 +14,7 @@ import {
   type Sink,
 } from "@logtape/logtape";
 import type { LogLevelName } from "./config/mod.ts";
+import { redactHandles } from "./redact_handles.ts";
 
 /** Keys every JSON line starts with; properties cannot overwrite them. */
 const RESERVED = new Set(["event", "logger", "level", "timestamp"]);
@@ -83,7 +85,8 @@ export function formatJson(record: LogRecord): string {
       line[key] = value instanceof Error ? errorFields(value) : value;
     }
   }
-  return `${safeJson(line)}\n`;
+  // Last step before the line leaves: no live handle in any field.
+  return redactHandles(`${safeJson(line)}\n`);
 }
 
 /** `TIMESTAMP LEVEL logger event key=value ...` for people. */
@@ -95,11 +98,13 @@ export function formatConsole(record: LogRecord): string {
         typeof value === "string" && !/\s/.test(value) ? value : safeJson(value)
       }`
     );
-  return `${new Date(record.timestamp).toISOString()} ${
-    record.level.toUpperCase().padEnd(7)
-  } ${record.category.join(".")} ${renderMessage(record)}${
-    fields.length > 0 ? ` ${fields.join(" ")}` : ""
-  }\n`;
+  return redactHandles(
+    `${new Date(record.timestamp).toISOString()} ${
+      record.level.toUpperCase().padEnd(7)
+    } ${record.category.join(".")} ${renderMessage(record)}${
+      fields.length > 0 ? ` ${fields.join(" ")}` : ""
+    }\n`,
+  );
 }
 
 function errorFields(error: Error): Record<string, string> {

@@ -6,12 +6,16 @@
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { getLogger } from "@logtape/logtape";
-import { ExecutorBusyError } from "../executors/spawner/mod.ts";
+import {
+  ExecutorBusyError,
+  ExecutorWaitTimeoutError,
+} from "../executors/spawner/mod.ts";
 import { CyberArkError } from "../vault/cyberark_error.ts";
 import { HandleStoreError } from "../vault/handle_store_error.ts";
 import { HandleError } from "../vault/handle_vault.ts";
 import { audit } from "./audit.ts";
 import { InputError } from "./input_error.ts";
+import { redactHandles } from "./redact_handles.ts";
 import { SetupError } from "./setup_error.ts";
 import type { ToolContext } from "./tool_context.ts";
 
@@ -24,9 +28,15 @@ export interface FailureScope {
   fields: Record<string, string | number | null>;
 }
 
-/** A tool result that reports an error to the model. */
+/**
+ * A tool result that reports an error to the model. A handle quoted back
+ * in it (a database echoing the query, say) appears as its id.
+ */
 export function toolError(text: string): CallToolResult {
-  return { isError: true, content: [{ type: "text", text }] };
+  return {
+    isError: true,
+    content: [{ type: "text", text: redactHandles(text) }],
+  };
 }
 
 /**
@@ -36,6 +46,48 @@ export function toolError(text: string): CallToolResult {
  * reference id, and the log has the reference and the error's class.
  */
 export function mapToolError(
+  error: unknown,
+  context: ToolContext,
+  scope: FailureScope,
+  options: MapToolErrorOptions = {},
+): CallToolResult {
+  const result = mapError(error, context, scope);
+  return options.handleUnused === true && leavesHandleUsable(error)
+    ? withUnusedHandleNote(result)
+    : result;
+}
+
+/** Options of {@linkcode mapToolError}. */
+export interface MapToolErrorOptions {
+  /**
+   * The call was refused before its handle was redeemed: the text says the
+   * handle was not used (where the handle still works).
+   */
+  handleUnused?: boolean;
+}
+
+/** Whether the handle still works after this error (it was not the handle's fault). */
+function leavesHandleUsable(error: unknown): boolean {
+  if (error instanceof HandleError) {
+    return error.reason === "host_mismatch" || error.reason === "scope";
+  }
+  return !(error instanceof HandleStoreError);
+}
+
+const UNUSED_NOTE = "the handle was not used";
+
+function withUnusedHandleNote(result: CallToolResult): CallToolResult {
+  const first = result.content[0];
+  if (
+    first === undefined || first.type !== "text" ||
+    first.text.toLowerCase().includes(UNUSED_NOTE)
+  ) {
+    return result;
+  }
+  return toolError(`${first.text.replace(/[.\s]+$/, "")}; ${UNUSED_NOTE}`);
+}
+
+function mapError(
   error: unknown,
   context: ToolContext,
   scope: FailureScope,
@@ -55,7 +107,17 @@ export function mapToolError(
     return toolError(error.message);
   }
   if (error instanceof HandleError) {
-    if (error.reason === "expired" || error.reason === "already_consumed") {
+    if (error.reason === "scope") {
+      // The handle is for another tool or port: it still works where it belongs.
+      audit("handle_scope_refused", {
+        ...base,
+        handle_id: error.handleId,
+        expected_protocol: error.scope?.protocol ?? null,
+        expected_ports: error.scope?.ports.join(",") ?? null,
+      }, "warning");
+    } else if (
+      error.reason === "expired" || error.reason === "already_consumed"
+    ) {
       audit("handle_expired", {
         ...base,
         handle_id: error.handleId,
@@ -82,6 +144,12 @@ export function mapToolError(
   }
   if (error instanceof ExecutorBusyError) {
     log.warn("Executor queue full in {tool}", { tool: scope.tool });
+    return toolError(error.message);
+  }
+  if (error instanceof ExecutorWaitTimeoutError) {
+    log.warn("No executor slot freed up in time for {tool}", {
+      tool: scope.tool,
+    });
     return toolError(error.message);
   }
   if (error instanceof InputError) {

@@ -5,16 +5,20 @@
  * 1. validate the target (a bad host or port is an input error);
  * 2. the tool's own checks and settings ({@linkcode TargetTool.prepare}),
  *    which may refuse the call;
- * 3. redeem the handle, bound to the target's host;
- * 4. warn about every insecure setting in use;
- * 5. run the operation in a sandboxed executor of its kind;
- * 6. write the audit line, success or failure;
- * 7. turn the outcome into the tool's text, or its failure into an error
+ * 3. check the handle against the target's host, the tool's protocol and
+ *    the port, consuming nothing;
+ * 4. hold a free executor slot (a busy service refuses here);
+ * 5. redeem the handle (the same checks, atomically);
+ * 6. warn about every insecure setting in use;
+ * 7. run the operation in the held slot;
+ * 8. write the audit line, success or failure;
+ * 9. turn the outcome into the tool's text, or its failure into an error
  *    text; anything thrown on the way is mapped by `mapToolError`.
  *
- * Nothing is redeemed and nothing is spawned before steps 1 and 2 pass, so
- * a refused call spends no handle. A tool file holds only what is specific
- * to its protocol.
+ * The handle is taken only at step 5, once everything that can refuse the
+ * call without touching the target has passed: a refused call spends no
+ * handle and says so. A tool file holds only what is specific to its
+ * protocol.
  *
  * @module
  */
@@ -31,7 +35,11 @@ import {
   type ResultOf,
   validateTarget,
 } from "../../executors/spawner/mod.ts";
-import type { RedeemedCredential } from "../../vault/handle_vault.ts";
+import type {
+  RedeemedCredential,
+  RedeemTarget,
+} from "../../vault/handle_vault.ts";
+import type { HandleProtocol } from "../../vault/handle_scope.ts";
 import { audit, type AuditEvent, type AuditValue } from "../audit.ts";
 import type { ExecutorConfig } from "../config/mod.ts";
 import { validateInput } from "../input_error.ts";
@@ -135,6 +143,8 @@ export interface TargetTool<K extends TargetKind, P> {
   readonly name: string;
   /** The audit event of every call that reached the executor. */
   readonly event: AuditEvent;
+  /** The protocol the tool speaks; a handle must be scoped to it. */
+  readonly protocol: HandleProtocol;
   /**
    * The tool's own checks and settings, before the handle is redeemed.
    * Throws an `InputError` (or a `SetupError`) to refuse the call.
@@ -168,44 +178,62 @@ export async function runTargetOperation<K extends TargetKind, P>(
     fields: { host: call.host, port: call.port, ...call.refusalFields },
   };
   const started = performance.now();
+  // Until the handle is redeemed, every refusal leaves it usable and says so.
+  let handleSpent = false;
   try {
     const target = validateInput(() => validateTarget(call.host, call.port));
     const prepared = await tool.prepare(target);
     const { config, vault, executors } = context.services;
-    const redeemed = await vault.redeem(call.secretHandle, {
-      host: target.host,
-    });
-    tool.warnInsecure?.({ target, prepared });
-    const limitMs = timeoutMs(call.timeoutSeconds, config.executors);
-    const outcome = await executors.run({
-      target,
-      credential: executorCredential(
-        redeemed,
-        tool.domain?.(redeemed, target),
-      ),
-      operation: tool.operation(prepared),
-      timeoutMs: limitMs,
-      maxOutputBytes: config.executors.maxOutputBytes,
-    });
-    const facts: RunFacts<P> = { target, prepared, limitMs };
-    const result = outcome.ok
-      ? tool.succeeded(outcome.result, facts)
-      : tool.failed(outcome.error, facts);
-    audit(tool.event, {
+    const bound: RedeemTarget = {
       host: target.host,
       port: target.port,
-      username: redeemed.username,
-      ...tool.auditFields(prepared),
-      handle_id: redeemed.handleId,
-      client_ip: context.clientIp,
-      duration_ms: Math.round(performance.now() - started),
-      ...result.audit,
-    }, result.level ?? (outcome.ok ? "info" : "warning"));
-    return outcome.ok
-      ? { content: [{ type: "text", text: result.text }] }
-      : toolError(result.text);
+      protocol: tool.protocol,
+    };
+    // Refuse a wrong host, tool or port before waiting for a slot; the
+    // redemption checks again, atomically.
+    await vault.check(call.secretHandle, bound);
+    const limitMs = timeoutMs(call.timeoutSeconds, config.executors);
+    // Hold an executor slot before taking the handle: a busy service
+    // refuses the call without spending it.
+    const reservation = await executors.reserve({ timeoutMs: limitMs });
+    try {
+      const redeemed = await vault.redeem(call.secretHandle, bound);
+      handleSpent = true;
+      tool.warnInsecure?.({ target, prepared });
+      const outcome = await reservation.run({
+        target,
+        credential: executorCredential(
+          redeemed,
+          tool.domain?.(redeemed, target),
+        ),
+        operation: tool.operation(prepared),
+        timeoutMs: limitMs,
+        maxOutputBytes: config.executors.maxOutputBytes,
+      });
+      const facts: RunFacts<P> = { target, prepared, limitMs };
+      const result = outcome.ok
+        ? tool.succeeded(outcome.result, facts)
+        : tool.failed(outcome.error, facts);
+      audit(tool.event, {
+        host: target.host,
+        port: target.port,
+        username: redeemed.username,
+        ...tool.auditFields(prepared),
+        handle_id: redeemed.handleId,
+        client_ip: context.clientIp,
+        duration_ms: Math.round(performance.now() - started),
+        ...result.audit,
+      }, result.level ?? (outcome.ok ? "info" : "warning"));
+      return outcome.ok
+        ? { content: [{ type: "text", text: result.text }] }
+        : toolError(result.text);
+    } finally {
+      reservation.release();
+    }
   } catch (error) {
-    return mapToolError(error, context, scope);
+    return mapToolError(error, context, scope, {
+      handleUnused: !handleSpent,
+    });
   }
 }
 

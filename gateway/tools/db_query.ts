@@ -117,6 +117,7 @@ export function dbTool(
   return {
     name: DB_QUERY,
     event: "db_queried",
+    protocol: dbType,
     prepare: () =>
       dbOperation(validateDatabaseName(args.database, dbType), args, config),
     warnInsecure: ({ target, prepared }) => {

@@ -115,6 +115,7 @@ export function psTool(
   return {
     name: PS_EXECUTE,
     event: "ps_executed",
+    protocol: "winrm",
     prepare: (target) => {
       if (auth === "basic" && !useSsl) {
         log.warn(

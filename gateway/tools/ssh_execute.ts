@@ -14,6 +14,7 @@ import type {
   HostKeyPolicy,
   SshOperation,
   SshResult,
+  Target,
 } from "../../executors/protocol/mod.ts";
 import type { SshKnownHosts } from "../config/mod.ts";
 import {
@@ -98,8 +99,20 @@ export function sshTool(
   return {
     name: SSH_EXECUTE,
     event: "ssh_executed",
-    prepare: (target) =>
-      hostKeyPolicy(config.sshKnownHosts, target.host, target.port),
+    protocol: "ssh",
+    prepare: async (target) => {
+      const hostKeys = await hostKeyPolicy(
+        config.sshKnownHosts,
+        target.host,
+        target.port,
+      );
+      if (hostKeys.mode === "verify" && hostKeys.allowed.length === 0) {
+        // No key to accept: the call can only fail, so refuse it before the
+        // handle is taken, naming the key the host presents.
+        throw new SetupError(await unknownHostText(target, hostKeys, context));
+      }
+      return hostKeys;
+    },
     warnInsecure: ({ target, prepared }) => {
       if (prepared.mode === "disabled") {
         log.warn(
@@ -208,6 +221,51 @@ export function sshFailureText(
     default:
       return genericFailureText(failure, target, limitMs);
   }
+}
+
+/** No secret at all: the host-key probe never gets as far as logging in. */
+const NO_CREDENTIAL = {
+  username: "",
+  kind: "password",
+  secret: { reveal: (): string => "" },
+} as const;
+
+/**
+ * Connects without a credential to learn the key an unknown host presents
+ * (the executor stops at the host-key check, before any authentication)
+ * and returns the refusal text with the fix.
+ */
+async function unknownHostText(
+  target: Target,
+  hostKeys: HostKeyPolicy,
+  context: ToolContext,
+): Promise<string> {
+  const { config, executors } = context.services;
+  const limitMs = config.executors.defaultTimeoutSeconds * 1000;
+  const probe = await executors.run({
+    target,
+    credential: NO_CREDENTIAL,
+    operation: { kind: "ssh", command: "true", hostKeys },
+    timeoutMs: limitMs,
+    maxOutputBytes: 1024,
+  });
+  const failure: ExecutorFailure = probe.ok
+    ? {
+      code: "internal",
+      message:
+        `The SSH executor accepted ${target.host}:${target.port} with no known key; this is a bug, report it`,
+    }
+    : probe.error;
+  log.warn(
+    "ssh_execute refused before using the handle: {host}:{port} has no key in known_hosts ({code}, presented {fingerprint})",
+    {
+      host: target.host,
+      port: target.port,
+      code: failure.code,
+      fingerprint: failure.presentedHostKey?.fingerprint ?? null,
+    },
+  );
+  return sshFailureText(failure, target, config.sshKnownHosts, limitMs);
 }
 
 /** The host alone on SSH's port, else host:port. */

@@ -3,146 +3,30 @@
  * vault and a recording executor runner: the order of its steps, what a
  * refused call spends, the audit line, and which errors the model sees.
  */
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type {
-  ExecutorCall,
-  ExecutorOutcome,
-  ExecutorRunner,
-  ResultOf,
+import {
+  ExecutorBusyError,
+  ExecutorSpawner,
+  ExecutorWaitTimeoutError,
 } from "../../../executors/spawner/mod.ts";
-import type { Operation } from "../../../executors/protocol/mod.ts";
-import { createCcpClient } from "../../../gateway/ccp_setup.ts";
-import { loadConfig } from "../../../gateway/config/mod.ts";
 import { InputError } from "../../../gateway/input_error.ts";
 import { SetupError } from "../../../gateway/setup_error.ts";
-import type { ToolContext } from "../../../gateway/tool_context.ts";
 import {
   hostPort,
   runTargetOperation,
   type TargetCall,
   type TargetTool,
 } from "../../../gateway/tools/_operation.ts";
-import { HandleVault } from "../../../vault/handle_vault.ts";
-import { Secret } from "../../../vault/secret.ts";
 import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
-
-const SECRET = "pipeline-Secret-9f2c";
-const ENV: Record<string, string> = {
-  MCP_API_KEYS: "p".repeat(8) + "0123456789abcdef0123456789abcdef",
-  CYBERARK_CCP_URL:
-    "https://cyberark.example.internal/AIMWebService/api/Accounts",
-  CYBERARK_APP_ID: "MCP-Privileged-Service",
-};
-
-/** Answers every run with a fixed outcome and remembers the calls. */
-class RecordingRunner implements ExecutorRunner {
-  readonly calls: ExecutorCall[] = [];
-  #answer: (call: ExecutorCall) => Promise<ExecutorOutcome>;
-
-  constructor(answer: (call: ExecutorCall) => Promise<ExecutorOutcome>) {
-    this.#answer = answer;
-  }
-
-  run<K extends Operation["kind"]>(
-    call: ExecutorCall<K>,
-  ): Promise<ExecutorOutcome<ResultOf<K>>> {
-    const recorded = call as unknown as ExecutorCall;
-    this.calls.push(recorded);
-    return this.#answer(recorded) as Promise<
-      ExecutorOutcome<ResultOf<K>>
-    >;
-  }
-}
-
-const TIMING = { queuedMs: 0, runMs: 1 };
-
-function sshSuccess(): Promise<ExecutorOutcome> {
-  return Promise.resolve({
-    ok: true,
-    result: {
-      kind: "ssh",
-      exitCode: 0,
-      signal: null,
-      stdout: "up\n",
-      stderr: "",
-      stdoutTruncated: false,
-      stderrTruncated: false,
-      hostKeyFingerprint: "SHA256:abc",
-    },
-    timing: TIMING,
-  });
-}
-
-interface Harness {
-  context: ToolContext;
-  runner: RecordingRunner;
-  vault: HandleVault;
-  handle: string;
-  records: LogRecord[];
-  close(): Promise<void>;
-}
-
-async function harness(
-  answer: (call: ExecutorCall) => Promise<ExecutorOutcome> = sshSuccess,
-): Promise<Harness> {
-  const records: LogRecord[] = [];
-  await configure({
-    sinks: { memory: (record: LogRecord) => records.push(record) },
-    loggers: [
-      { category: ["audit"], lowestLevel: "info", sinks: ["memory"] },
-      { category: ["gateway"], lowestLevel: "debug", sinks: ["memory"] },
-      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
-    ],
-    reset: true,
-  });
-  const config = loadConfig({ env: ENV, home: "/nonexistent" });
-  const vault = new HandleVault({
-    ttlSeconds: 300,
-    singleUse: true,
-    hostBinding: true,
-  });
-  const issued = await vault.issue({
-    secret: new Secret(SECRET),
-    username: "root",
-    address: "127.0.0.1",
-    safe: "LINUX",
-    objectName: "linux-root",
-    folder: "Root",
-    properties: {},
-  });
-  const runner = new RecordingRunner(answer);
-  const ccp = createCcpClient(config.cyberark);
-  return {
-    context: {
-      services: { config, ccp, vault, executors: runner },
-      clientIp: "192.0.2.7",
-      apiKeyId: "key-1",
-    },
-    runner,
-    vault,
-    handle: issued.handle,
-    records,
-    async close(): Promise<void> {
-      ccp.close();
-      await vault.close();
-      await reset();
-    },
-  };
-}
-
-/** Runs `fn` against a fresh harness and always closes it. */
-async function withHarness(
-  fn: (h: Harness) => Promise<void>,
-  answer?: (call: ExecutorCall) => Promise<ExecutorOutcome>,
-): Promise<void> {
-  const h = await harness(answer);
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
+import {
+  audits,
+  type Harness,
+  SECRET,
+  stillRedeemable,
+  text,
+  TIMING,
+  withHarness,
+} from "./_harness.ts";
 
 /** Runs the tool with the harness's handle. */
 function runWith(
@@ -161,6 +45,7 @@ function tool(
   return {
     name: "test_tool",
     event: "ssh_executed",
+    protocol: "ssh",
     prepare: (target) => {
       steps.push(`prepare ${hostPort(target)}`);
       return "prepared";
@@ -197,21 +82,6 @@ function call(handle: string, extra: Partial<TargetCall> = {}): TargetCall {
     timeoutSeconds: 5,
     ...extra,
   };
-}
-
-function text(result: CallToolResult): string {
-  const first = result.content[0];
-  assert(first !== undefined && first.type === "text", "no text content");
-  return first.text;
-}
-
-function audits(records: LogRecord[]): LogRecord[] {
-  return records.filter((r) => r.category[0] === "audit");
-}
-
-async function stillRedeemable(h: Harness): Promise<void> {
-  const redeemed = await h.vault.redeem(h.handle, { host: "127.0.0.1" });
-  assertEquals(redeemed.username, "root");
 }
 
 Deno.test("runTargetOperation() validates, prepares, redeems, warns, runs and audits in that order", async () => {
@@ -278,7 +148,10 @@ Deno.test("runTargetOperation() shows a tool's InputError refusal and keeps the 
       }),
     );
     assertEquals(result.isError, true);
-    assertEquals(text(result), "Refused: use_ssl is required here");
+    assertEquals(
+      text(result),
+      "Refused: use_ssl is required here; the handle was not used",
+    );
     assertEquals(h.runner.calls.length, 0);
     assertEquals(audits(h.records), []);
     await stillRedeemable(h);
@@ -371,4 +244,96 @@ Deno.test("hostPort() brackets IPv6 addresses and nothing else", () => {
   assertEquals(hostPort({ host: "db01", port: 5432 }), "db01:5432");
   assertEquals(hostPort({ host: "10.0.0.1", port: 22 }), "10.0.0.1:22");
   assertEquals(hostPort({ host: "::1", port: 1433 }), "[::1]:1433");
+});
+
+Deno.test("runTargetOperation() refuses a busy service before taking the handle, and says the handle was not used", async () => {
+  for (
+    const refusal of [
+      new ExecutorBusyError(8, 64),
+      new ExecutorWaitTimeoutError(8, 30_000),
+    ]
+  ) {
+    await withHarness(async (h) => {
+      h.runner.refuseSlots = refusal;
+      const result = await runWith(h, tool([]));
+      assertEquals(result.isError, true);
+      assertMatch(text(result), /the handle was not used$/);
+      assertEquals(h.runner.calls.length, 0);
+      await stillRedeemable(h);
+    });
+  }
+});
+
+Deno.test("runTargetOperation() frees its executor slot whatever happens after taking it", async () => {
+  const broken = tool([], {
+    operation: () => {
+      throw new TypeError("a bug after the handle was taken");
+    },
+  });
+  for (const targetTool of [tool([]), broken]) {
+    await withHarness(async (h) => {
+      await runWith(h, targetTool);
+      assertEquals(h.runner.reserved, 1);
+      assertEquals(h.runner.released, 1);
+    });
+  }
+});
+
+Deno.test("runTargetOperation() refuses a handle used with another tool or port before holding a slot, without spending it", async () => {
+  for (
+    const [extra, protocol] of [
+      [{ port: 22 }, "ssh"],
+      [{}, "postgres"],
+    ] as const
+  ) {
+    await withHarness(async (h) => {
+      const result = await runWith(h, { ...tool([]), protocol }, extra);
+      assertEquals(result.isError, true);
+      assertMatch(text(result), /the handle was not used/);
+      assertEquals(h.runner.reserved, 0);
+      assertEquals(h.runner.calls.length, 0);
+      const [line] = audits(h.records);
+      assertEquals(line?.message.join(""), "handle_scope_refused");
+      assertEquals(line?.properties.expected_protocol, "ssh");
+      assertEquals(line?.properties.expected_ports, "2222");
+      assertEquals(line?.properties.tool, "test_tool");
+      assertEquals(line?.properties.client_ip, "192.0.2.7");
+      assertMatch(String(line?.properties.handle_id), /^[0-9a-f]{16}$/);
+      await stillRedeemable(h);
+    });
+  }
+});
+
+Deno.test("runTargetOperation() on a real spawner with every slot taken: each refused call keeps its handle", async () => {
+  await withHarness(async (h) => {
+    const spawner = new ExecutorSpawner({ maxConcurrent: 1, maxQueued: 0 });
+    const context = {
+      ...h.context,
+      services: { ...h.context.services, executors: spawner },
+    };
+    const held = await spawner.reserve({ timeoutMs: 60_000 });
+    try {
+      const handles = [h.handle, await h.issue(), await h.issue()];
+      const results = await Promise.all(
+        handles.map((secretHandle) =>
+          runTargetOperation(tool([]), {
+            host: "127.0.0.1",
+            port: 2222,
+            secretHandle,
+            timeoutSeconds: 5,
+          }, context)
+        ),
+      );
+      for (const result of results) {
+        assertEquals(result.isError, true);
+        assertMatch(text(result), /busy.*the handle was not used$/);
+      }
+      for (const handle of handles) {
+        await h.vault.check(handle, h.bound);
+      }
+    } finally {
+      held.release();
+    }
+    assertEquals(spawner.running, 0);
+  });
 });

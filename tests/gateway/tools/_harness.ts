@@ -1,0 +1,230 @@
+/**
+ * A test harness for the target-tool pipeline: a real handle vault with one
+ * issued handle, an executor runner that answers with a canned outcome and
+ * counts slots, and the log records both raw and as the service writes them.
+ *
+ * @module
+ */
+import { configure, type LogRecord, reset } from "@logtape/logtape";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type {
+  ExecutorCall,
+  ExecutorOutcome,
+  ExecutorReservation,
+  ExecutorRunner,
+  ResultOf,
+} from "../../../executors/spawner/mod.ts";
+import type { Operation } from "../../../executors/protocol/mod.ts";
+import { createCcpClient } from "../../../gateway/ccp_setup.ts";
+import { loadConfig } from "../../../gateway/config/mod.ts";
+import { formatJson } from "../../../gateway/logging.ts";
+import type { ToolContext } from "../../../gateway/tool_context.ts";
+import {
+  type HandleProtocol,
+  HandleVault,
+  type RedeemTarget,
+} from "../../../vault/handle_vault.ts";
+import { Secret } from "../../../vault/secret.ts";
+import { assert, assertEquals } from "../../support/assert.ts";
+
+/** The secret of the harness's account. */
+export const SECRET = "pipeline-Secret-9f2c";
+const ENV: Record<string, string> = {
+  MCP_API_KEYS: "p".repeat(8) + "0123456789abcdef0123456789abcdef",
+  CYBERARK_CCP_URL:
+    "https://cyberark.example.internal/AIMWebService/api/Accounts",
+  CYBERARK_APP_ID: "MCP-Privileged-Service",
+  // No known_hosts file here; host keys are the SSH executor tests' subject.
+  SSH_KNOWN_HOSTS: "disable",
+};
+
+/** Answers every run with a fixed outcome and remembers the calls and slots. */
+export class RecordingRunner implements ExecutorRunner {
+  readonly calls: ExecutorCall[] = [];
+  reserved = 0;
+  released = 0;
+  #answer: (call: ExecutorCall) => Promise<ExecutorOutcome>;
+  refuseSlots: Error | null = null;
+
+  constructor(answer: (call: ExecutorCall) => Promise<ExecutorOutcome>) {
+    this.#answer = answer;
+  }
+
+  run<K extends Operation["kind"]>(
+    call: ExecutorCall<K>,
+  ): Promise<ExecutorOutcome<ResultOf<K>>> {
+    const recorded = call as unknown as ExecutorCall;
+    this.calls.push(recorded);
+    return this.#answer(recorded) as Promise<
+      ExecutorOutcome<ResultOf<K>>
+    >;
+  }
+
+  reserve(): Promise<ExecutorReservation> {
+    if (this.refuseSlots !== null) return Promise.reject(this.refuseSlots);
+    this.reserved++;
+    let held = true;
+    const release = (): void => {
+      if (held) this.released++;
+      held = false;
+    };
+    return Promise.resolve({
+      run: <K extends Operation["kind"]>(
+        call: ExecutorCall<K>,
+      ): Promise<ExecutorOutcome<ResultOf<K>>> => this.run(call),
+      release,
+    });
+  }
+}
+
+/** Timing of a canned outcome. */
+export const TIMING = { queuedMs: 0, runMs: 1 };
+
+/** A successful `uptime` over SSH. */
+export function sshSuccess(): Promise<ExecutorOutcome> {
+  return Promise.resolve({
+    ok: true,
+    result: {
+      kind: "ssh",
+      exitCode: 0,
+      signal: null,
+      stdout: "up\n",
+      stderr: "",
+      stdoutTruncated: false,
+      stderrTruncated: false,
+      hostKeyFingerprint: "SHA256:abc",
+    },
+    timing: TIMING,
+  });
+}
+
+/** A pipeline with a real vault, one issued handle and captured logs. */
+export interface Harness {
+  context: ToolContext;
+  runner: RecordingRunner;
+  vault: HandleVault;
+  handle: string;
+  records: LogRecord[];
+  /** The same records as the service writes them (LOG_FORMAT=json). */
+  lines: string[];
+  /** Issues another handle for the same account. */
+  issue(): Promise<string>;
+  /** Where the account's handles redeem: host, protocol and port. */
+  bound: RedeemTarget;
+  close(): Promise<void>;
+}
+
+/** The account the harness issues handles for (default: SSH on port 2222). */
+export interface HarnessAccount {
+  /** The account's platform (`PolicyID`). */
+  policyId: string;
+  /** The account's `Port` property, and where its handles redeem. */
+  port: number;
+  /** The protocol the platform maps to. */
+  protocol: HandleProtocol;
+}
+
+const SSH_ACCOUNT: HarnessAccount = {
+  policyId: "UnixSSH",
+  port: 2222,
+  protocol: "ssh",
+};
+
+/** Builds a harness whose executor answers with `answer`. */
+export async function harness(
+  answer: (call: ExecutorCall) => Promise<ExecutorOutcome> = sshSuccess,
+  account: HarnessAccount = SSH_ACCOUNT,
+): Promise<Harness> {
+  const records: LogRecord[] = [];
+  const lines: string[] = [];
+  await configure({
+    sinks: {
+      memory: (record: LogRecord) => records.push(record),
+      json: (record: LogRecord) => lines.push(formatJson(record)),
+    },
+    loggers: [
+      { category: ["audit"], lowestLevel: "info", sinks: ["memory", "json"] },
+      {
+        category: ["gateway"],
+        lowestLevel: "debug",
+        sinks: ["memory", "json"],
+      },
+      { category: ["logtape", "meta"], lowestLevel: "error", sinks: [] },
+    ],
+    reset: true,
+  });
+  const config = loadConfig({ env: ENV, home: "/nonexistent" });
+  const vault = new HandleVault({
+    ttlSeconds: 300,
+    singleUse: true,
+    hostBinding: true,
+  });
+  const issue = async (): Promise<string> =>
+    (await vault.issue({
+      secret: new Secret(SECRET),
+      username: "root",
+      address: "127.0.0.1",
+      safe: "LINUX",
+      objectName: "linux-root",
+      folder: "Root",
+      properties: { PolicyID: account.policyId, Port: String(account.port) },
+    })).handle;
+  const handle = await issue();
+  const runner = new RecordingRunner(answer);
+  const ccp = createCcpClient(config.cyberark);
+  return {
+    context: {
+      services: { config, ccp, vault, executors: runner },
+      clientIp: "192.0.2.7",
+      apiKeyId: "key-1",
+    },
+    runner,
+    vault,
+    handle,
+    records,
+    lines,
+    issue,
+    bound: {
+      host: "127.0.0.1",
+      port: account.port,
+      protocol: account.protocol,
+    },
+    async close(): Promise<void> {
+      ccp.close();
+      await vault.close();
+      await reset();
+    },
+  };
+}
+
+/** Runs `fn` against a fresh harness and always closes it. */
+export async function withHarness(
+  fn: (h: Harness) => Promise<void>,
+  answer?: (call: ExecutorCall) => Promise<ExecutorOutcome>,
+  account?: HarnessAccount,
+): Promise<void> {
+  const h = await harness(answer, account);
+  try {
+    await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
+/** The text of a tool result. */
+export function text(result: CallToolResult): string {
+  const first = result.content[0];
+  assert(first !== undefined && first.type === "text", "no text content");
+  return first.text;
+}
+
+/** The audit records among `records`. */
+export function audits(records: LogRecord[]): LogRecord[] {
+  return records.filter((r) => r.category[0] === "audit");
+}
+
+/** Fails unless the harness's handle still redeems for its SSH target. */
+export async function stillRedeemable(h: Harness): Promise<void> {
+  const redeemed = await h.vault.redeem(h.handle, h.bound);
+  assertEquals(redeemed.username, "root");
+}
