@@ -209,9 +209,10 @@ Deno.test({
         "an unknown host key is refused with the ssh-keyscan fix",
         async () => {
           await Deno.writeTextFile(sshd.knownHostsPath, "# empty\n");
+          const handle = await handleFor("pw");
           const { text, isError } = await run({
             command: "true",
-            secret_handle: await handleFor("pw"),
+            secret_handle: handle,
           });
           await Deno.writeTextFile(sshd.knownHostsPath, originalKnownHosts);
           assertEquals(isError, true);
@@ -221,6 +222,15 @@ Deno.test({
             `ssh-keyscan -H -p ${sshd.port} 127.0.0.1 >> ${sshd.knownHostsPath}`,
           );
           assertMatch(text, /SHA256:[A-Za-z0-9+/]{43}/);
+          assertStringIncludes(text, "the handle was not used");
+          // Refused before the handle was taken: once the key is known, the
+          // same single-use handle runs the command.
+          const again = await run({
+            command: "echo reused",
+            secret_handle: handle,
+          });
+          assertEquals(again.isError, false, again.text);
+          assertStringIncludes(again.text, "reused");
         },
       );
 
