@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     maxQueued: config.executors.maxQueued,
     defaultTimeoutMs: config.executors.defaultTimeoutSeconds * 1000,
     defaultMaxOutputBytes: config.executors.maxOutputBytes,
+    maxMemoryMb: config.executors.maxMemoryMb,
   });
   const app = createApp({ config, ccp, vault, executors });
   const server = Deno.serve({

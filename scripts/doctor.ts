@@ -133,9 +133,12 @@ async function main(): Promise<number> {
       probeObject: cli.probeObject,
       ...(cli.skipCcp ? {} : { ccp }),
       ...(handleStore === undefined ? {} : { handleStore }),
-      ...(cli.skipSandbox
-        ? {}
-        : { spawner: new ExecutorSpawner({ maxConcurrent: 1 }) }),
+      ...(cli.skipSandbox ? {} : {
+        spawner: new ExecutorSpawner({
+          maxConcurrent: 1,
+          maxMemoryMb: config.executors.maxMemoryMb,
+        }),
+      }),
     });
     for (const result of results) say(formatCheck(result));
     const count = (status: string): number =>

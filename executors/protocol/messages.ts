@@ -8,9 +8,10 @@ import { z } from "zod";
 
 /**
  * Versioned protocol name; both sides refuse any other. Version 2 added
- * `limits.killGraceMs`.
+ * `limits.killGraceMs`; version 3 the error code `resource_limit` and a
+ * database result's `resultSetsCut`.
  */
-export const PROTOCOL_VERSION = "mcp-privileged.executor/2";
+export const PROTOCOL_VERSION = "mcp-privileged.executor/3";
 
 /** Target of one operation: validated before it reaches `--allow-net`. */
 export const TargetSchema = z.object({
@@ -349,9 +350,41 @@ export const DbResultSetSchema = z.object({
 /** The outcome of one statement. */
 export type DbResultSet = z.infer<typeof DbResultSetSchema>;
 
+/**
+ * Most statement outcomes (result sets, empty ones included, and statements
+ * without one) a database executor keeps of one query; it stops collecting
+ * after that many (see {@linkcode DbResultSetsCutSchema}).
+ */
+export const MAX_RESULT_SETS = 1000;
+
+/**
+ * Why a database executor stopped keeping the outcomes of later statements,
+ * and what became of the rest of the query.
+ */
+export const DbResultSetsCutSchema = z.object({
+  /**
+   * The cap reached: {@linkcode MAX_RESULT_SETS} outcomes, or the output
+   * byte cap (result sets, column names and each statement count against it).
+   */
+  reason: z.enum(["max_result_sets", "max_bytes"]),
+  /**
+   * How the query ended: `drained` ran to its end with the later outcomes
+   * counted and dropped; `cancelled` the server was told to stop the batch;
+   * `connection_closed` the executor closed the connection (statements not
+   * yet run never ran, an open transaction rolled back).
+   */
+  rest: z.enum(["drained", "cancelled", "connection_closed"]),
+  /** Outcomes the database sent after the cap; null unless `drained`. */
+  dropped: z.number().int().nonnegative().nullable(),
+});
+/** Why a database executor stopped keeping outcomes. */
+export type DbResultSetsCut = z.infer<typeof DbResultSetsCutSchema>;
+
 const DB_RESULT_FIELDS = {
   /** One entry per statement, in order. */
-  resultSets: z.array(DbResultSetSchema),
+  resultSets: z.array(DbResultSetSchema).max(MAX_RESULT_SETS),
+  /** Present when outcomes past a cap were not kept. */
+  resultSetsCut: DbResultSetsCutSchema.optional(),
   /** From sending the query to its last result (ms). */
   elapsedMs: z.number().nonnegative(),
 } as const;
@@ -400,6 +433,9 @@ export const ExecutorErrorCodeSchema = z.enum([
   "tls_failed",
   "timeout",
   "driver_error",
+  // The executor passed its memory limit (the parent's watchdog or the V8
+  // heap cap stopped it).
+  "resource_limit",
   "internal",
 ]);
 /** Failure classes the gateway maps to tool errors. */

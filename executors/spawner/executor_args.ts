@@ -29,6 +29,23 @@ export const PERMITTED_EXTRA_FLAGS: ReadonlySet<string> = new Set([
   "--allow-env",
 ]);
 
+/**
+ * The one form of `--v8-flags` an executor may get: a cap on V8's old space
+ * in MiB, `--v8-flags=--max-old-space-size=N`. It grants nothing: it makes a
+ * child whose JavaScript heap outgrows its share of the memory limit
+ * (`EXECUTOR_MAX_MEMORY_MB`) abort with "Fatal JavaScript out of memory"
+ * instead of growing until the parent's watchdog kills it. No other V8 flag
+ * is accepted (some, like `--allow-natives-syntax`, would weaken the
+ * runtime).
+ */
+export const PERMITTED_HEAP_FLAG =
+  /^--v8-flags=--max-old-space-size=[1-9][0-9]{0,5}$/;
+
+/** The heap-cap flag for `maxHeapMb` MiB (see {@linkcode PERMITTED_HEAP_FLAG}). */
+export function heapCapFlag(maxHeapMb: number): string {
+  return `--v8-flags=--max-old-space-size=${maxHeapMb}`;
+}
+
 /** Child entry module (relative to this folder) and extra flags of one kind. */
 export interface ExecutorSpec {
   /** Entry module, relative to `executors/`. */
@@ -71,21 +88,25 @@ for (const [kind, spec] of Object.entries(EXECUTORS)) {
   }
 }
 
-/** Absolute paths a child's command line needs. */
+/** Absolute paths and the heap cap a child's command line needs. */
 export interface ExecutorPaths {
   /** Absolute path of the project's `deno.json`. */
   readonly configPath: string;
   /** Absolute path of the child's entry module. */
   readonly modulePath: string;
+  /** The V8 old-space cap (MiB); every executor runs with one. */
+  readonly maxHeapMb: number;
 }
 
 /**
  * Builds and checks the arguments of `deno` for one executor:
  * `run --no-prompt --cached-only --frozen-lockfile --config CONFIG
- * --allow-net=HOST:PORT [extra flags] MODULE`.
+ * --allow-net=HOST:PORT [extra flags] --v8-flags=--max-old-space-size=N
+ * MODULE`.
  *
  * @throws {TypeError} when the target is invalid, the kind is unknown, or the
  *   result would hold any flag outside the fixed allowlist
+ * @throws {RangeError} when `maxHeapMb` is not an integer from 1 to 999999
  */
 export function executorArgs(
   kind: ExecutorKind,
@@ -109,6 +130,14 @@ export function executorArgs(
       );
     }
   }
+  if (
+    !Number.isInteger(paths.maxHeapMb) || paths.maxHeapMb < 1 ||
+    paths.maxHeapMb > 999_999
+  ) {
+    throw new RangeError(
+      `Invalid executor heap cap ${paths.maxHeapMb} MiB: use an integer from 1 to 999999`,
+    );
+  }
   const args = [
     "run",
     ...BASE_FLAGS,
@@ -116,6 +145,7 @@ export function executorArgs(
     paths.configPath,
     allowNetFlag(target),
     ...spec.extraFlags,
+    heapCapFlag(paths.maxHeapMb),
     paths.modulePath,
   ];
   assertSandboxArgs(args, spec);
@@ -128,11 +158,12 @@ function assertSandboxArgs(args: readonly string[], spec: ExecutorSpec): void {
     throw new TypeError(
       `Refusing to start an executor with the argument "${
         arg.slice(0, 80)
-      }"; executors get --allow-net=HOST:PORT and flags from PERMITTED_EXTRA_FLAGS only`,
+      }"; executors get --allow-net=HOST:PORT, one heap cap and flags from PERMITTED_EXTRA_FLAGS only`,
     );
   };
   if (args[0] !== "run") refuse(args[0] ?? "");
   let netFlags = 0;
+  let heapFlags = 0;
   for (let i = 1; i < args.length - 1; i++) {
     const arg = args[i]!;
     if (arg === "--config") {
@@ -147,11 +178,17 @@ function assertSandboxArgs(args: readonly string[], spec: ExecutorSpec): void {
       }
       continue;
     }
+    if (PERMITTED_HEAP_FLAG.test(arg)) {
+      if (++heapFlags > 1) refuse(arg);
+      continue;
+    }
     if (PERMITTED_EXTRA_FLAGS.has(arg) && spec.extraFlags.includes(arg)) {
       continue;
     }
     refuse(arg);
   }
   const module = args[args.length - 1] ?? "";
-  if (netFlags !== 1 || module.startsWith("-")) refuse(module);
+  if (netFlags !== 1 || heapFlags !== 1 || module.startsWith("-")) {
+    refuse(module);
+  }
 }

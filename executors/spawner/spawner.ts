@@ -15,6 +15,10 @@
  *   the child's stdin and then zeroes.
  * - Everything the child returns is untrusted: capped while read, parsed with
  *   the protocol's schema, and scrubbed of the secrets it was given.
+ * - Every child runs under a memory limit (`maxMemoryMb`): a V8 heap cap on
+ *   its command line, and a watchdog here that kills it when its resident
+ *   memory passes the limit (`memory_watchdog.ts`, which explains why it
+ *   polls and why the polling runs in a helper process).
  *
  * @module
  */
@@ -36,6 +40,7 @@ import {
   sealRequest,
 } from "../protocol/mod.ts";
 import { executorArgs, type ExecutorKind, EXECUTORS } from "./executor_args.ts";
+import { MemoryWatchdog, RssMonitor } from "./memory_watchdog.ts";
 import { validateTarget } from "./target.ts";
 
 export type { ExecutorCredential, SecretLike } from "../protocol/mod.ts";
@@ -59,12 +64,36 @@ export const DEFAULT_MAX_STDERR_BYTES = 64 * 1024;
  * concurrency, fit with the gateway on the manual's recommended 1 GB host.
  */
 export const DEFAULT_EXECUTOR_MEMORY_MB = 112;
-/** Smallest memory limit an executor can start under (MiB). */
-export const MIN_EXECUTOR_MEMORY_MB = 64;
+/**
+ * Resident memory of an executor outside its V8 heap, kept free of the heap
+ * cap (MiB). Measured here (Deno 2.9.6, an executor waiting for its request
+ * with its driver loaded): 51-87 MiB resident in all, of which 41-51 MiB
+ * outside the heap (Deno's runtime and code); the rest of the reserve is for
+ * the driver's sockets, TLS and buffers.
+ */
+export const EXECUTOR_NON_HEAP_MB = 64;
+/**
+ * Smallest memory limit an executor can work under (MiB): the mssql executor
+ * peaked at 87-93 MiB resident in the test suite's queries (pg 60-67, mysql
+ * 67-74), and its heap needs more than 16 MiB to load tedious at all.
+ */
+export const MIN_EXECUTOR_MEMORY_MB = 112;
 /** Largest memory limit an executor may be given (MiB). */
 export const MAX_EXECUTOR_MEMORY_MB = 16 * 1024;
 /** Default time the child gets after its own deadline before SIGKILL (ms). */
 export const DEFAULT_KILL_GRACE_MS = 1000;
+/** How often the watchdog reads a child's resident memory (ms). */
+export const MEMORY_WATCH_INTERVAL_MS = 100;
+
+/**
+ * The V8 heap cap of an executor under a memory limit (MiB): the limit less
+ * {@linkcode EXECUTOR_NON_HEAP_MB}, so a child whose JavaScript heap grows
+ * aborts with V8's "out of memory" before its resident memory reaches the
+ * limit, and the watchdog is left for memory outside the heap.
+ */
+export function executorHeapCapMb(maxMemoryMb: number): number {
+  return maxMemoryMb - EXECUTOR_NON_HEAP_MB;
+}
 
 /** The result type of one operation kind. */
 export type ResultOf<K extends Operation["kind"]> = Extract<
@@ -147,6 +176,13 @@ export interface ExecutorSpawnerOptions {
   readonly maxStderrBytes?: number;
   /** Time after the deadline before SIGKILL (default {@linkcode DEFAULT_KILL_GRACE_MS}). */
   readonly killGraceMs?: number;
+  /**
+   * Memory limit of each child (MiB, default
+   * {@linkcode DEFAULT_EXECUTOR_MEMORY_MB}): its V8 heap cap is
+   * {@linkcode executorHeapCapMb} of it, and the watchdog kills it when its
+   * resident memory passes it (`EXECUTOR_MAX_MEMORY_MB`).
+   */
+  readonly maxMemoryMb?: number;
   /** `DENO_DIR` for the children (default: the gateway's, when readable). */
   readonly denoDir?: string;
   /** Another entry module per kind (tests only); the kind's flags still apply. */
@@ -229,18 +265,22 @@ export class ExecutorSpawner implements ExecutorRunner {
   readonly #defaultMaxOutputBytes: number;
   readonly #maxStderrBytes: number;
   readonly #killGraceMs: number;
+  readonly #maxMemoryMb: number;
   readonly #env: Record<string, string>;
   readonly #configPath: string;
   readonly #projectDir: string;
   readonly #modules: Readonly<Partial<Record<ExecutorKind, URL>>>;
   readonly #spawn: SpawnFunction;
+  readonly #monitor: RssMonitor | null;
   #running = 0;
   readonly #queue: Waiter[] = [];
 
   /**
    * Creates a spawner; nothing runs until {@linkcode ExecutorSpawner.run}.
    *
-   * @throws {RangeError} when a limit is not a positive integer
+   * @throws {RangeError} when a limit is not a positive integer, or the
+   *   memory limit is outside {@linkcode MIN_EXECUTOR_MEMORY_MB} to
+   *   {@linkcode MAX_EXECUTOR_MEMORY_MB}
    * @throws {TypeError} when a module override is not a `file:` URL
    */
   constructor(options: ExecutorSpawnerOptions = {}) {
@@ -266,6 +306,9 @@ export class ExecutorSpawner implements ExecutorRunner {
       "killGraceMs",
       options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
     );
+    this.#maxMemoryMb = checkMaxMemory(
+      options.maxMemoryMb ?? DEFAULT_EXECUTOR_MEMORY_MB,
+    );
     this.#configPath = pathOf(CONFIG_URL);
     this.#projectDir = pathOf(new URL(".", CONFIG_URL));
     const modules = options.modules ?? {};
@@ -280,6 +323,15 @@ export class ExecutorSpawner implements ExecutorRunner {
       DENO_NO_UPDATE_CHECK: "1",
       ...(denoDir === undefined ? {} : { DENO_DIR: denoDir }),
     };
+    // Only Linux has /proc; elsewhere only the heap cap holds.
+    this.#monitor = Deno.build.os === "linux"
+      ? new RssMonitor({
+        configPath: this.#configPath,
+        cwd: this.#projectDir,
+        env: this.#env,
+        intervalMs: MEMORY_WATCH_INTERVAL_MS,
+      })
+      : null;
   }
 
   /** Executors running now. */
@@ -290,6 +342,11 @@ export class ExecutorSpawner implements ExecutorRunner {
   /** Calls waiting for a slot now. */
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /** The memory limit of each child (MiB). */
+  get maxMemoryMb(): number {
+    return this.#maxMemoryMb;
   }
 
   /**
@@ -405,6 +462,7 @@ export class ExecutorSpawner implements ExecutorRunner {
       args: executorArgs(kind, target, {
         configPath: this.#configPath,
         modulePath,
+        maxHeapMb: executorHeapCapMb(this.#maxMemoryMb),
       }),
     };
   }
@@ -513,8 +571,8 @@ export class ExecutorSpawner implements ExecutorRunner {
       sealed.bytes.fill(0);
       throw error;
     }
-    let stopReason: "timeout" | "overflow" | "abort" | null = null;
-    const stop = (reason: "timeout" | "overflow" | "abort"): void => {
+    let stopReason: StopReason | null = null;
+    const stop = (reason: StopReason): void => {
       stopReason ??= reason;
       try {
         child.kill("SIGKILL");
@@ -529,6 +587,16 @@ export class ExecutorSpawner implements ExecutorRunner {
     const onAbort = (): void => stop("abort");
     job.signal?.addEventListener("abort", onAbort, { once: true });
     if (job.signal?.aborted) stop("abort");
+    let unwatchable = "";
+    const watchdog = new MemoryWatchdog(this.#monitor, child.pid, {
+      limitMb: this.#maxMemoryMb,
+      onExceeded: () => stop("memory"),
+      onUnwatchable: (why) => {
+        unwatchable = why;
+        stop("unwatchable");
+      },
+    });
+    const watching = watchdog.start();
 
     const responseLimit = responseLimitBytes(job.maxOutputBytes);
     let status: Deno.CommandStatus;
@@ -542,6 +610,8 @@ export class ExecutorSpawner implements ExecutorRunner {
       ]);
     } finally {
       clearTimeout(timer);
+      await watching;
+      await watchdog.stop();
       job.signal?.removeEventListener("abort", onAbort);
     }
     const timing = {
@@ -582,13 +652,52 @@ export class ExecutorSpawner implements ExecutorRunner {
         timing,
       );
     }
+    const peakRssMb = watchdog.peakMb;
+    logger.debug("Executor {kind} (pid {pid}) peaked at {peakRssMb} MiB", {
+      kind,
+      pid: child.pid,
+      peakRssMb,
+    });
+    if (stopReason === "unwatchable") {
+      return failed(
+        "internal",
+        `Cannot watch the memory of the ${kind} executor (${unwatchable}), so it was stopped; the gateway needs --allow-run for deno itself, as deno.json's start task grants, to start executors/monitor/rss_monitor.ts`,
+        timing,
+      );
+    }
+    const outOfHeap = !status.success && V8_OUT_OF_MEMORY.test(stderrText);
+    if (stopReason === "memory" || outOfHeap) {
+      const limitMb = this.#maxMemoryMb;
+      const cause = stopReason === "memory"
+        ? `resident ${peakRssMb} MiB`
+        : `its JavaScript heap, capped at ${
+          executorHeapCapMb(limitMb)
+        } MiB, ran out`;
+      logger.warn(
+        "Executor {kind} (pid {pid}) passed its memory limit of {limitMb} MiB ({cause}; peak RSS {peakRssMb} MiB) and was stopped",
+        { kind, pid: child.pid, limitMb, cause, peakRssMb },
+      );
+      return failed(
+        "resource_limit",
+        `The ${kind} executor passed its memory limit of ${limitMb} MiB (${cause}) and was stopped; raise EXECUTOR_MAX_MEMORY_MB or make the ${
+          DB_KINDS.has(kind)
+            ? "query return less (fewer result sets, LIMIT)"
+            : "operation return less output"
+        }`,
+        timing,
+      );
+    }
     const text = decode(stdout.bytes);
     if (text.trim().length === 0) {
       return failed(
         "internal",
-        `The ${kind} executor exited with ${
-          describeStatus(status)
-        } without a response; see the debug log for its stderr`,
+        status.signal === null
+          ? `The ${kind} executor exited with ${
+            describeStatus(status)
+          } without a response; see the debug log for its stderr`
+          : `The ${kind} executor was killed by ${
+            describeStatus(status)
+          } without a response (a crash, or the system's out-of-memory killer; its own memory limit is ${this.#maxMemoryMb} MiB, EXECUTOR_MAX_MEMORY_MB); see the debug log for its stderr`,
         timing,
       );
     }
@@ -637,6 +746,16 @@ export class ExecutorSpawner implements ExecutorRunner {
     return { ok: false, error: response.error, timing };
   }
 }
+
+/** Why the parent stopped a child. */
+type StopReason = "timeout" | "overflow" | "abort" | "memory" | "unwatchable";
+
+/** What V8 writes to stderr when a heap cap is reached (it then aborts). */
+const V8_OUT_OF_MEMORY =
+  /Fatal JavaScript out of memory|JavaScript heap out of memory|Fatal process out of memory/;
+
+/** Executor kinds that run a database query. */
+const DB_KINDS: ReadonlySet<string> = new Set(["postgres", "mysql", "mssql"]);
 
 function isResultOf<K extends Operation["kind"]>(
   kind: K,
@@ -782,6 +901,18 @@ function checkTimeout(value: number): number {
   if (!Number.isInteger(value) || value < 1 || value > MAX_TIMEOUT_MS) {
     throw new RangeError(
       `Invalid executor timeout ${value} ms: use an integer from 1 to ${MAX_TIMEOUT_MS}`,
+    );
+  }
+  return value;
+}
+
+function checkMaxMemory(value: number): number {
+  if (
+    !Number.isInteger(value) || value < MIN_EXECUTOR_MEMORY_MB ||
+    value > MAX_EXECUTOR_MEMORY_MB
+  ) {
+    throw new RangeError(
+      `Invalid executor memory limit ${value} MiB: use an integer from ${MIN_EXECUTOR_MEMORY_MB} to ${MAX_EXECUTOR_MEMORY_MB}`,
     );
   }
   return value;

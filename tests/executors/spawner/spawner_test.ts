@@ -2,18 +2,24 @@ import { configure, type LogRecord, reset } from "@logtape/logtape";
 import {
   type Operation,
   type ProbeAction,
+  PROTOCOL_VERSION,
   responseLimitBytes,
 } from "../../../executors/protocol/mod.ts";
 import {
+  DEFAULT_EXECUTOR_MEMORY_MB,
   executorArgs,
   ExecutorBusyError,
   type ExecutorCall,
+  executorHeapCapMb,
   type ExecutorKind,
   type ExecutorOutcome,
   EXECUTORS,
   ExecutorSpawner,
   type ExecutorSpawnerOptions,
   ExecutorWaitTimeoutError,
+  MAX_EXECUTOR_MEMORY_MB,
+  MIN_EXECUTOR_MEMORY_MB,
+  PERMITTED_HEAP_FLAG,
   type SpawnFunction,
 } from "../../../executors/spawner/mod.ts";
 import {
@@ -137,6 +143,7 @@ Deno.test("executorArgs() builds the exact sandboxed command line", () => {
     executorArgs("probe", { host: "127.0.0.1", port: 22 }, {
       configPath: "/p/deno.json",
       modulePath: "/p/executors/probe_executor.ts",
+      maxHeapMb: 48,
     }),
     [
       "run",
@@ -146,6 +153,7 @@ Deno.test("executorArgs() builds the exact sandboxed command line", () => {
       "--config",
       "/p/deno.json",
       "--allow-net=127.0.0.1:22",
+      "--v8-flags=--max-old-space-size=48",
       "/p/executors/probe_executor.ts",
     ],
   );
@@ -153,8 +161,14 @@ Deno.test("executorArgs() builds the exact sandboxed command line", () => {
     executorArgs("postgres", { host: "::1", port: 5432 }, {
       configPath: "/p/deno.json",
       modulePath: "/p/m.ts",
+      maxHeapMb: 1024,
     }).slice(6),
-    ["--allow-net=[::1]:5432", "--allow-env=PG*", "/p/m.ts"],
+    [
+      "--allow-net=[::1]:5432",
+      "--allow-env=PG*",
+      "--v8-flags=--max-old-space-size=1024",
+      "/p/m.ts",
+    ],
   );
 });
 
@@ -165,6 +179,7 @@ Deno.test("executorArgs() grants no executor kind read, write, run, ffi, sys or 
     const args = executorArgs(kind, { host: "db01", port: 1 }, {
       configPath: "/p/deno.json",
       modulePath: "/p/m.ts",
+      maxHeapMb: 48,
     });
     assertEquals(args.filter((arg) => forbidden.test(arg)), [], kind);
     assertEquals(args.filter((arg) => arg.startsWith("--allow-net")), [
@@ -188,6 +203,7 @@ Deno.test("executorArgs() refuses relative paths and unknown kinds", () => {
       executorArgs("ssh", target, {
         configPath: "deno.json",
         modulePath: "/m.ts",
+        maxHeapMb: 48,
       }),
     TypeError,
     "not absolute",
@@ -197,10 +213,71 @@ Deno.test("executorArgs() refuses relative paths and unknown kinds", () => {
       executorArgs("ftp" as ExecutorKind, target, {
         configPath: "/d",
         modulePath: "/m",
+        maxHeapMb: 48,
       }),
     TypeError,
     "Unknown executor kind",
   );
+});
+
+Deno.test("executorArgs() gives every executor exactly one heap cap, of the one permitted form", () => {
+  for (const kind of Object.keys(EXECUTORS) as ExecutorKind[]) {
+    const args = executorArgs(kind, { host: "db01", port: 1 }, {
+      configPath: "/p/deno.json",
+      modulePath: "/p/m.ts",
+      maxHeapMb: 48,
+    });
+    assertEquals(args.filter((arg) => arg.startsWith("--v8-flags")), [
+      "--v8-flags=--max-old-space-size=48",
+    ], kind);
+  }
+  for (const maxHeapMb of [0, -1, 1.5, 1_000_000, Number.NaN]) {
+    assertThrows(
+      () =>
+        executorArgs("probe", { host: "db01", port: 1 }, {
+          configPath: "/p/deno.json",
+          modulePath: "/p/m.ts",
+          maxHeapMb,
+        }),
+      RangeError,
+      "heap cap",
+    );
+  }
+  assert(PERMITTED_HEAP_FLAG.test("--v8-flags=--max-old-space-size=48"));
+  for (
+    const flag of [
+      "--v8-flags=--max-old-space-size=48,--allow-natives-syntax",
+      "--v8-flags=--allow-natives-syntax",
+      "--v8-flags=--max-old-space-size=",
+      "--v8-flags=--max-old-space-size=0",
+      "--v8-flags=--max-old-space-size=48 ",
+      "--v8-flags=--max-semi-space-size=48",
+    ]
+  ) {
+    assert(!PERMITTED_HEAP_FLAG.test(flag), flag);
+  }
+});
+
+Deno.test("ExecutorSpawner caps each child's heap below its memory limit and refuses a limit out of range", () => {
+  assertEquals(
+    new ExecutorSpawner().maxMemoryMb,
+    DEFAULT_EXECUTOR_MEMORY_MB,
+  );
+  const heap = executorHeapCapMb(DEFAULT_EXECUTOR_MEMORY_MB);
+  assert(heap > 16 && heap < DEFAULT_EXECUTOR_MEMORY_MB, `heap ${heap} MiB`);
+  for (
+    const maxMemoryMb of [
+      MIN_EXECUTOR_MEMORY_MB - 1,
+      MAX_EXECUTOR_MEMORY_MB + 1,
+      150.5,
+    ]
+  ) {
+    assertThrows(
+      () => new ExecutorSpawner({ maxMemoryMb }),
+      RangeError,
+      "memory limit",
+    );
+  }
 });
 
 Deno.test("ExecutorSpawner.run() never spawns for a malformed host", async () => {
@@ -293,6 +370,7 @@ Deno.test("ExecutorSpawner.run() spawns deno with a cleared environment and retu
     "--config",
     new URL("../../../deno.json", import.meta.url).pathname,
     "--allow-net=127.0.0.1:9",
+    "--v8-flags=--max-old-space-size=48",
     new URL("../../../executors/children/probe_executor.ts", import.meta.url)
       .pathname,
   ]);
@@ -360,7 +438,7 @@ Deno.test("ExecutorSpawner.run() reports a response of another protocol", async 
   assertEquals(error.code, "internal");
   assertStringIncludes(
     error.message,
-    "does not match mcp-privileged.executor/2",
+    `does not match ${PROTOCOL_VERSION}`,
   );
 });
 
@@ -587,4 +665,99 @@ Deno.test("ExecutorSpawner.reserve() refuses when the queue is full and times ou
     held.release();
   }
   assertEquals(spawner.running, 0);
+});
+
+/**
+ * Runs a hostile executor to its memory death, then a probe on the same
+ * spawner; returns the failure, the hostile child's status and the log.
+ */
+async function memoryDeath(
+  module: string,
+): Promise<{
+  error: { code: string; message: string };
+  status: Deno.CommandStatus;
+  records: LogRecord[];
+}> {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder, {
+    modules: { probe: testdata(module) },
+  });
+  const { value: outcome, records } = await captureLogs(() =>
+    spawner.run(call(probe("noop"), { timeoutMs: 20_000 }))
+  );
+  const status = await recorder.children[0]!.status;
+  await assertProcessGone(recorder.children[0]!.pid);
+  // The spawner keeps working: the next call gets a fresh, healthy child.
+  const after = await new ExecutorSpawner().run(call(probe("noop")));
+  assert(after.ok, JSON.stringify(after));
+  assertEquals([spawner.running, spawner.queued], [0, 0]);
+  const logText = records.map(recordText).join("\n");
+  assert(!logText.includes(SECRET), "the log holds the secret");
+  return { error: failureOf(outcome), status, records };
+}
+
+function memoryWarning(records: LogRecord[]): LogRecord {
+  const warning = records.find((r) =>
+    r.level === "warning" && recordText(r).includes("memory limit")
+  );
+  assert(warning !== undefined, records.map(recordText).join("\n"));
+  assertEquals(warning.properties["kind"], "probe");
+  assertEquals(warning.properties["limitMb"], DEFAULT_EXECUTOR_MEMORY_MB);
+  assert(typeof warning.properties["pid"] === "number");
+  assert(typeof warning.properties["peakRssMb"] === "number");
+  return warning;
+}
+
+Deno.test("ExecutorSpawner.run() stops a child whose JavaScript heap outgrows the heap cap with resource_limit", async () => {
+  const { error, status, records } = await memoryDeath(
+    "memory_hog_executor.ts",
+  );
+  assertEquals(error.code, "resource_limit");
+  assertEquals(
+    error.message,
+    `The probe executor passed its memory limit of ${DEFAULT_EXECUTOR_MEMORY_MB} MiB (its JavaScript heap, capped at ${
+      executorHeapCapMb(DEFAULT_EXECUTOR_MEMORY_MB)
+    } MiB, ran out) and was stopped; raise EXECUTOR_MAX_MEMORY_MB or make the operation return less output`,
+  );
+  // V8 aborted it (SIGTRAP), not the watchdog (SIGKILL).
+  assert(status.signal !== "SIGKILL", `signal ${status.signal}`);
+  const warning = memoryWarning(records);
+  assert(
+    (warning.properties["peakRssMb"] as number) <= DEFAULT_EXECUTOR_MEMORY_MB,
+  );
+});
+
+Deno.test("ExecutorSpawner.run() kills a child whose memory outside the heap passes the limit with resource_limit", async () => {
+  const { error, status, records } = await memoryDeath(
+    "native_hog_executor.ts",
+  );
+  assertEquals(error.code, "resource_limit");
+  assertStringIncludes(
+    error.message,
+    `The probe executor passed its memory limit of ${DEFAULT_EXECUTOR_MEMORY_MB} MiB (resident `,
+  );
+  assertStringIncludes(error.message, "raise EXECUTOR_MAX_MEMORY_MB");
+  assertEquals(status.signal, "SIGKILL");
+  const warning = memoryWarning(records);
+  assert(
+    (warning.properties["peakRssMb"] as number) > DEFAULT_EXECUTOR_MEMORY_MB,
+  );
+});
+
+Deno.test("ExecutorSpawner.run() reports a child killed by a signal it did not send, naming the memory limit", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = spawnerWith(recorder, {
+    modules: { probe: testdata("hang_executor.ts") },
+  });
+  const pending = spawner.run(call(probe("noop"), { timeoutMs: 20_000 }));
+  while (recorder.children.length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  recorder.children[0]!.kill("SIGTERM");
+  const error = failureOf(await pending);
+  assertEquals(error.code, "internal");
+  assertEquals(
+    error.message,
+    `The probe executor was killed by signal SIGTERM without a response (a crash, or the system's out-of-memory killer; its own memory limit is ${DEFAULT_EXECUTOR_MEMORY_MB} MiB, EXECUTOR_MAX_MEMORY_MB); see the debug log for its stderr`,
+  );
 });
