@@ -2,14 +2,16 @@
  * The text `db_query` returns, as the operations manual's Example 3 shows it:
  * a header (`Host:`, `Database:`, `Query length:`, `Rows returned:`,
  * `Elapsed:`), a blank line, then an aligned text table per result set, with
- * a visible notice wherever rows or cells were cut.
+ * a visible notice wherever rows, cells or whole result sets were cut.
  *
  * @module
  */
-import type {
-  DbCell,
-  DbResult,
-  DbResultSet,
+import {
+  type DbCell,
+  type DbResult,
+  type DbResultSet,
+  type DbResultSetsCut,
+  MAX_RESULT_SETS,
 } from "../executors/protocol/mod.ts";
 
 /** What the text says besides the result itself. */
@@ -38,7 +40,7 @@ const COLUMN_GAP = "  ";
 
 /** Renders a query result as the manual's text. */
 export function formatDbResult(
-  result: Pick<DbResult, "resultSets" | "elapsedMs">,
+  result: Pick<DbResult, "resultSets" | "resultSetsCut" | "elapsedMs">,
   options: DbResultTextOptions,
 ): string {
   const sets = result.resultSets;
@@ -78,7 +80,27 @@ export function formatDbResult(
   } else if (sets.length === 1 && sets[0]!.command !== null) {
     blocks.push(summary(sets[0]!));
   }
+  if (result.resultSetsCut !== undefined) {
+    blocks.push(resultSetsNotice(result.resultSetsCut, sets.length, options));
+  }
   return [header.join("\n"), ...blocks].join("\n\n");
+}
+
+/** The notice of result sets not kept, and what became of the rest. */
+function resultSetsNotice(
+  cut: DbResultSetsCut,
+  kept: number,
+  options: DbResultTextOptions,
+): string {
+  const limit = cut.reason === "max_result_sets"
+    ? `a query returns at most ${MAX_RESULT_SETS} result sets`
+    : `output truncated at ${options.maxOutputBytes} bytes`;
+  const rest = cut.rest === "drained"
+    ? `the query ran to its end and ${cut.dropped ?? 0} more were dropped`
+    : cut.rest === "cancelled"
+    ? "the batch was cancelled there, so later statements did not run"
+    : "the connection was closed there, so later statements did not run and an open transaction was rolled back";
+  return `[result sets after the first ${kept} not shown: ${limit}; ${rest}; split the query or make it return fewer result sets]`;
 }
 
 /** One line about one statement: `2 rows`, `UPDATE: 3 rows affected`, `CREATE TABLE`. */

@@ -11,14 +11,16 @@
  *
  * @module
  */
-import type {
-  DbCell,
-  DbOperation,
-  DbResult,
-  DbResultSet,
-  ExecutorFailure,
-  ExecutorRequest,
-  ExecutorResponse,
+import {
+  type DbCell,
+  type DbOperation,
+  type DbResult,
+  type DbResultSet,
+  type DbResultSetsCut,
+  type ExecutorFailure,
+  type ExecutorRequest,
+  type ExecutorResponse,
+  MAX_RESULT_SETS,
 } from "../protocol/mod.ts";
 import {
   Deadline,
@@ -33,6 +35,13 @@ import {
 
 /** Fixed bytes counted per cell besides its text (JSON quotes, comma, null). */
 const CELL_OVERHEAD_BYTES = 4;
+/** Fixed bytes counted per column name besides its text (JSON quotes, comma). */
+const COLUMN_OVERHEAD_BYTES = 4;
+/**
+ * Fixed bytes counted per statement outcome: the JSON of an empty
+ * {@linkcode DbResultSet} is about 95 bytes.
+ */
+const RESULT_SET_OVERHEAD_BYTES = 100;
 
 /** Limits of one collection. */
 export interface CollectorLimits {
@@ -40,29 +49,54 @@ export interface CollectorLimits {
   readonly maxRows: number;
   /** Characters kept per cell. */
   readonly maxCellChars: number;
-  /** Bytes of cell text kept over all result sets. */
+  /**
+   * Bytes kept over all result sets: cell text, column names and a fixed
+   * overhead per statement and per cell.
+   */
   readonly maxBytes: number;
+  /** Statement outcomes kept (default {@linkcode MAX_RESULT_SETS}). */
+  readonly maxResultSets?: number;
 }
 
 /**
  * Collects the statements' outcomes in order, keeping at most `maxRows` rows
- * per result set and `maxBytes` of text overall; rows past a cap are counted
- * and dropped, so the database can finish the statement (closing the
- * connection instead would roll back a multi-statement query).
+ * per result set, `maxResultSets` outcomes and `maxBytes` overall; rows past
+ * a cap are counted and dropped, so the database can finish the statement
+ * (closing the connection instead would roll back a multi-statement query).
+ *
+ * Outcomes past the result-set cap, or whose column names no longer fit in
+ * `maxBytes`, are only counted: the collector's memory stays bounded however
+ * many result sets (empty ones included) a query produces. Once
+ * {@linkcode ResultSetCollector.cut} is set, a driver that itself keeps
+ * something per result set must stop the query and say how
+ * ({@linkcode ResultSetCollector.stoppedBy}).
  */
 export class ResultSetCollector {
   readonly #limits: CollectorLimits;
+  readonly #maxResultSets: number;
   readonly #sets: DbResultSet[] = [];
   #current: DbResultSet | null = null;
+  /** A result set past the cap is open: its rows are ignored. */
+  #skipping = false;
   #bytes = 0;
+  #cut: DbResultSetsCut["reason"] | null = null;
+  #dropped = 0;
+  #rest: DbResultSetsCut["rest"] = "drained";
 
   /** Creates a collector with these limits. */
   constructor(limits: CollectorLimits) {
     this.#limits = limits;
+    this.#maxResultSets = limits.maxResultSets ?? MAX_RESULT_SETS;
   }
 
   /** Starts a result set with these column names. */
   begin(columns: readonly string[]): void {
+    if (!this.#admit(columns)) {
+      this.#current = null;
+      this.#skipping = true;
+      return;
+    }
+    this.#skipping = false;
     this.#current = {
       columns: [...columns],
       rows: [],
@@ -76,11 +110,28 @@ export class ResultSetCollector {
 
   /** Whether a result set is open (begun and not ended). */
   get open(): boolean {
-    return this.#current !== null;
+    return this.#current !== null || this.#skipping;
+  }
+
+  /**
+   * Which cap stopped the collection of outcomes, or null while every
+   * outcome is kept.
+   */
+  get cut(): DbResultSetsCut["reason"] | null {
+    return this.#cut;
+  }
+
+  /**
+   * Records that the driver stopped the rest of the query after the cut
+   * (cancelled the batch, or closed the connection) instead of draining it.
+   */
+  stoppedBy(rest: Exclude<DbResultSetsCut["rest"], "drained">): void {
+    this.#rest = rest;
   }
 
   /** Adds one row of cell texts to the open result set. */
   row(cells: readonly (string | null)[]): void {
+    if (this.#skipping) return;
     const set = this.#current;
     if (set === null) {
       throw new TypeError("A row arrived before its column description");
@@ -115,7 +166,13 @@ export class ResultSetCollector {
    * the database reported about it.
    */
   end(report: { affectedRows?: number | null; command?: string | null }): void {
+    if (this.#skipping) {
+      this.#skipping = false;
+      return;
+    }
     const set = this.#current ?? this.#statement();
+    this.#current = null;
+    if (set === null) return;
     if (report.affectedRows !== undefined && set.columns.length === 0) {
       set.affectedRows = report.affectedRows;
     }
@@ -124,15 +181,48 @@ export class ResultSetCollector {
         ? null
         : report.command.slice(0, 64);
     }
-    this.#current = null;
   }
 
-  /** The outcomes so far, in statement order. */
+  /** The outcomes kept, in statement order. */
   get resultSets(): DbResultSet[] {
     return this.#sets;
   }
 
-  #statement(): DbResultSet {
+  /** Why outcomes were not kept and what became of the rest; null if none. */
+  get resultSetsCut(): DbResultSetsCut | null {
+    if (this.#cut === null) return null;
+    return {
+      reason: this.#cut,
+      rest: this.#rest,
+      dropped: this.#rest === "drained" ? this.#dropped : null,
+    };
+  }
+
+  /**
+   * Counts one more outcome against the caps: true when it is kept; false
+   * (and counted as dropped) once a cap is reached.
+   */
+  #admit(columns: readonly string[]): boolean {
+    if (this.#cut === null) {
+      const bytes = columns.reduce(
+        (sum, name) => sum + COLUMN_OVERHEAD_BYTES + name.length,
+        RESULT_SET_OVERHEAD_BYTES,
+      );
+      if (this.#sets.length >= this.#maxResultSets) {
+        this.#cut = "max_result_sets";
+      } else if (this.#bytes + bytes > this.#limits.maxBytes) {
+        this.#cut = "max_bytes";
+      } else {
+        this.#bytes += bytes;
+        return true;
+      }
+    }
+    this.#dropped++;
+    return false;
+  }
+
+  #statement(): DbResultSet | null {
+    if (!this.#admit([])) return null;
     const set: DbResultSet = {
       columns: [],
       rows: [],
@@ -339,9 +429,11 @@ function dbSuccess<K extends DbOperation["kind"]>(
   collector: ResultSetCollector,
   elapsedMs: number,
 ): ExecutorResponse {
+  const cut = collector.resultSetsCut;
   return success({
     kind,
     resultSets: collector.resultSets,
+    ...(cut === null ? {} : { resultSetsCut: cut }),
     elapsedMs: Math.round(elapsedMs * 10) / 10,
   } as DbResult);
 }

@@ -11,6 +11,8 @@
  * statements run and each result set or row count is reported. The server
  * enforces the timeout: on `requestTimeout` tedious sends ATTENTION, which
  * cancels the batch on the server; the child gives up at its own deadline.
+ * After `MAX_RESULT_SETS` outcomes (or the output cap) the connection is
+ * closed, which stops the rest of the batch.
  *
  * Note that mssql's `connect()` logs in twice: a probe connection that it
  * closes, then the pooled connection that runs the batch.
@@ -220,16 +222,31 @@ function stream(
   return new Promise((resolve, reject) => {
     let declarations: string[] = [];
     let failed: MssqlError | null = null;
+    let stopped = false;
     const request = pool.request({ requestTimeout });
+    // mssql keeps every result set's columns (arrayRowMode) until the batch
+    // ends, so a loop of SELECTs would grow this process without bound if
+    // drained. Once the collector is cut, close the connection (the server
+    // then aborts the batch): cancelling with ATTENTION instead would still
+    // read and parse all the server sent before it stopped, which grew the
+    // child by the size of that backlog.
+    const stopIfCut = (): void => {
+      if (stopped || collector.cut === null) return;
+      stopped = true;
+      collector.stoppedBy("connection_closed");
+      resolve();
+      void pool.close().catch(() => {});
+    };
     request.stream = true;
     request.arrayRowMode = true;
     request.on("recordset", (columns) => {
       if (collector.open) collector.end({});
       declarations = columns.map((c) => c.type?.declaration ?? "");
       collector.begin(columns.map((c) => c.name));
+      stopIfCut();
     });
     request.on("row", (row) => {
-      if (!collector.open) return;
+      if (!collector.open || stopped) return;
       collector.row(
         row.map((value, i) => cellText(value, declarations[i] ?? "")),
       );
@@ -239,6 +256,7 @@ function stream(
       // otherwise it is the count of an INSERT, UPDATE or DELETE.
       if (collector.open) collector.end({});
       else collector.end({ affectedRows: count });
+      stopIfCut();
     });
     request.on("error", (error) => {
       failed ??= error;

@@ -9,7 +9,9 @@
  * (big integers, decimals, dates, JSON); binary columns become `0x...` hex.
  * mysql2's code-generating row parser is off (`disableEval`): column names
  * from the server never become code. `LOAD DATA LOCAL` is refused (no
- * LOCAL_FILES capability). The server enforces the timeout
+ * LOCAL_FILES capability). After `MAX_RESULT_SETS` outcomes (or the
+ * output cap) the connection is closed, which stops the rest of the query.
+ * The server enforces the timeout
  * (`max_statement_time` on MariaDB, `max_execution_time` for SELECT on
  * MySQL) and the child gives up at its own deadline.
  *
@@ -308,18 +310,33 @@ function stream(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let types: number[] = [];
+    let stopped = false;
+    // mysql2 keeps every result set's column definitions until the query
+    // ends, so a procedure looping over SELECTs would grow this process
+    // without bound if drained: once the collector is cut, close the
+    // connection (the server then stops the statement) and say so.
+    const stopIfCut = (): void => {
+      if (stopped || collector.cut === null) return;
+      stopped = true;
+      collector.stoppedBy("connection_closed");
+      connection.destroy();
+      resolve();
+    };
     const query = connection.query(sql);
     query.on("fields", (fields) => {
       if (collector.open) collector.end({});
       if (fields === undefined) return;
       types = fields.map((f) => f.columnType);
       collector.begin(fields.map((f) => f.name));
+      stopIfCut();
     });
     query.on("result", (row) => {
+      if (stopped) return;
       if (Array.isArray(row)) {
         collector.row(row.map((value, i) => cellText(value, types[i] ?? 0)));
       } else {
         collector.end({ affectedRows: row.affectedRows });
+        stopIfCut();
       }
     });
     query.on("error", reject);

@@ -8,9 +8,12 @@
  * The query goes out as one simple-protocol query, so several statements run
  * as one implicit transaction and each one's outcome is reported. Rows arrive
  * as the server's text (no type parsing), so numbers keep their precision;
- * bytea becomes `0x...` hex and timestamps ISO 8601. The server enforces the
- * timeout (`statement_timeout`, sent at start-up) and the child gives up at
- * its own deadline.
+ * bytea becomes `0x...` hex and timestamps ISO 8601. Outcomes past
+ * `MAX_RESULT_SETS` (or the output cap) are counted and dropped while the
+ * query runs to its end: pg keeps nothing per result set of a submittable,
+ * so draining costs no memory and keeps the implicit transaction whole. The
+ * server enforces the timeout (`statement_timeout`, sent at start-up) and the
+ * child gives up at its own deadline.
  *
  * @module
  */

@@ -1,4 +1,4 @@
-import { assertEquals } from "../support/assert.ts";
+import { assert, assertEquals } from "../support/assert.ts";
 import {
   cellText,
   type DbResultTextOptions,
@@ -6,7 +6,10 @@ import {
   formatDbResult,
   table,
 } from "../../gateway/format_db_result.ts";
-import type { DbResultSet } from "../../executors/protocol/mod.ts";
+import type {
+  DbResultSet,
+  DbResultSetsCut,
+} from "../../executors/protocol/mod.ts";
 
 const OPTIONS: DbResultTextOptions = {
   host: "pg.internal",
@@ -176,6 +179,33 @@ Deno.test("formatDbResult() shows every result set of a batch", () => {
       "Result 4 of 4: CREATE TABLE",
     ].join("\n"),
   );
+});
+
+Deno.test("formatDbResult() reports result sets past the result-set cap and the output cap", () => {
+  const kept = [rows(["a"], []), rows(["b"], [])];
+  const notice = (cut: DbResultSetsCut): string | undefined =>
+    formatDbResult({ resultSets: kept, resultSetsCut: cut, elapsedMs: 1 }, {
+      ...OPTIONS,
+      maxOutputBytes: 2048,
+    }).split("\n\n").at(-1);
+  assertEquals(
+    notice({ reason: "max_result_sets", rest: "drained", dropped: 14000 }),
+    "[result sets after the first 2 not shown: a query returns at most 1000 result sets; the query ran to its end and 14000 more were dropped; split the query or make it return fewer result sets]",
+  );
+  assertEquals(
+    notice({
+      reason: "max_result_sets",
+      rest: "connection_closed",
+      dropped: null,
+    }),
+    "[result sets after the first 2 not shown: a query returns at most 1000 result sets; the connection was closed there, so later statements did not run and an open transaction was rolled back; split the query or make it return fewer result sets]",
+  );
+  assertEquals(
+    notice({ reason: "max_bytes", rest: "cancelled", dropped: null }),
+    "[result sets after the first 2 not shown: output truncated at 2048 bytes; the batch was cancelled there, so later statements did not run; split the query or make it return fewer result sets]",
+  );
+  const none = formatDbResult({ resultSets: [], elapsedMs: 1 }, OPTIONS);
+  assert(!none.includes("not shown"), none);
 });
 
 Deno.test("formatDbResult() shows an empty result set with its header", () => {

@@ -15,11 +15,73 @@ import type {
 import {
   type ExecutorOutcome,
   ExecutorSpawner,
+  type SpawnFunction,
 } from "../../executors/spawner/mod.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 
+/** The peak resident memory of one child, as `/proc/<pid>/status` showed it. */
+export interface ChildPeak {
+  /** The child's entry module file name, e.g. `mysql_executor.ts`. */
+  readonly module: string;
+  readonly pid: number;
+  /** `VmHWM` at the last read before the child exited (MiB). */
+  peakMb: number;
+}
+
+/**
+ * Wraps the real spawn and reads each child's `VmHWM` (the kernel's
+ * high-water mark of its resident memory) every 20 ms until it exits.
+ */
+export class PeakRssRecorder {
+  /** Every child spawned, in order. */
+  readonly children: ChildPeak[] = [];
+
+  /** The spawn function to give an {@linkcode ExecutorSpawner}. */
+  readonly spawn: SpawnFunction = (command, options) => {
+    const child = new Deno.Command(command, options).spawn();
+    const args = options.args as string[];
+    const peak: ChildPeak = {
+      module: (args.at(-1) ?? "").split("/").pop() ?? "",
+      pid: child.pid,
+      peakMb: 0,
+    };
+    this.children.push(peak);
+    let running = true;
+    child.status.finally(() => running = false);
+    const read = async (): Promise<void> => {
+      while (running) {
+        try {
+          const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
+          const kb = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
+          if (running && kb !== undefined) {
+            peak.peakMb = Math.max(peak.peakMb, Number(kb) / 1024);
+          }
+        } catch {
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    void read();
+    return child;
+  };
+
+  /** The last child spawned (fails the test when there is none). */
+  last(): ChildPeak {
+    const peak = this.children.at(-1);
+    assert(peak !== undefined, "no executor was spawned");
+    return peak;
+  }
+}
+
+/** Every executor the shared {@linkcode spawner} started, with its peak memory. */
+export const peaks = new PeakRssRecorder();
+
 /** One spawner for a whole test file. */
-export const spawner = new ExecutorSpawner({ maxConcurrent: 4 });
+export const spawner = new ExecutorSpawner({
+  maxConcurrent: 4,
+  spawn: peaks.spawn,
+});
 
 /** What to run, where, as whom. */
 export interface DbCall {

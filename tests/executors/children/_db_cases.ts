@@ -1,12 +1,18 @@
 /**
  * What the MySQL and PostgreSQL executor tests share: the test frame, the
  * machine's fixture or a TLS server of the tests' own for the test to use,
- * and the cases run against the machine's fixture, to which each engine
- * passes what its server says.
+ * the cases run against the machine's fixture, to which each engine passes
+ * what its server says, and the check of a query cut at the result-set cap
+ * (the SQL Server test uses it too).
  *
  * @module
  */
-import type { DbResult, DbResultSet } from "../../../executors/protocol/mod.ts";
+import {
+  type DbResult,
+  type DbResultSet,
+  type DbResultSetsCut,
+  MAX_RESULT_SETS,
+} from "../../../executors/protocol/mod.ts";
 import type { ExecutorOutcome } from "../../../executors/spawner/mod.ts";
 import { assert, assertEquals } from "../../support/assert.ts";
 import {
@@ -21,8 +27,10 @@ import {
   type DbTarget,
   type DbTlsOf,
   failureOf,
+  peaks,
   resultOf,
   runDb,
+  spawner,
 } from "../../support/db_executor.ts";
 import { freePort } from "../../support/free_port.ts";
 import {
@@ -275,4 +283,35 @@ export async function assertClearTextFallback<K extends "postgres" | "mysql">(
     await runDb(engine.kind, call(fallback.query), fallback.preferred),
   );
   assertEquals(preferred.resultSets[0]!.rows, fallback.rows);
+}
+
+/** A column name of 85 characters, as in the security review's repro. */
+export function longName(letter: string): string {
+  return letter.repeat(85);
+}
+
+/**
+ * Checks the outcome of a query with far more result sets than
+ * {@linkcode MAX_RESULT_SETS}: a result with exactly that many, cut for
+ * `max_result_sets` with the rest of the query ended as `rest`, and an
+ * executor whose peak resident memory (`VmHWM`) stayed under the spawner's
+ * memory limit.
+ */
+export function assertResultSetsCut(
+  outcome: ExecutorOutcome,
+  rest: DbResultSetsCut["rest"],
+): DbResultSetsCut {
+  const result = resultOf(outcome);
+  assertEquals(result.resultSets.length, MAX_RESULT_SETS);
+  const cut = result.resultSetsCut;
+  assert(cut !== undefined, "the result does not say it was cut");
+  assertEquals([cut.reason, cut.rest], ["max_result_sets", rest]);
+  const peak = peaks.last();
+  assert(
+    peak.peakMb > 0 && peak.peakMb < spawner.maxMemoryMb,
+    `the ${peak.module} child peaked at ${
+      peak.peakMb.toFixed(1)
+    } MiB (limit ${spawner.maxMemoryMb} MiB)`,
+  );
+  return cut;
 }

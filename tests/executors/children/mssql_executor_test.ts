@@ -21,12 +21,24 @@ import {
 import { createTlsFixtures } from "../../support/tls_fixtures.ts";
 import type { MssqlTls } from "../../../executors/protocol/mod.ts";
 import { freePort } from "../../support/free_port.ts";
-import { assertNoteRedacted } from "./_db_cases.ts";
+import {
+  assertNoteRedacted,
+  assertResultSetsCut,
+  longName,
+} from "./_db_cases.ts";
 
 const USER = "app_reader";
 const PASSWORD = "Tds-S3cret-pässword";
 const PLAIN: MssqlTls = { encrypt: false, trustServerCertificate: false };
 const ENCRYPT: MssqlTls = { encrypt: true, trustServerCertificate: false };
+
+/** A loop of empty SELECTs, as in the security review's repro. */
+const EMPTY_SELECT_LOOP =
+  `DECLARE @i int = 0; WHILE @i < 3000000 BEGIN SELECT 1 AS ${
+    longName("a")
+  }, 2 AS ${longName("b")} WHERE 1 = 0; SET @i += 1; END`;
+/** How many empty result sets the test server answers the loop with. */
+const EMPTY_SETS = 5000;
 
 const handler: TdsQueryHandler = (sql) => {
   switch (sql) {
@@ -75,6 +87,16 @@ const handler: TdsQueryHandler = (sql) => {
       return SYNTAX_ERROR;
     case WAITFOR_30S:
       return WAITFOR_30S_ANSWER;
+    case EMPTY_SELECT_LOOP: {
+      const empty = {
+        columns: [
+          { name: longName("a"), type: "int" },
+          { name: longName("b"), type: "int" },
+        ],
+        rows: [],
+      } as const;
+      return Array.from({ length: EMPTY_SETS }, () => empty);
+    }
     default:
       return { columns: [{ name: "ok", type: "int" }], rows: [[1]] };
   }
@@ -193,6 +215,20 @@ Deno.test({
           assertEquals(select!.rows.length, 10);
           assertEquals(select!.rowCount, 1500);
           assertEquals(select!.rowsTruncated, "max_rows");
+        },
+      );
+
+      await t.step(
+        "a batch of 5000 empty result sets is cut at the result-set cap by closing the connection, within the memory limit",
+        async () => {
+          assertResultSetsCut(
+            await runDb(
+              "mssql",
+              call({ query: EMPTY_SELECT_LOOP, timeoutMs: 20_000 }),
+              PLAIN,
+            ),
+            "connection_closed",
+          );
         },
       );
 

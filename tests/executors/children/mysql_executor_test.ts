@@ -23,10 +23,12 @@ import {
   assertClearTextFallback,
   assertPasswordRedacted,
   assertPeopleAsText,
+  assertResultSetsCut,
   assertRowCap,
   assertServerErrors,
   assertStatementCut,
   dbTest,
+  longName,
   openEngine,
   startTlsServer,
 } from "./_db_cases.ts";
@@ -99,6 +101,30 @@ dbTest(
     await t.step("rows past max_rows are counted, not kept", async () => {
       await assertRowCap(engine);
     });
+
+    await t.step(
+      "a procedure looping over empty SELECTs is cut at the result-set cap by closing the connection, within the memory limit",
+      async () => {
+        // The security review's repro: 3 million empty result sets of two
+        // long-named columns grew the executor to 4.6 GB.
+        await fx.admin(
+          `GRANT CREATE ROUTINE, EXECUTE ON ${fx.database}.* TO '${fx.username}'@'%'`,
+        );
+        const select = `SELECT 1 AS ${longName("a")}, 2 AS ${
+          longName("b")
+        } FROM DUAL WHERE 1=0`;
+        const outcome = await runDb(
+          "mysql",
+          call(
+            `CREATE PROCEDURE p() BEGIN DECLARE i INT DEFAULT 0; WHILE i < 3000000 DO ${select}; SET i=i+1; END WHILE; END; CALL p();`,
+            { timeoutMs: 20_000 },
+          ),
+          PLAIN,
+        );
+        const cut = assertResultSetsCut(outcome, "connection_closed");
+        assertEquals(cut.dropped, null);
+      },
+    );
 
     await t.step("a cell holding the password is redacted", async () => {
       await assertPasswordRedacted(engine);

@@ -20,15 +20,21 @@ import {
   resultOf,
   runDb,
 } from "../../support/db_executor.ts";
-import type { DbCell, PostgresTls } from "../../../executors/protocol/mod.ts";
+import {
+  type DbCell,
+  MAX_RESULT_SETS,
+  type PostgresTls,
+} from "../../../executors/protocol/mod.ts";
 import {
   assertClearTextFallback,
   assertPasswordRedacted,
   assertPeopleAsText,
+  assertResultSetsCut,
   assertRowCap,
   assertServerErrors,
   assertStatementCut,
   dbTest,
+  longName,
   openEngine,
   startTlsServer,
 } from "./_db_cases.ts";
@@ -141,6 +147,49 @@ dbTest(
       async () => {
         const set = await assertRowCap(engine);
         assertEquals(set.rows[9], ["10"]);
+      },
+    );
+
+    const emptySet = `SELECT 1 AS ${longName("a")}, 2 AS ${
+      longName("b")
+    } WHERE false;`;
+
+    await t.step(
+      "a multi-statement query of 15000 empty result sets is drained, keeping the first 1000, within the memory limit",
+      async () => {
+        const outcome = await runDb(
+          "postgres",
+          call(emptySet.repeat(15_000), { timeoutMs: 20_000 }),
+          PLAIN,
+        );
+        const cut = assertResultSetsCut(outcome, "drained");
+        assertEquals(cut.dropped, 15_000 - MAX_RESULT_SETS);
+        // PostgreSQL cuts identifiers at 63 characters (NAMEDATALEN - 1).
+        assertEquals(resultOf(outcome).resultSets[0]!.columns, [
+          longName("a").slice(0, 63),
+          longName("b").slice(0, 63),
+        ]);
+      },
+    );
+
+    await t.step(
+      "column names and each statement count against the output byte cap",
+      async () => {
+        // Each set costs 100 bytes plus 4 + 63 per (cut) column name: 234
+        // bytes, so 8 fit in 2048.
+        const result = resultOf(
+          await runDb(
+            "postgres",
+            call(emptySet.repeat(20), { maxOutputBytes: 2048 }),
+            PLAIN,
+          ),
+        );
+        assertEquals(result.resultSets.length, 8);
+        assertEquals(result.resultSetsCut, {
+          reason: "max_bytes",
+          rest: "drained",
+          dropped: 12,
+        });
       },
     );
 
