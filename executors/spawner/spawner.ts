@@ -73,11 +73,14 @@ export const DEFAULT_EXECUTOR_MEMORY_MB = 112;
  */
 export const EXECUTOR_NON_HEAP_MB = 64;
 /**
- * Smallest memory limit an executor can work under (MiB): the mssql executor
- * peaked at 87-93 MiB resident in the test suite's queries (pg 60-67, mysql
- * 67-74), and its heap needs more than 16 MiB to load tedious at all.
+ * Smallest memory limit accepted (MiB). Executors need more to work: the
+ * mssql executor peaked at 87-93 MiB resident in the test suite's queries
+ * (pg 60-67, mysql 67-74), so below about 112 MiB they fail with
+ * `resource_limit`, the SQL Server one first.
  */
-export const MIN_EXECUTOR_MEMORY_MB = 112;
+export const MIN_EXECUTOR_MEMORY_MB = 64;
+/** Smallest V8 heap cap given to an executor, whatever its limit (MiB). */
+export const MIN_EXECUTOR_HEAP_MB = 16;
 /** Largest memory limit an executor may be given (MiB). */
 export const MAX_EXECUTOR_MEMORY_MB = 16 * 1024;
 /** Default time the child gets after its own deadline before SIGKILL (ms). */
@@ -87,12 +90,18 @@ export const MEMORY_WATCH_INTERVAL_MS = 100;
 
 /**
  * The V8 heap cap of an executor under a memory limit (MiB): the limit less
- * {@linkcode EXECUTOR_NON_HEAP_MB}, so a child whose JavaScript heap grows
- * aborts with V8's "out of memory" before its resident memory reaches the
- * limit, and the watchdog is left for memory outside the heap.
+ * {@linkcode EXECUTOR_NON_HEAP_MB}, at most half the limit and at least
+ * {@linkcode MIN_EXECUTOR_HEAP_MB} (48 MiB at the default 112). The cap
+ * covers V8's old space only: the young generation (up to tens of MiB while
+ * a child allocates fast) and native memory come on top, so with the cap
+ * below the limit a child whose JavaScript heap grows usually aborts with
+ * V8's "out of memory" first, and the watchdog catches the rest.
  */
 export function executorHeapCapMb(maxMemoryMb: number): number {
-  return maxMemoryMb - EXECUTOR_NON_HEAP_MB;
+  return Math.max(
+    MIN_EXECUTOR_HEAP_MB,
+    Math.min(maxMemoryMb - EXECUTOR_NON_HEAP_MB, Math.floor(maxMemoryMb / 2)),
+  );
 }
 
 /** The result type of one operation kind. */

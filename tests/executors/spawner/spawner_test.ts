@@ -673,6 +673,7 @@ Deno.test("ExecutorSpawner.reserve() refuses when the queue is full and times ou
  */
 async function memoryDeath(
   module: string,
+  maxMemoryMb: number,
 ): Promise<{
   error: { code: string; message: string };
   status: Deno.CommandStatus;
@@ -681,6 +682,7 @@ async function memoryDeath(
   const recorder = new SpawnRecorder();
   const spawner = spawnerWith(recorder, {
     modules: { probe: testdata(module) },
+    maxMemoryMb,
   });
   const { value: outcome, records } = await captureLogs(() =>
     spawner.run(call(probe("noop"), { timeoutMs: 20_000 }))
@@ -696,40 +698,43 @@ async function memoryDeath(
   return { error: failureOf(outcome), status, records };
 }
 
-function memoryWarning(records: LogRecord[]): LogRecord {
+function memoryWarning(records: LogRecord[], limitMb: number): LogRecord {
   const warning = records.find((r) =>
     r.level === "warning" && recordText(r).includes("memory limit")
   );
   assert(warning !== undefined, records.map(recordText).join("\n"));
   assertEquals(warning.properties["kind"], "probe");
-  assertEquals(warning.properties["limitMb"], DEFAULT_EXECUTOR_MEMORY_MB);
+  assertEquals(warning.properties["limitMb"], limitMb);
   assert(typeof warning.properties["pid"] === "number");
   assert(typeof warning.properties["peakRssMb"] === "number");
   return warning;
 }
 
 Deno.test("ExecutorSpawner.run() stops a child whose JavaScript heap outgrows the heap cap with resource_limit", async () => {
+  // At 256 MiB the heap cap (128 MiB) leaves room for the young generation
+  // and the runtime, so V8's abort comes before the watchdog's kill.
+  const limitMb = 256;
   const { error, status, records } = await memoryDeath(
     "memory_hog_executor.ts",
+    limitMb,
   );
   assertEquals(error.code, "resource_limit");
   assertEquals(
     error.message,
-    `The probe executor passed its memory limit of ${DEFAULT_EXECUTOR_MEMORY_MB} MiB (its JavaScript heap, capped at ${
-      executorHeapCapMb(DEFAULT_EXECUTOR_MEMORY_MB)
+    `The probe executor passed its memory limit of ${limitMb} MiB (its JavaScript heap, capped at ${
+      executorHeapCapMb(limitMb)
     } MiB, ran out) and was stopped; raise EXECUTOR_MAX_MEMORY_MB or make the operation return less output`,
   );
   // V8 aborted it (SIGTRAP), not the watchdog (SIGKILL).
   assert(status.signal !== "SIGKILL", `signal ${status.signal}`);
-  const warning = memoryWarning(records);
-  assert(
-    (warning.properties["peakRssMb"] as number) <= DEFAULT_EXECUTOR_MEMORY_MB,
-  );
+  const warning = memoryWarning(records, limitMb);
+  assert((warning.properties["peakRssMb"] as number) <= limitMb);
 });
 
 Deno.test("ExecutorSpawner.run() kills a child whose memory outside the heap passes the limit with resource_limit", async () => {
   const { error, status, records } = await memoryDeath(
     "native_hog_executor.ts",
+    DEFAULT_EXECUTOR_MEMORY_MB,
   );
   assertEquals(error.code, "resource_limit");
   assertStringIncludes(
@@ -738,7 +743,7 @@ Deno.test("ExecutorSpawner.run() kills a child whose memory outside the heap pas
   );
   assertStringIncludes(error.message, "raise EXECUTOR_MAX_MEMORY_MB");
   assertEquals(status.signal, "SIGKILL");
-  const warning = memoryWarning(records);
+  const warning = memoryWarning(records, DEFAULT_EXECUTOR_MEMORY_MB);
   assert(
     (warning.properties["peakRssMb"] as number) > DEFAULT_EXECUTOR_MEMORY_MB,
   );
