@@ -15,7 +15,7 @@
  * interval is its overshoot.
  *
  * Deno refuses `/proc/<pid>/` reads without `--allow-all`, so the reads
- * happen in one helper process, `executors/monitor/rss_monitor.ts`, which
+ * happen in one helper process, `executors/children/rss_monitor.ts`, which
  * runs while any executor runs ({@linkcode RssMonitor}).
  *
  * @module
@@ -39,7 +39,7 @@ export interface RssMonitorOptions {
   readonly intervalMs: number;
 }
 
-const MONITOR_URL = new URL("../monitor/rss_monitor.ts", import.meta.url);
+const MONITOR_URL = new URL("../children/rss_monitor.ts", import.meta.url);
 
 /** One running monitor process and the processes it was told to watch. */
 interface Connection {

@@ -670,7 +670,7 @@ export class ExecutorSpawner implements ExecutorRunner {
     if (stopReason === "unwatchable") {
       return failed(
         "internal",
-        `Cannot watch the memory of the ${kind} executor (${unwatchable}), so it was stopped; the gateway needs --allow-run for deno itself, as deno.json's start task grants, to start executors/monitor/rss_monitor.ts`,
+        `Cannot watch the memory of the ${kind} executor (${unwatchable}), so it was stopped; the gateway needs --allow-run for deno itself, as deno.json's start task grants, to start executors/children/rss_monitor.ts`,
         timing,
       );
     }

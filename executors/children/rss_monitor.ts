@@ -1,6 +1,8 @@
 /**
  * The resident-memory monitor: a helper process the spawner starts while
  * executors run, to read their `/proc/<pid>/status` for the memory watchdog.
+ * It runs on the child side of the process boundary, but it is not an
+ * executor: it never sees a request, a credential or a target.
  *
  * Why a process of its own, with `--allow-all`: Deno 2.9 refuses every read
  * under `/proc/<pid>/` ("Requires all access") unless the whole process runs
