@@ -149,12 +149,18 @@ export function dbTool(
             0,
           ),
           result_sets: sets.length,
-          truncated: sets.some((s) =>
-            s.rowsTruncated !== null ||
-            s.rows.some((row) =>
-              row.some((c) => c !== null && typeof c !== "string")
-            )
-          ),
+          // Past the result-set cap: why, how the query ended, and how many
+          // outcomes were counted and dropped (null when not counted).
+          result_sets_cut: result.resultSetsCut?.reason ?? null,
+          result_sets_rest: result.resultSetsCut?.rest ?? null,
+          result_sets_dropped: result.resultSetsCut?.dropped ?? null,
+          truncated: result.resultSetsCut !== undefined ||
+            sets.some((s) =>
+              s.rowsTruncated !== null ||
+              s.rows.some((row) =>
+                row.some((c) => c !== null && typeof c !== "string")
+              )
+            ),
           elapsed_ms: Math.round(result.elapsedMs),
         },
         text: formatDbResult(result, {

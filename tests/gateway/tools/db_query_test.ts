@@ -1,7 +1,9 @@
-/** db_query's failure texts without a database: each names the engine's fix. */
+/** db_query without a database: its failure texts (each names the engine's fix) and its audit fields. */
 import type { ExecutorFailure } from "../../../executors/protocol/mod.ts";
 import { loadConfig } from "../../../gateway/config/mod.ts";
-import { dbFailureText } from "../../../gateway/tools/db_query.ts";
+import { dbFailureText, dbTool } from "../../../gateway/tools/db_query.ts";
+import { runTargetOperation } from "../../../gateway/tools/_operation.ts";
+import { audits, TIMING, withHarness } from "./_harness.ts";
 import { assertEquals, assertStringIncludes } from "../../support/assert.ts";
 
 const CONFIG = loadConfig({
@@ -72,5 +74,55 @@ Deno.test("dbFailureText() passes the database's own error through", () => {
   assertEquals(
     textFor("driver_error", 'relation "nope" does not exist'),
     'Query failed: relation "nope" does not exist',
+  );
+});
+
+Deno.test("db_query audits a result cut at the result-set cap: why, how the query ended, what was dropped", async () => {
+  await withHarness(
+    async (h) => {
+      const result = await runTargetOperation(
+        dbTool(
+          { database: "app", db_type: "postgres", query: "CALL p()" },
+          h.context,
+        ),
+        {
+          host: h.bound.host,
+          port: h.bound.port,
+          secretHandle: h.handle,
+          timeoutSeconds: 5,
+        },
+        h.context,
+      );
+      assertEquals(result.isError, undefined);
+      const [line] = audits(h.records);
+      assertEquals(line?.properties.result_sets, 1);
+      assertEquals(line?.properties.result_sets_cut, "max_result_sets");
+      assertEquals(line?.properties.result_sets_rest, "drained");
+      assertEquals(line?.properties.result_sets_dropped, 2999);
+      assertEquals(line?.properties.truncated, true);
+    },
+    () =>
+      Promise.resolve({
+        ok: true,
+        result: {
+          kind: "postgres",
+          resultSets: [{
+            columns: ["n"],
+            rows: [],
+            rowCount: 0,
+            rowsTruncated: null,
+            affectedRows: null,
+            command: "SELECT",
+          }],
+          resultSetsCut: {
+            reason: "max_result_sets",
+            rest: "drained",
+            dropped: 2999,
+          },
+          elapsedMs: 3,
+        },
+        timing: TIMING,
+      }),
+    { policyId: "PostgreSQL", port: 5432, protocol: "postgres" },
   );
 });
