@@ -40,6 +40,9 @@ const ccp = await startCcpFixture(
     Content: fx.password,
     UserName: fx.username,
     Address: fx.host,
+    // Handles are scoped to a platform's protocol and ports.
+    PolicyID: fx.engine === "postgres" ? "PostgreSQL" : "MariaDB",
+    Port: String(fx.port),
   })),
 );
 const gateway = await startGateway({

@@ -13,6 +13,11 @@
  * @module
  */
 export {
+  checkExecutorMemory,
+  GATEWAY_MEMORY_BUDGET_MB,
+  hostMemoryMb,
+} from "./executor_memory.ts";
+export {
   type CheckResult,
   type CheckStatus,
   doctorExitCode,

@@ -12,6 +12,7 @@ import type { Config } from "../config/mod.ts";
 import { checkApiKeys, checkChangeme } from "./api_keys.ts";
 import { probeCcp } from "./ccp_probe.ts";
 import type { CheckResult } from "./check_result.ts";
+import { checkExecutorMemory, hostMemoryMb } from "./executor_memory.ts";
 import { checkExecutorSandbox } from "./executor_sandbox.ts";
 import { checkHandleStore } from "./handle_store_probe.ts";
 import {
@@ -45,6 +46,8 @@ export interface DoctorOptions {
   readonly spawner?: ExecutorSpawner;
   /** The shared handle store (HANDLE_STORE=redis) to probe; omit for memory. */
   readonly handleStore?: HandleStore;
+  /** The host's memory in MiB (default: asked of the system, when allowed). */
+  readonly hostMemoryMb?: number;
 }
 
 /** Runs every check in the order of the manual's checklist. */
@@ -82,6 +85,10 @@ export async function runDoctor(
     checkAllowedHosts(config.http),
     checkListener(config.http),
     checkServiceUser(options.user),
+    checkExecutorMemory(
+      config.executors,
+      options.hostMemoryMb ?? hostMemoryMb(),
+    ),
   ];
   if (options.ccp !== undefined) {
     results.push(

@@ -8,6 +8,7 @@ Deno.test("runDoctor() runs the checks in the order of the manual's checklist, p
     user: USER,
     probeSafe: "TEST",
     probeObject: "TEST-obj",
+    hostMemoryMb: 4096,
   });
   assertEquals(results.map((r) => r.check), [
     "api-keys",
@@ -26,6 +27,7 @@ Deno.test("runDoctor() runs the checks in the order of the manual's checklist, p
     "allowed-hosts",
     "listener",
     "service-user",
+    "executor-memory",
     "handle-store",
   ]);
   assertEquals(doctorExitCode(results), 0);

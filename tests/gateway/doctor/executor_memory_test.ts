@@ -1,0 +1,48 @@
+import {
+  checkExecutorMemory,
+  GATEWAY_MEMORY_BUDGET_MB,
+  hostMemoryMb,
+} from "../../../gateway/doctor/mod.ts";
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+} from "../../support/assert.ts";
+
+const limits = {
+  maxConcurrent: 8,
+  maxQueued: 64,
+  defaultTimeoutSeconds: 60,
+  maxTimeoutSeconds: 600,
+  maxOutputBytes: 1024 * 1024,
+  maxMemoryMb: 112,
+};
+
+Deno.test("checkExecutorMemory() passes the defaults on the recommended 1 GB host", () => {
+  const result = checkExecutorMemory(limits, 1024);
+  assertEquals(result.status, "PASS");
+  assertStringIncludes(
+    result.detail,
+    `8 executors x 112 MiB + ${GATEWAY_MEMORY_BUDGET_MB} MiB for the gateway = 1024 MiB`,
+  );
+});
+
+Deno.test("checkExecutorMemory() warns when the executors together can outgrow the host", () => {
+  const result = checkExecutorMemory({ ...limits, maxConcurrent: 32 }, 1024);
+  assertEquals(result.status, "WARN");
+  assertStringIncludes(result.detail, "more than this host's 1024 MiB");
+  assertStringIncludes(result.fix ?? "", "EXECUTOR_MAX_CONCURRENT");
+});
+
+Deno.test("checkExecutorMemory() warns below what the SQL Server executor needs", () => {
+  const result = checkExecutorMemory({ ...limits, maxMemoryMb: 96 }, 8192);
+  assertEquals(result.status, "WARN");
+  assertStringIncludes(result.detail, "SQL Server");
+  assertStringIncludes(result.fix ?? "", "EXECUTOR_MAX_MEMORY_MB=112");
+});
+
+Deno.test("checkExecutorMemory() passes with the host's memory unknown, and hostMemoryMb() reads it when allowed", () => {
+  assertEquals(checkExecutorMemory(limits, undefined).status, "PASS");
+  const total = hostMemoryMb();
+  assert(total === undefined || total > 0);
+});
