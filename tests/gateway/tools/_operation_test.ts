@@ -337,3 +337,18 @@ Deno.test("runTargetOperation() on a real spawner with every slot taken: each re
     assertEquals(spawner.running, 0);
   });
 });
+
+Deno.test("runTargetOperation() with one single-use handle sent twenty times at once runs exactly once", async () => {
+  await withHarness(async (h) => {
+    const results: CallToolResult[] = await Promise.all(
+      Array.from({ length: 20 }, () => runWith(h, tool([]))),
+    );
+    const succeeded = results.filter((r) => r.isError !== true);
+    assertEquals(succeeded.length, 1);
+    assertEquals(h.runner.calls.length, 1);
+    assertEquals(h.runner.reserved, h.runner.released);
+    for (const refused of results.filter((r) => r.isError === true)) {
+      assertMatch(text(refused), /consumed|already been used/i);
+    }
+  });
+});
