@@ -9,14 +9,10 @@ import {
   assertStringIncludes,
 } from "../../support/assert.ts";
 
-const limits = {
-  maxConcurrent: 8,
-  maxQueued: 64,
-  defaultTimeoutSeconds: 60,
-  maxTimeoutSeconds: 600,
-  maxOutputBytes: 1024 * 1024,
-  maxMemoryMb: 112,
-};
+import { config } from "./_doctor.ts";
+
+/** The service's defaults: 8 executors of 112 MiB. */
+const limits = config().executors;
 
 Deno.test("checkExecutorMemory() passes the defaults on the recommended 1 GB host", () => {
   const result = checkExecutorMemory(limits, 1024);
