@@ -25,7 +25,7 @@ const log = getLogger(["gateway", "http"]);
  * as `c.env.remoteAddr`; tests pass it as the third argument of
  * `app.request()`.
  *
- * @throws {RangeError} when `services.config.apiKeys` is empty
+ * @throws {RangeError} when `services.config.apiKeys` holds no principal
  */
 export function createApp(services: GatewayServices): Hono<GatewayEnv> {
   const { apiKeys, http } = services.config;
@@ -38,7 +38,7 @@ export function createApp(services: GatewayServices): Hono<GatewayEnv> {
   // only for an authenticated caller.
   app.use("/mcp/*", clientIp({ trustedProxies: http.trustedProxies }));
   app.use("/mcp/*", hostGuard({ allowedHosts: http.allowedHosts }));
-  app.use("/mcp/*", apiKeyAuth({ keys: apiKeys }));
+  app.use("/mcp/*", apiKeyAuth({ principals: apiKeys.principals }));
   app.use("/mcp/*", requestBodyLimit({ maxBytes: http.maxRequestBytes }));
 
   for (const endpoint of ENDPOINT_NAMES) {
@@ -46,7 +46,7 @@ export function createApp(services: GatewayServices): Hono<GatewayEnv> {
       handleMcpRequest(endpoint, c.req.raw, {
         services,
         clientIp: c.get("clientIp"),
-        apiKeyId: c.get("apiKeyId"),
+        principal: c.get("principal"),
       }));
     app.on(["GET", "DELETE"], `/mcp/${endpoint}`, methodNotAllowed());
   }

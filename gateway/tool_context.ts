@@ -18,11 +18,21 @@ export interface GatewayServices {
   executors: ExecutorRunner;
 }
 
+/** How a principal proved who it is (OAuth may come later). */
+export type AuthMethod = "api_key";
+
+/** The authenticated caller of a request, as audit lines name it. */
+export interface Principal {
+  /** The principal's configured name (or its key's id for an unnamed key). */
+  readonly name: string;
+  readonly auth: AuthMethod;
+}
+
 /** One MCP request's caller and the services. */
 export interface ToolContext {
   services: GatewayServices;
   /** The caller's address (after trusted-proxy resolution). */
   clientIp: string;
-  /** A non-secret id of the API key used. */
-  apiKeyId: string;
+  /** Who is calling. */
+  principal: Principal;
 }

@@ -65,7 +65,11 @@ async function listTools(): Promise<
         },
         body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
       }),
-      { services, clientIp: "127.0.0.1", apiKeyId: "test" },
+      {
+        services,
+        clientIp: "127.0.0.1",
+        principal: { name: "test", auth: "api_key" },
+      },
     );
     const json = await response.json();
     out[endpoint] = json.result.tools.map((
@@ -114,7 +118,8 @@ Deno.test("README's JSON log example has exactly the credential_fetched fields",
   );
   assertEquals(
     Object.keys(line).sort(),
-    [...LOG_LINE_HEAD, ...CREDENTIAL_FETCHED_FIELDS].sort(),
+    [...LOG_LINE_HEAD, ...CREDENTIAL_FETCHED_FIELDS, "principal", "auth"]
+      .sort(),
   );
 });
 

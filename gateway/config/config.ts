@@ -14,6 +14,7 @@ import type {
 import type { HandleScopeRules } from "../../vault/handle_scope.ts";
 import type { RedisConnectionOptions } from "../../vault/redis_handle_store.ts";
 import type { Secret } from "../../vault/secret.ts";
+import type { KeyStrength } from "./key_strength.ts";
 
 /** Log levels accepted in `LOG_LEVEL`. */
 export type LogLevelName = "debug" | "info" | "warning" | "error";
@@ -78,6 +79,28 @@ export type HandleStoreConfig =
     connection: RedisConnectionOptions;
   };
 
+/** Where a principal's key was configured. */
+export type ApiKeySource = "MCP_API_KEYS" | "MCP_API_KEYS_FILE";
+
+/** One named caller and the SHA-256 digest of its API key. */
+export interface ApiKeyPrincipal {
+  /** The principal's name, as audit lines show it. */
+  readonly name: string;
+  /** Lowercase hex SHA-256 of the key (hidden like a secret; never logged). */
+  readonly sha256: Secret;
+  readonly source: ApiKeySource;
+  /** Measured at load for keys from `MCP_API_KEYS`; a digest cannot be judged. */
+  readonly strength?: KeyStrength;
+}
+
+/** The callers: `MCP_API_KEYS` and `MCP_API_KEYS_FILE` together. */
+export interface ApiKeyConfig {
+  /** At least one, names and keys unique. */
+  readonly principals: readonly ApiKeyPrincipal[];
+  /** The `MCP_API_KEYS_FILE` read, `~` expanded. */
+  readonly file?: string;
+}
+
 /** HTTP listener settings. */
 export interface HttpConfig {
   hostname: string;
@@ -123,8 +146,8 @@ export interface DatabaseConfig {
 
 /** The validated configuration of the whole service. */
 export interface Config {
-  /** API keys accepted in `X-API-Key`. */
-  apiKeys: Secret[];
+  /** The principals and digests of the API keys accepted in `X-API-Key`. */
+  apiKeys: ApiKeyConfig;
   cyberark: CyberArkConfig;
   handles: HandleConfig;
   handleStore: HandleStoreConfig;

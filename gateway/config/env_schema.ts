@@ -46,7 +46,7 @@ export const LOG_FORMATS: readonly LogFormat[] = ["json", "console"];
 
 const KEY_HINT = "generate one with: openssl rand -hex 32";
 const API_KEYS_FIX =
-  `set one or more comma-separated keys of at least ${MIN_API_KEY_LENGTH} characters (${KEY_HINT})`;
+  `set one or more comma-separated NAME:KEY entries, keys of at least ${MIN_API_KEY_LENGTH} characters (${KEY_HINT}), or set MCP_API_KEYS_FILE`;
 const CCP_URL_FIX =
   "set it to the CCP Accounts endpoint, e.g. https://cyberark.example.internal/AIMWebService/api/Accounts";
 const APP_ID_FIX =
@@ -57,19 +57,36 @@ const MAX_BYTES_SETTING = 64 * 1024 * 1024;
 const MAX_DB_SETTING = 1_000_000;
 const MAX_EXECUTOR_TIMEOUT_SECONDS = MAX_TIMEOUT_MS / 1000;
 
-const apiKeysSchema = z.string({ error: `is not set; ${API_KEYS_FIX}` })
+/** One `MCP_API_KEYS` entry: `NAME:KEY`, or a bare key named after its hash. */
+export interface ApiKeyEntry {
+  /** The principal's name; `undefined` for a bare key. */
+  readonly name: string | undefined;
+  readonly key: Secret;
+}
+
+/** A principal's name: letters, digits, '.', '_' and '-', at most 64. */
+export const PRINCIPAL_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+const apiKeysSchema = z.string().optional()
   .transform((raw, ctx) => {
-    const keys = raw.split(",");
+    if (raw === undefined) return undefined;
     if (raw.trim() === "") {
       ctx.addIssue({ code: "custom", message: `is empty; ${API_KEYS_FIX}` });
       return z.NEVER;
     }
-    for (const [index, key] of keys.entries()) {
-      const which = keys.length > 1
-        ? `key ${index + 1} of ${keys.length}`
+    const entries = raw.split(",");
+    const parsed: ApiKeyEntry[] = [];
+    for (const [index, entry] of entries.entries()) {
+      const which = entries.length > 1
+        ? `key ${index + 1} of ${entries.length}`
         : "the key";
-      const problem = key.trim() !== key || key === ""
-        ? "is empty or has spaces around a comma; list keys as KEY1,KEY2 with no spaces"
+      const colon = entry.indexOf(":");
+      const name = colon < 0 ? undefined : entry.slice(0, colon);
+      const key = colon < 0 ? entry : entry.slice(colon + 1);
+      const problem = entry.trim() !== entry || key === ""
+        ? "is empty or has spaces around a comma; list keys as NAME1:KEY1,NAME2:KEY2 with no spaces"
+        : name !== undefined && !PRINCIPAL_NAME_PATTERN.test(name)
+        ? `has a name that is not 1 to 64 letters, digits, '.', '_' or '-'; write it as NAME:KEY, e.g. ci-bot:KEY`
         : /changeme/i.test(key)
         ? `contains the placeholder "changeme"; replace it with a random key (${KEY_HINT})`
         : key.length < MIN_API_KEY_LENGTH
@@ -81,8 +98,9 @@ const apiKeysSchema = z.string({ error: `is not set; ${API_KEYS_FIX}` })
         ctx.addIssue({ code: "custom", message: `${which} ${problem}` });
         return z.NEVER;
       }
+      parsed.push({ name, key: new Secret(key) });
     }
-    return keys.map((key) => new Secret(key));
+    return parsed;
   });
 
 const ccpUrlSchema = z.string({ error: `is not set; ${CCP_URL_FIX}` })
@@ -128,6 +146,7 @@ const text = (): z.ZodOptional<z.ZodString> => z.string().optional();
 
 const envSchema = z.object({
   MCP_API_KEYS: apiKeysSchema,
+  MCP_API_KEYS_FILE: text(),
   CYBERARK_CCP_URL: ccpUrlSchema,
   CYBERARK_APP_ID: appIdSchema,
   CYBERARK_VERIFY_SSL: text(),

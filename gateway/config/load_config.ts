@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { parseApiKeyConfig } from "./api_keys.ts";
 import type { Config } from "./config.ts";
 import { parseCyberArkConfig } from "./cyberark.ts";
 import { parseDatabaseConfig } from "./databases.ts";
@@ -30,8 +31,9 @@ export interface LoadConfigOptions {
 }
 
 /**
- * Reads and validates the configuration. Every file it names (CA bundles)
- * is read here; a changed file takes effect at the next start.
+ * Reads and validates the configuration. Every file it names (CA bundles,
+ * MCP_API_KEYS_FILE) is read here; a changed file takes effect at the next
+ * start.
  *
  * @throws {ConfigError} for the first invalid value, as one line that names the fix
  */
@@ -45,6 +47,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   };
   // The sections run in this order so that the first error and the order
   // of the warnings stay as the operations manual shows them.
+  const apiKeys = parseApiKeyConfig(values, context);
   const cyberark = parseCyberArkConfig(values, context);
   const handles = parseHandleConfig(values, context);
   const handleStore = parseHandleStoreConfig(values, context);
@@ -55,7 +58,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const databases = parseDatabaseConfig(values, context);
   const executors = parseExecutorConfig(values);
   return {
-    apiKeys: values.MCP_API_KEYS,
+    apiKeys,
     cyberark,
     handles,
     handleStore,

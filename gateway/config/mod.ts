@@ -10,6 +10,9 @@
  * @module
  */
 export type {
+  ApiKeyConfig,
+  ApiKeyPrincipal,
+  ApiKeySource,
   Config,
   CyberArkConfig,
   DatabaseConfig,
@@ -23,8 +26,10 @@ export type {
   WinrmAuth,
   WinrmTlsConfig,
 } from "./config.ts";
+export { apiKeyDigest, unnamedKeyName } from "./api_keys.ts";
 export { ConfigError } from "./config_error.ts";
 export { CONFIG_VARIABLES, MIN_API_KEY_LENGTH } from "./env_schema.ts";
+export { type KeyStrength, keyStrength } from "./key_strength.ts";
 export { type DbEngine, insecureDbTls } from "./insecure_db_tls.ts";
 export { loadConfig, type LoadConfigOptions } from "./load_config.ts";
 /**

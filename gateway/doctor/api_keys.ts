@@ -1,12 +1,19 @@
 /**
- * The API key checks: enough keys, long and random enough, none repeated,
- * and the placeholder `changeme` nowhere among the secrets. Keys are only
- * measured and numbered; no key ever reaches a result.
+ * The API key checks: enough keys, long and random enough (as measured when
+ * the configuration was loaded), the keys file private, and the placeholder
+ * `changeme` nowhere among the secrets. Keys are only measured and named; no
+ * key or digest ever reaches a result.
  *
  * @module
  */
-import { MIN_API_KEY_LENGTH } from "../config/mod.ts";
+import {
+  type ApiKeyConfig,
+  type KeyStrength,
+  keyStrength,
+  MIN_API_KEY_LENGTH,
+} from "../config/mod.ts";
 import type { CheckResult } from "./check_result.ts";
+import { type FileFacts, fileFacts, type RunningUser } from "./host_checks.ts";
 import { fail, pass, warn } from "./_verdicts.ts";
 
 /** Anything that reveals a plaintext on request, like `vault/secret.ts`'s `Secret`. */
@@ -18,41 +25,6 @@ export interface SecretValue {
 /** Bits of a key below which it counts as weak (32 random hex characters). */
 export const MIN_KEY_BITS = 128;
 const KEY_FIX = "replace it with a random key: openssl rand -hex 32";
-
-/** What can be said about a key's strength without showing it. */
-export interface KeyStrength {
-  readonly length: number;
-  /** Distinct characters. */
-  readonly distinct: number;
-  /** Length times log2 of the alphabet its characters come from. */
-  readonly bits: number;
-  /** Share of the key taken by its most frequent character. */
-  readonly topShare: number;
-  /** True when the key is a shorter string repeated. */
-  readonly repeats: boolean;
-}
-
-/** Measures a key; only numbers leave this function. */
-export function keyStrength(key: string): KeyStrength {
-  const counts = new Map<string, number>();
-  for (const char of key) counts.set(char, (counts.get(char) ?? 0) + 1);
-  const alphabet = /^[0-9a-f]+$/.test(key) || /^[0-9A-F]+$/.test(key)
-    ? 16
-    : (/[a-z]/.test(key) ? 26 : 0) + (/[A-Z]/.test(key) ? 26 : 0) +
-      (/[0-9]/.test(key) ? 10 : 0) + (/[^a-zA-Z0-9]/.test(key) ? 32 : 0);
-  let repeats = false;
-  for (let period = 1; period <= key.length / 2 && !repeats; period++) {
-    if (key.length % period !== 0) continue;
-    repeats = key.slice(0, period).repeat(key.length / period) === key;
-  }
-  return {
-    length: key.length,
-    distinct: counts.size,
-    bits: Math.floor(key.length * Math.log2(Math.max(alphabet, 1))),
-    topShare: key.length === 0 ? 1 : Math.max(...counts.values()) / key.length,
-    repeats,
-  };
-}
 
 /** Why a key looks weak, or `undefined` when it does not. */
 function weakness(strength: KeyStrength): string | undefined {
@@ -69,73 +41,153 @@ function weakness(strength: KeyStrength): string | undefined {
   return undefined;
 }
 
+/** What {@linkcode checkApiKeys} looks at besides the configuration. */
+export interface CheckApiKeysOptions {
+  /** Mode and owner of MCP_API_KEYS_FILE (default: read from disk). */
+  readonly fileFacts?: FileFacts;
+  /** Who runs doctor (default: this process's uid). */
+  readonly user?: RunningUser;
+}
+
 /**
- * Counts the API keys and judges their strength (checklist: strong random
- * keys of at least 32 characters). Keys are never shown, only numbered.
+ * Counts the principals, judges the strength of the keys of MCP_API_KEYS
+ * (checklist: strong random keys of at least 32 characters) and checks that
+ * MCP_API_KEYS_FILE is private like the `.env` file. Digests from the file
+ * cannot be judged; the result says so.
  */
-export function checkApiKeys(keys: readonly SecretValue[]): CheckResult {
+export function checkApiKeys(
+  keys: ApiKeyConfig,
+  options: CheckApiKeysOptions = {},
+): CheckResult {
   const name = "api-keys";
-  if (keys.length === 0) {
+  if (keys.principals.length === 0) {
     return fail(name, "MCP_API_KEYS holds no key", KEY_FIX);
   }
-  const plain = keys.map((k) => k.reveal());
-  const which = (i: number): string => `key ${i + 1} of ${keys.length}`;
-  const short = plain.findIndex((k) => k.length < MIN_API_KEY_LENGTH);
+  const fromFile =
+    keys.principals.filter((p) => p.source === "MCP_API_KEYS_FILE").length;
+  const fileNote = keys.file === undefined
+    ? ""
+    : `, and ${fromFile} digest(s) from ${keys.file} (key strength cannot be judged from a digest)`;
+  if (keys.file !== undefined) {
+    const problem = checkKeysFile(
+      keys.file,
+      options.fileFacts ?? fileFacts(keys.file),
+      options.user ?? { uid: Deno.uid() ?? -1 },
+    );
+    if (problem !== undefined) {
+      return problem.status === "FAIL"
+        ? fail(name, problem.detail, problem.fix)
+        : warn(name, problem.detail, problem.fix);
+    }
+  }
+  const measured = keys.principals.flatMap((p) =>
+    p.strength === undefined ? [] : [{ name: p.name, strength: p.strength }]
+  );
+  const which = (i: number): string =>
+    `key of "${measured[i]!.name}" (MCP_API_KEYS)`;
+  const short = measured.findIndex((m) =>
+    m.strength.length < MIN_API_KEY_LENGTH
+  );
   if (short >= 0) {
     return fail(
       name,
       `${which(short)} is ${
-        plain[short]!.length
+        measured[short]!.strength.length
       } characters, under ${MIN_API_KEY_LENGTH}`,
       KEY_FIX,
     );
   }
-  const strengths = plain.map(keyStrength);
   const findings: string[] = [];
-  strengths.forEach((s, i) => {
-    const why = weakness(s);
+  measured.forEach((m, i) => {
+    const why = weakness(m.strength);
     if (why !== undefined) findings.push(`${which(i)} ${why}`);
   });
-  plain.forEach((k, i) => {
-    const first = plain.indexOf(k);
-    if (first !== i) findings.push(`keys ${first + 1} and ${i + 1} are equal`);
-  });
+  const count = `${keys.principals.length} principal(s)`;
   if (findings.length > 0) {
     return warn(
       name,
-      `${keys.length} key(s); ${findings.join(", ")}`,
+      `${count}; ${findings.join(", ")}${fileNote}`,
       `${KEY_FIX}, one per client`,
     );
   }
-  const shortest = Math.min(...strengths.map((s) => s.length));
-  const bits = Math.min(...strengths.map((s) => s.bits));
+  if (measured.length === 0) {
+    return pass(name, `${count}${fileNote}`);
+  }
+  const shortest = Math.min(...measured.map((m) => m.strength.length));
+  const bits = Math.min(...measured.map((m) => m.strength.bits));
   return pass(
     name,
-    `${keys.length} key(s), each at least ${shortest} characters and about ${bits} bits`,
+    `${count}: the ${measured.length} key(s) of MCP_API_KEYS each at least ${shortest} characters and about ${bits} bits${fileNote}`,
   );
 }
 
-/** The placeholder `changeme` is nowhere among the secrets. */
+/** The keys file: mode 600 (or stricter) and owned by the service user. */
+function checkKeysFile(
+  path: string,
+  facts: FileFacts,
+  user: RunningUser,
+): { status: "FAIL" | "WARN"; detail: string; fix: string } | undefined {
+  const mode = (m: number): string => (m & 0o777).toString(8).padStart(3, "0");
+  if (facts.kind === "missing") {
+    return {
+      status: "FAIL",
+      detail: `MCP_API_KEYS_FILE ${path} does not exist`,
+      fix: "point MCP_API_KEYS_FILE at the NAME:SHA256HEX file",
+    };
+  }
+  if (facts.kind !== "file") {
+    return {
+      status: "FAIL",
+      detail: `cannot examine MCP_API_KEYS_FILE ${path} (${facts.reason})`,
+      fix: `chown the file to the service user and chmod 600 ${path}`,
+    };
+  }
+  if ((facts.mode & 0o077) !== 0) {
+    return {
+      status: "FAIL",
+      detail: `MCP_API_KEYS_FILE ${path} has mode ${
+        mode(facts.mode)
+      }: other users can read or change who may call`,
+      fix: `chmod 600 ${path}`,
+    };
+  }
+  if (facts.uid !== user.uid) {
+    return {
+      status: "WARN",
+      detail: `MCP_API_KEYS_FILE ${path} has mode ${
+        mode(facts.mode)
+      }, owned by uid ${facts.uid}, not by ${
+        user.name ?? `uid ${user.uid}`
+      } who runs doctor`,
+      fix:
+        "chown it to the service user and run doctor as that user (sudo -u mcpuser deno task doctor)",
+    };
+  }
+  return undefined;
+}
+
+/**
+ * The placeholder `changeme` is nowhere among the secrets. Configuration
+ * loading already refuses it in MCP_API_KEYS; the keys' side stays for the
+ * record, the PFX password is what this check can still catch.
+ */
 export function checkChangeme(
-  keys: readonly SecretValue[],
+  _keys: ApiKeyConfig,
   pfxPassword?: SecretValue,
 ): CheckResult {
   const name = "changeme";
-  const where: string[] = [];
-  if (keys.some((k) => /changeme/i.test(k.reveal()))) {
-    where.push("MCP_API_KEYS");
-  }
   if (pfxPassword !== undefined && /changeme/i.test(pfxPassword.reveal())) {
-    where.push("CYBERARK_CERT_PFX_PASSWORD");
-  }
-  return where.length === 0
-    ? pass(
+    return fail(
       name,
-      'the placeholder "changeme" is in neither MCP_API_KEYS nor CYBERARK_CERT_PFX_PASSWORD',
-    )
-    : fail(
-      name,
-      `${where.join(" and ")} contain(s) the placeholder "changeme"`,
-      "replace it with the real value (API keys: openssl rand -hex 32)",
+      'CYBERARK_CERT_PFX_PASSWORD contains the placeholder "changeme"',
+      "replace it with the real value",
     );
+  }
+  return pass(
+    name,
+    'the placeholder "changeme" is in neither MCP_API_KEYS (refused at load) nor CYBERARK_CERT_PFX_PASSWORD',
+  );
 }
+
+/** Re-exported for older importers; measured at load by the configuration. */
+export { type KeyStrength, keyStrength };

@@ -1,6 +1,7 @@
 /**
- * `apiKeyAuth()`: `X-API-Key` compared in constant time against every
- * configured key; a refusal writes an `auth_failure` audit line.
+ * `apiKeyAuth()`: `X-API-Key` hashed and compared in constant time against
+ * the SHA-256 digest of every principal's key; a refusal writes an
+ * `auth_failure` audit line.
  *
  * @module
  */
@@ -10,23 +11,30 @@ import type { Secret } from "../../vault/secret.ts";
 import { audit } from "../audit.ts";
 import type { GatewayEnv } from "./gateway_env.ts";
 
+/** A principal as the verifier needs it: a name and its key's digest. */
+export interface KeyedPrincipal {
+  readonly name: string;
+  /** Lowercase hex SHA-256 of the key. */
+  readonly sha256: Secret;
+}
+
 /** Options of {@linkcode apiKeyAuth}. */
 export interface ApiKeyAuthOptions {
-  /** The accepted keys (`MCP_API_KEYS`). */
-  keys: readonly Secret[];
+  /** The principals of `MCP_API_KEYS` and `MCP_API_KEYS_FILE`. */
+  principals: readonly KeyedPrincipal[];
 }
 
 /**
  * Refuses with 401, and an `auth_failure` audit line naming `c.var.clientIp`,
- * a request without a valid `X-API-Key`; otherwise sets `c.var.apiKeyId`.
+ * a request without a valid `X-API-Key`; otherwise sets `c.var.principal`.
  * Runs after `clientIp()`.
  *
- * @throws {RangeError} when no key is configured
+ * @throws {RangeError} when no principal is configured
  */
 export function apiKeyAuth(
   options: ApiKeyAuthOptions,
 ): MiddlewareHandler<GatewayEnv> {
-  const verifier = new ApiKeyVerifier(options.keys);
+  const verifier = new ApiKeyVerifier(options.principals);
   return async (c, next): Promise<Response | void> => {
     const ip: string | undefined = c.get("clientIp");
     if (ip === undefined) {
@@ -34,8 +42,8 @@ export function apiKeyAuth(
         "apiKeyAuth() found no client address to audit; register clientIp() before it",
       );
     }
-    const keyId = verifier.verify(c.req.header("x-api-key"));
-    if (keyId === undefined) {
+    const name = verifier.verify(c.req.header("x-api-key"));
+    if (name === undefined) {
       audit("auth_failure", {
         reason: "invalid_or_missing_api_key",
         client_ip: ip,
@@ -47,46 +55,58 @@ export function apiKeyAuth(
           "Missing or invalid X-API-Key header; use a key from MCP_API_KEYS",
       }, 401);
     }
-    c.set("apiKeyId", keyId);
+    c.set("principal", { name, auth: "api_key" });
     await next();
   };
 }
 
-/** Checks presented API keys against digests of the configured ones. */
+/** Checks presented API keys against the SHA-256 digests of the principals' keys. */
 export class ApiKeyVerifier {
-  readonly #digests: Uint8Array[];
+  readonly #known: { name: string; digest: Uint8Array }[];
 
-  /** Keeps only SHA-256 digests of the keys. */
-  constructor(keys: readonly Secret[]) {
-    if (keys.length === 0) {
+  /**
+   * Keeps each principal's name and digest.
+   *
+   * @throws {RangeError} when no principal is given or a digest is not 64 hex digits
+   */
+  constructor(principals: readonly KeyedPrincipal[]) {
+    if (principals.length === 0) {
       throw new RangeError("At least one API key is required");
     }
-    this.#digests = keys.map((key) => digest(key.reveal()));
+    this.#known = principals.map((p) => ({
+      name: p.name,
+      digest: fromHex(p.sha256.reveal()),
+    }));
   }
 
   /**
-   * Returns a short, non-secret id of the matching key (for logs), or
-   * `undefined`. Every configured key is compared, whatever matches.
+   * Returns the name of the principal whose key matches, or `undefined`.
+   * Every digest is compared, whatever matches.
    */
   verify(presented: string | undefined | null): string | undefined {
     if (presented === undefined || presented === null || presented === "") {
       return undefined;
     }
-    const candidate = digest(presented);
-    let match: Uint8Array | undefined;
-    for (const known of this.#digests) {
-      if (timingSafeEqual(candidate, known)) match = known;
+    const candidate = new Uint8Array(
+      createHash("sha256").update(presented).digest(),
+    );
+    let match: string | undefined;
+    for (const known of this.#known) {
+      if (timingSafeEqual(candidate, known.digest)) match = known.name;
     }
-    return match === undefined ? undefined : hex(match).slice(0, 8);
+    return match;
   }
 }
 
-function digest(value: string): Uint8Array {
-  return new Uint8Array(
-    createHash("sha256").update(`mcp-privileged/api-key\0${value}`).digest(),
-  );
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+function fromHex(hex: string): Uint8Array {
+  if (!/^[0-9a-f]{64}$/.test(hex)) {
+    throw new RangeError(
+      "An API key digest must be 64 lowercase hex digits (SHA-256)",
+    );
+  }
+  const bytes = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) {
+    bytes[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  }
+  return bytes;
 }

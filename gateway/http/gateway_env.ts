@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Principal } from "../tool_context.ts";
 
 /** Bindings and per-request variables of the gateway's Hono app. */
 export interface GatewayEnv {
@@ -15,7 +16,7 @@ export interface GatewayEnv {
   Variables: {
     /** Set by `clientIp()`: the caller's address, after trusted-proxy resolution. */
     clientIp: string;
-    /** Set by `apiKeyAuth()`: a short, non-secret id of the key used. */
-    apiKeyId: string;
+    /** Set by `apiKeyAuth()`: the principal whose key was presented. */
+    principal: Principal;
   };
 }

@@ -24,7 +24,7 @@ Deno.test("loadConfig() applies the manual's defaults", () => {
   assertEquals(config.log, { format: "json", level: "info" });
   assertEquals(config.http.hostname, "0.0.0.0");
   assertEquals(config.http.port, 8443);
-  assertEquals(config.apiKeys.length, 1);
+  assertEquals(config.apiKeys.principals.length, 1);
   assertEquals(config.warnings, []);
 });
 

@@ -2,7 +2,13 @@
  * What the doctor tests share: strong keys, the running user, a loaded
  * configuration, and a result as `STATUS check`.
  */
-import { type Config, loadConfig } from "../../../gateway/config/mod.ts";
+import {
+  type ApiKeyConfig,
+  apiKeyDigest,
+  type Config,
+  keyStrength,
+  loadConfig,
+} from "../../../gateway/config/mod.ts";
 import type { CheckResult } from "../../../gateway/doctor/mod.ts";
 import { Secret } from "../../../vault/secret.ts";
 
@@ -33,9 +39,19 @@ export function config(env: Record<string, string> = {}): Config {
   });
 }
 
-/** Wraps plaintexts as secrets. */
-export function secrets(...values: string[]): Secret[] {
-  return values.map((v) => new Secret(v));
+/**
+ * Principals `key1`, `key2`... with these keys, measured as loading
+ * measures them (without its length checks, to test the doctor's own).
+ */
+export function keyConfig(...values: string[]): ApiKeyConfig {
+  return {
+    principals: values.map((key, i) => ({
+      name: `key${i + 1}`,
+      sha256: new Secret(apiKeyDigest(key)),
+      source: "MCP_API_KEYS" as const,
+      strength: keyStrength(key),
+    })),
+  };
 }
 
 /** A result as `STATUS check`. */

@@ -176,7 +176,7 @@ export async function harness(
     context: {
       services: { config, ccp, vault, executors: runner },
       clientIp: "192.0.2.7",
-      apiKeyId: "key-1",
+      principal: { name: "agent-1", auth: "api_key" },
     },
     runner,
     vault,
