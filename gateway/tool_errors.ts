@@ -96,6 +96,8 @@ function mapError(
     tool: scope.tool,
     ...scope.fields,
     client_ip: context.clientIp,
+    principal: context.principal.name,
+    auth: context.principal.auth,
   };
   if (error instanceof CyberArkError) {
     audit("cyberark_error", {

@@ -221,6 +221,8 @@ export async function runTargetOperation<K extends TargetKind, P>(
         ...tool.auditFields(prepared),
         handle_id: redeemed.handleId,
         client_ip: context.clientIp,
+        principal: context.principal.name,
+        auth: context.principal.auth,
         duration_ms: Math.round(performance.now() - started),
         ...result.audit,
       }, result.level ?? (outcome.ok ? "info" : "warning"));

@@ -110,6 +110,8 @@ async function getCredential(
       handle_id: issued.handleId,
       ttl_seconds: issued.ttlSeconds,
       client_ip: context.clientIp,
+      principal: context.principal.name,
+      auth: context.principal.auth,
     });
     const lines = [
       `Handle: ${issued.handle}`,

@@ -144,7 +144,8 @@ export function psTool(
     domain: (redeemed, target) => windowsDomain(redeemed, target.host),
     auditFields: () => ({
       script_length: scriptLength(args.script),
-      auth,
+      // `auth` names how the caller authenticated; this is the WinRM scheme.
+      winrm_auth: auth,
       use_ssl: useSsl,
     }),
     succeeded: (result, { target }) => ({

@@ -84,7 +84,7 @@ Deno.test("gateway end to end: tools, get_credential, audit lines, 401s, and no 
     tls: { certPem: tls.serverCertPem, keyPem: tls.serverKeyPem },
   });
   const gateway = await startGateway({
-    MCP_API_KEYS: `${KEY_A},${KEY_B}`,
+    MCP_API_KEYS: `agent-a:${KEY_A},${KEY_B}`,
     CYBERARK_CCP_URL: emulator.url,
     CYBERARK_APP_ID: APP,
     CYBERARK_VERIFY_SSL: `${dir}/ca.pem`,
@@ -162,9 +162,11 @@ Deno.test("gateway end to end: tools, get_credential, audit lines, 401s, and no 
         );
         assertAuditLine(line, "credential_fetched", {
           level: "info",
-          fields: CREDENTIAL_FETCHED_FIELDS,
+          fields: [...CREDENTIAL_FETCHED_FIELDS, "principal", "auth"],
           anyOrder: true,
         });
+        assertEquals(line.principal, "agent-a");
+        assertEquals(line.auth, "api_key");
         assertEquals(line.app_id, APP);
         assertEquals(line.safe, "PROD-LINUX");
         assertEquals(line.object_name, "linux-root");

@@ -7,7 +7,11 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { assertAuditLine, captureLogLines } from "../support/log_lines.ts";
 import { createApp } from "../../gateway/app.ts";
 import { createCcpClient } from "../../gateway/ccp_setup.ts";
-import { loadConfig } from "../../gateway/config/mod.ts";
+import {
+  apiKeyDigest,
+  loadConfig,
+  unnamedKeyName,
+} from "../../gateway/config/mod.ts";
 import type { GatewayServices } from "../../gateway/tool_context.ts";
 import { ExecutorSpawner } from "../../executors/spawner/mod.ts";
 import { HandleVault } from "../../vault/handle_vault.ts";
@@ -454,6 +458,46 @@ Deno.test("app: initialize and tools/list succeed through each MCP endpoint", as
       assertEquals(listed.result.tools.map((t: { name: string }) => t.name), [
         tool,
       ]);
+    }
+  });
+});
+
+Deno.test("app: a tool's audit line names the principal of the key and auth=api_key; auth_failure names none", async () => {
+  const named = "n".repeat(8) + "fedcba9876543210fedcba9876543210";
+  await withApp({ MCP_API_KEYS: `${KEY},ci-bot:${named}` }, async (app) => {
+    const call = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 2,
+      method: "tools/call",
+      params: {
+        name: "ps_execute",
+        arguments: {
+          host: "127.0.0.1",
+          script: "Get-Date",
+          secret_handle: `secret://${"A".repeat(43)}`,
+        },
+      },
+    });
+    const lines = await captureLogLines(async () => {
+      for (const key of [named, KEY, `${named}x`]) {
+        const response = await send(app, "/mcp/powershell", {
+          headers: { ...JSON_RPC_HEADERS, "x-api-key": key },
+          body: call,
+        });
+        assertEquals(response.status, key === named || key === KEY ? 200 : 401);
+        await response.body?.cancel();
+      }
+    });
+    const audit = lines.filter((l) => l.logger === "audit");
+    assertEquals(audit.map((l) => [l.event, l.principal, l.auth]), [
+      ["handle_refused", "ci-bot", "api_key"],
+      ["handle_refused", unnamedKeyName(KEY), "api_key"],
+      ["auth_failure", undefined, undefined],
+    ]);
+    for (const line of audit) assertEquals(line.client_ip, PEER);
+    const json = JSON.stringify(lines);
+    for (const secret of [KEY, named, apiKeyDigest(KEY), apiKeyDigest(named)]) {
+      assert(!json.includes(secret), "no key or digest in a log line");
     }
   });
 });

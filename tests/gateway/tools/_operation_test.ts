@@ -114,6 +114,8 @@ Deno.test("runTargetOperation() validates, prepares, redeems, warns, runs and au
     assertEquals(fields.command, "uptime");
     assertEquals(fields.exit_code, 0);
     assertEquals(fields.client_ip, "192.0.2.7");
+    assertEquals(fields.principal, "agent-1");
+    assertEquals(fields.auth, "api_key");
     assertMatch(String(fields.handle_id), /^[0-9a-f]{16}$/);
     assert(!JSON.stringify(h.records).includes(SECRET), "secret in a log");
     assert(!JSON.stringify(h.records).includes(h.handle), "handle in a log");
@@ -169,6 +171,8 @@ Deno.test("runTargetOperation() refuses a handle used against another host, with
     assertEquals(h.runner.calls.length, 0);
     const [line] = audits(h.records);
     assertEquals(line?.message.join(""), "handle_refused");
+    assertEquals(line?.properties.principal, "agent-1");
+    assertEquals(line?.properties.auth, "api_key");
     await stillRedeemable(h);
   });
 });
@@ -298,6 +302,8 @@ Deno.test("runTargetOperation() refuses a handle used with another tool or port 
       assertEquals(line?.properties.expected_ports, "2222");
       assertEquals(line?.properties.tool, "test_tool");
       assertEquals(line?.properties.client_ip, "192.0.2.7");
+      assertEquals(line?.properties.principal, "agent-1");
+      assertEquals(line?.properties.auth, "api_key");
       assertMatch(String(line?.properties.handle_id), /^[0-9a-f]{16}$/);
       await stillRedeemable(h);
     });
