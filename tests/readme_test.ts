@@ -118,7 +118,7 @@ Deno.test("README's JSON log example has exactly the credential_fetched fields",
   );
   assertEquals(
     Object.keys(line).sort(),
-    [...LOG_LINE_HEAD, ...CREDENTIAL_FETCHED_FIELDS, "principal", "auth"]
+    [...LOG_LINE_HEAD, ...CREDENTIAL_FETCHED_FIELDS]
       .sort(),
   );
 });

@@ -167,14 +167,10 @@ function checkKeysFile(
 }
 
 /**
- * The placeholder `changeme` is nowhere among the secrets. Configuration
- * loading already refuses it in MCP_API_KEYS; the keys' side stays for the
- * record, the PFX password is what this check can still catch.
+ * The placeholder `changeme` is not the PFX password. (Configuration loading
+ * already refuses it in MCP_API_KEYS, and a digest file cannot hold it.)
  */
-export function checkChangeme(
-  _keys: ApiKeyConfig,
-  pfxPassword?: SecretValue,
-): CheckResult {
+export function checkChangeme(pfxPassword?: SecretValue): CheckResult {
   const name = "changeme";
   if (pfxPassword !== undefined && /changeme/i.test(pfxPassword.reveal())) {
     return fail(

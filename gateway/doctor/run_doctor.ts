@@ -57,7 +57,7 @@ export async function runDoctor(
 ): Promise<CheckResult[]> {
   const results: CheckResult[] = [
     checkApiKeys(config.apiKeys),
-    checkChangeme(config.apiKeys, config.cyberark.pfxPassword),
+    checkChangeme(config.cyberark.pfxPassword),
     ...checkHandles(config.handles),
     checkCyberArkTls(config.cyberark),
     checkPfxFile(

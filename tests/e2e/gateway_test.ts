@@ -162,7 +162,7 @@ Deno.test("gateway end to end: tools, get_credential, audit lines, 401s, and no 
         );
         assertAuditLine(line, "credential_fetched", {
           level: "info",
-          fields: [...CREDENTIAL_FETCHED_FIELDS, "principal", "auth"],
+          fields: [...CREDENTIAL_FETCHED_FIELDS],
           anyOrder: true,
         });
         assertEquals(line.principal, "agent-a");

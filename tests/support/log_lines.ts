@@ -18,9 +18,11 @@ export const LOG_LINE_HEAD = ["event", "logger", "level", "timestamp"] as const;
  */
 export const CREDENTIAL_FETCHED_FIELDS = [
   "app_id",
+  "auth",
   "client_ip",
   "handle_id",
   "object_name",
+  "principal",
   "safe",
   "ttl_seconds",
 ] as const;

@@ -106,8 +106,8 @@ Deno.test("checkApiKeys() checks MCP_API_KEYS_FILE's mode and owner and says dig
 });
 
 Deno.test("checkChangeme() fails on the placeholder in the PFX password", () => {
-  assertEquals(statusOf(checkChangeme(keyConfig(STRONG))), "PASS changeme");
-  const inPfx = checkChangeme(keyConfig(STRONG), new Secret("changeme"));
+  assertEquals(statusOf(checkChangeme()), "PASS changeme");
+  const inPfx = checkChangeme(new Secret("changeme"));
   assertEquals(statusOf(inPfx), "FAIL changeme");
   assertStringIncludes(inPfx.detail, "CYBERARK_CERT_PFX_PASSWORD");
 });
