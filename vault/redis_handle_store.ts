@@ -153,18 +153,7 @@ export class RedisHandleStore implements HandleStore {
     this.#password = options.password?.reveal();
     this.#endpoint = redisEndpoint(options);
     this.#client = new Redis({
-      host: options.host,
-      port: options.port,
-      db: options.db,
-      ...(options.username === undefined ? {} : { username: options.username }),
-      ...(this.#password === undefined ? {} : { password: this.#password }),
-      ...(options.tls
-        ? {
-          tls: options.caPem === undefined ? {} : { ca: [options.caPem] },
-        }
-        : {}),
-      connectionName: "mcp-privileged",
-      connectTimeout: options.connectTimeoutMs ?? 5000,
+      ...redisClientOptions(options),
       commandTimeout: options.commandTimeoutMs ?? 5000,
       // Fail a command at the first failed (re)connection instead of queueing it for long.
       maxRetriesPerRequest: 0,
@@ -353,6 +342,41 @@ export class RedisHandleStore implements HandleStore {
       300,
     );
   }
+}
+
+/** What {@linkcode redisClientOptions} gives ioredis. */
+export interface RedisClientOptions {
+  host: string;
+  port: number;
+  db: number;
+  username?: string;
+  password?: string;
+  tls?: { ca?: string[] };
+  connectionName: string;
+  connectTimeout: number;
+}
+
+/**
+ * The ioredis connection options of a {@linkcode RedisConnectionOptions}:
+ * address, database, login and TLS (certificate and host name verified).
+ * Other users of the same Redis (the gateway's rate limits) connect with it.
+ */
+export function redisClientOptions(
+  options: RedisConnectionOptions & { connectTimeoutMs?: number },
+): RedisClientOptions {
+  const password = options.password?.reveal();
+  return {
+    host: options.host,
+    port: options.port,
+    db: options.db,
+    ...(options.username === undefined ? {} : { username: options.username }),
+    ...(password === undefined ? {} : { password }),
+    ...(options.tls
+      ? { tls: options.caPem === undefined ? {} : { ca: [options.caPem] } }
+      : {}),
+    connectionName: "mcp-privileged",
+    connectTimeout: options.connectTimeoutMs ?? 5000,
+  };
 }
 
 /** `redis[s]://host:port/db` without credentials. */
