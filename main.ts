@@ -11,6 +11,7 @@ import { createApp } from "./gateway/app.ts";
 import { createCcpClient } from "./gateway/ccp_setup.ts";
 import { ConfigError, loadConfig } from "./gateway/config/mod.ts";
 import { setupLogging } from "./gateway/logging.ts";
+import { createRateLimits } from "./gateway/rate_limits.ts";
 import { SERVICE_VERSION } from "./gateway/mcp_endpoints.ts";
 import { ExecutorSpawner } from "./executors/spawner/mod.ts";
 import type { HandleStore } from "./vault/handle_store.ts";
@@ -75,7 +76,19 @@ async function main(): Promise<void> {
     defaultMaxOutputBytes: config.executors.maxOutputBytes,
     maxMemoryMb: config.executors.maxMemoryMb,
   });
-  const app = createApp({ config, ccp, vault, executors });
+  // The counters share the handle store's Redis, so every replica sees them.
+  const rateLimits = createRateLimits(
+    config.rateLimits,
+    config.handleStore.kind === "redis"
+      ? {
+        redis: {
+          ...config.handleStore.connection,
+          keyPrefix: config.handleStore.keyPrefix,
+        },
+      }
+      : {},
+  );
+  const app = createApp({ config, ccp, vault, executors, rateLimits });
   const server = Deno.serve({
     hostname: config.http.hostname,
     port: config.http.port,
@@ -90,6 +103,8 @@ async function main(): Promise<void> {
         handle_single_use: config.handles.singleUse,
         handle_host_binding: config.handles.hostBinding,
         handle_store: storeName,
+        auth_failure_limit: config.rateLimits.authFailures.limit,
+        tool_call_limit: config.rateLimits.toolCalls.limit,
       });
     },
   }, app.fetch);
@@ -98,6 +113,7 @@ async function main(): Promise<void> {
     log.info("service_stopping");
     await server.shutdown();
     await vault.close();
+    await rateLimits.close();
     ccp.close();
     Deno.exit(0);
   };

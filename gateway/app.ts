@@ -1,7 +1,7 @@
 /**
  * The HTTP gateway: `/health`, and the four MCP endpoints behind the
  * middleware chain of `gateway/http/` (client address, Host/Origin check,
- * API key, body size limit).
+ * failed-authentication limit, API key, body size limit).
  *
  * @module
  */
@@ -9,6 +9,7 @@ import { getLogger } from "@logtape/logtape";
 import { Hono } from "hono";
 import {
   apiKeyAuth,
+  authFailureLimit,
   clientIp,
   type GatewayEnv,
   hostGuard,
@@ -34,11 +35,22 @@ export function createApp(services: GatewayServices): Hono<GatewayEnv> {
   app.get("/health", (c) => c.json({ status: "ok" }));
 
   // In this order: the address comes first so the auth_failure line can name
-  // it; a foreign Host is refused before its key is looked at; a body is read
-  // only for an authenticated caller.
+  // it; a foreign Host is refused before its key is looked at; an address
+  // over the failure limit is refused before its key is compared; a body is
+  // read only for an authenticated caller.
   app.use("/mcp/*", clientIp({ trustedProxies: http.trustedProxies }));
   app.use("/mcp/*", hostGuard({ allowedHosts: http.allowedHosts }));
-  app.use("/mcp/*", apiKeyAuth({ principals: apiKeys.principals }));
+  app.use(
+    "/mcp/*",
+    authFailureLimit({ failures: services.rateLimits.authFailures }),
+  );
+  app.use(
+    "/mcp/*",
+    apiKeyAuth({
+      principals: apiKeys.principals,
+      failures: services.rateLimits.authFailures,
+    }),
+  );
   app.use("/mcp/*", requestBodyLimit({ maxBytes: http.maxRequestBytes }));
 
   for (const endpoint of ENDPOINT_NAMES) {

@@ -17,6 +17,7 @@ export type AuditEvent =
   | "handle_refused"
   | "handle_scope_refused"
   | "handle_store_error"
+  | "rate_limited"
   | "ssh_executed"
   | "ps_executed"
   | "db_queried";

@@ -8,6 +8,7 @@ import type { ExecutorRunner } from "../executors/spawner/mod.ts";
 import type { CcpClient } from "../vault/ccp_client.ts";
 import type { HandleVault } from "../vault/handle_vault.ts";
 import type { Config } from "./config/mod.ts";
+import type { RateLimits } from "./rate_limits.ts";
 
 /** The long-lived services tools use. */
 export interface GatewayServices {
@@ -16,6 +17,8 @@ export interface GatewayServices {
   vault: HandleVault;
   /** Runs operations in sandboxed executors (an `ExecutorSpawner`). */
   executors: ExecutorRunner;
+  /** Failed authentications per address and tool calls per principal. */
+  rateLimits: RateLimits;
 }
 
 /** How a principal proved who it is (OAuth may come later). */

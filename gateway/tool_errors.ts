@@ -15,6 +15,7 @@ import { HandleStoreError } from "../vault/handle_store_error.ts";
 import { HandleError } from "../vault/handle_vault.ts";
 import { audit } from "./audit.ts";
 import { InputError } from "./input_error.ts";
+import { ToolCallLimitError } from "./rate_limits.ts";
 import { redactHandles } from "./redact_handles.ts";
 import { SetupError } from "./setup_error.ts";
 import type { ToolContext } from "./tool_context.ts";
@@ -152,6 +153,14 @@ function mapError(
     log.warn("No executor slot freed up in time for {tool}", {
       tool: scope.tool,
     });
+    return toolError(error.message);
+  }
+  if (error instanceof ToolCallLimitError) {
+    audit("rate_limited", {
+      ...base,
+      reason: "tool_calls",
+      retry_after_seconds: error.retryAfterSeconds,
+    }, "warning");
     return toolError(error.message);
   }
   if (error instanceof InputError) {

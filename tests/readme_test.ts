@@ -15,6 +15,7 @@ import {
 } from "../gateway/config/mod.ts";
 import { createCcpClient } from "../gateway/ccp_setup.ts";
 import { ENDPOINT_NAMES, handleMcpRequest } from "../gateway/mcp_endpoints.ts";
+import { createRateLimits } from "../gateway/rate_limits.ts";
 import { ExecutorSpawner } from "../executors/spawner/mod.ts";
 import { HandleVault } from "../vault/handle_vault.ts";
 
@@ -52,6 +53,7 @@ async function listTools(): Promise<
     ccp: createCcpClient(config.cyberark),
     vault: new HandleVault(config.handles),
     executors: new ExecutorSpawner(),
+    rateLimits: createRateLimits(config.rateLimits),
   };
   const out: Record<string, { name: string; args: string[] }[]> = {};
   for (const endpoint of ENDPOINT_NAMES) {

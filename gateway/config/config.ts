@@ -112,6 +112,20 @@ export interface HttpConfig {
   maxRequestBytes: number;
 }
 
+/** One rate limit: at most `limit` events per `windowSeconds`; `limit` 0 is off. */
+export interface RateLimitWindow {
+  limit: number;
+  windowSeconds: number;
+}
+
+/** `AUTH_FAILURE_*` and `TOOL_CALL_*`. */
+export interface RateLimitConfig {
+  /** Failed authentications per client address. */
+  authFailures: RateLimitWindow;
+  /** Tool calls per principal. */
+  toolCalls: RateLimitWindow;
+}
+
 /** Executor (child process) limits. */
 export interface ExecutorConfig {
   /** Executors running at once; more calls wait in a queue. */
@@ -156,6 +170,7 @@ export interface Config {
   sshKnownHosts: SshKnownHosts;
   log: { format: LogFormat; level: LogLevelName };
   http: HttpConfig;
+  rateLimits: RateLimitConfig;
   executors: ExecutorConfig;
   databases: DatabaseConfig;
   /** Non-fatal findings to log as warnings once logging is up. */

@@ -56,6 +56,14 @@ const MAX_BYTES_SETTING = 64 * 1024 * 1024;
 /** Largest row or character count a `DB_*` setting may name. */
 const MAX_DB_SETTING = 1_000_000;
 const MAX_EXECUTOR_TIMEOUT_SECONDS = MAX_TIMEOUT_MS / 1000;
+/** `AUTH_FAILURE_LIMIT` when unset: failed authentications per client address and window. */
+export const DEFAULT_AUTH_FAILURE_LIMIT = 10;
+/** `AUTH_FAILURE_WINDOW_SECONDS` and `TOOL_CALL_WINDOW_SECONDS` when unset. */
+export const DEFAULT_RATE_WINDOW_SECONDS = 60;
+/** Largest `AUTH_FAILURE_LIMIT` or `TOOL_CALL_LIMIT`. */
+const MAX_RATE_LIMIT = 1_000_000;
+/** Longest rate-limit window (a day). */
+const MAX_RATE_WINDOW_SECONDS = 86_400;
 
 /** One `MCP_API_KEYS` entry: `NAME:KEY`, or a bare key named after its hash. */
 export interface ApiKeyEntry {
@@ -185,6 +193,26 @@ const envSchema = z.object({
     min: 1024,
     max: MAX_BYTES_SETTING,
     fallback: 1024 * 1024,
+  }),
+  AUTH_FAILURE_LIMIT: wholeNumber("failures (0 turns the limit off)", {
+    min: 0,
+    max: MAX_RATE_LIMIT,
+    fallback: DEFAULT_AUTH_FAILURE_LIMIT,
+  }),
+  AUTH_FAILURE_WINDOW_SECONDS: wholeNumber("seconds", {
+    min: 1,
+    max: MAX_RATE_WINDOW_SECONDS,
+    fallback: DEFAULT_RATE_WINDOW_SECONDS,
+  }),
+  TOOL_CALL_LIMIT: wholeNumber("calls (0 turns the limit off)", {
+    min: 0,
+    max: MAX_RATE_LIMIT,
+    fallback: 0,
+  }),
+  TOOL_CALL_WINDOW_SECONDS: wholeNumber("seconds", {
+    min: 1,
+    max: MAX_RATE_WINDOW_SECONDS,
+    fallback: DEFAULT_RATE_WINDOW_SECONDS,
   }),
   EXECUTOR_MAX_CONCURRENT: wholeNumber("executors", {
     min: 1,

@@ -17,6 +17,7 @@ import { parseHandleConfig } from "./handles.ts";
 import { parseHttpConfig } from "./http.ts";
 import { parseLogConfig } from "./log.ts";
 import type { ParseContext } from "./_parse_context.ts";
+import { parseRateLimitConfig } from "./rate_limits.ts";
 import { parseSshKnownHosts } from "./ssh_known_hosts.ts";
 import { parseWinrmTlsConfig } from "./winrm.ts";
 
@@ -55,6 +56,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const sshKnownHosts = parseSshKnownHosts(values, context);
   const log = parseLogConfig(values);
   const http = parseHttpConfig(values, context);
+  const rateLimits = parseRateLimitConfig(values, context);
   const databases = parseDatabaseConfig(values, context);
   const executors = parseExecutorConfig(values);
   return {
@@ -67,6 +69,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     sshKnownHosts,
     log,
     http,
+    rateLimits,
     executors,
     databases,
     warnings: context.warnings,

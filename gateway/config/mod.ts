@@ -22,6 +22,8 @@ export type {
   HttpConfig,
   LogFormat,
   LogLevelName,
+  RateLimitConfig,
+  RateLimitWindow,
   SshKnownHosts,
   WinrmAuth,
   WinrmTlsConfig,

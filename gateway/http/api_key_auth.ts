@@ -9,6 +9,7 @@ import type { MiddlewareHandler } from "hono";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Secret } from "../../vault/secret.ts";
 import { audit } from "../audit.ts";
+import type { RateLimit } from "../rate_limits.ts";
 import type { GatewayEnv } from "./gateway_env.ts";
 
 /** A principal as the verifier needs it: a name and its key's digest. */
@@ -22,12 +23,15 @@ export interface KeyedPrincipal {
 export interface ApiKeyAuthOptions {
   /** The principals of `MCP_API_KEYS` and `MCP_API_KEYS_FILE`. */
   principals: readonly KeyedPrincipal[];
+  /** Counts each refusal per client address (`authFailureLimit()` blocks). */
+  failures?: RateLimit;
 }
 
 /**
  * Refuses with 401, and an `auth_failure` audit line naming `c.var.clientIp`,
- * a request without a valid `X-API-Key`; otherwise sets `c.var.principal`.
- * Runs after `clientIp()`.
+ * a request without a valid `X-API-Key`, and counts it in `options.failures`;
+ * otherwise sets `c.var.principal` (a success counts nothing). Runs after
+ * `clientIp()` and `authFailureLimit()`.
  *
  * @throws {RangeError} when no principal is configured
  */
@@ -49,6 +53,7 @@ export function apiKeyAuth(
         client_ip: ip,
         path: c.req.path,
       }, "warning");
+      await options.failures?.count(ip);
       return c.json({
         error: "unauthorized",
         message:

@@ -2,6 +2,8 @@
  * The one pipeline every target tool (ssh_execute, ps_execute, db_query)
  * runs through, so that the order of its steps lives in one place:
  *
+ * 0. count the call against the principal's `TOOL_CALL_LIMIT` (over it, the
+ *    call is refused before anything else);
  * 1. validate the target (a bad host or port is an input error);
  * 2. the tool's own checks and settings ({@linkcode TargetTool.prepare}),
  *    which may refuse the call;
@@ -43,6 +45,7 @@ import type { HandleProtocol } from "../../vault/handle_scope.ts";
 import { audit, type AuditEvent, type AuditValue } from "../audit.ts";
 import type { ExecutorConfig } from "../config/mod.ts";
 import { validateInput } from "../input_error.ts";
+import { limitToolCall } from "../rate_limits.ts";
 import type { ToolContext } from "../tool_context.ts";
 import { mapToolError, toolError } from "../tool_errors.ts";
 
@@ -181,6 +184,10 @@ export async function runTargetOperation<K extends TargetKind, P>(
   // Until the handle is redeemed, every refusal leaves it usable and says so.
   let handleSpent = false;
   try {
+    await limitToolCall(
+      context.services.rateLimits.toolCalls,
+      context.principal.name,
+    );
     const target = validateInput(() => validateTarget(call.host, call.port));
     const prepared = await tool.prepare(target);
     const { config, vault, executors } = context.services;

@@ -17,6 +17,7 @@ import {
 import { audit } from "../audit.ts";
 import { validateInput } from "../input_error.ts";
 import { SetupError } from "../setup_error.ts";
+import { limitToolCall } from "../rate_limits.ts";
 import type { ToolContext } from "../tool_context.ts";
 import { mapToolError } from "../tool_errors.ts";
 
@@ -83,6 +84,11 @@ async function getCredential(
     fields: { safe: args.safe, object_name: args.object_name },
   };
   try {
+    // Before anything else: a principal over TOOL_CALL_LIMIT asks the CCP nothing.
+    await limitToolCall(
+      context.services.rateLimits.toolCalls,
+      context.principal.name,
+    );
     const query: CcpQuery = {
       safe: args.safe,
       object: args.object_name,

@@ -7,11 +7,13 @@ import { assert, assertEquals } from "../support/assert.ts";
 import { assertAuditLine, captureLogLines } from "../support/log_lines.ts";
 import { createApp } from "../../gateway/app.ts";
 import { createCcpClient } from "../../gateway/ccp_setup.ts";
+import { createRateLimits } from "../../gateway/rate_limits.ts";
 import {
   apiKeyDigest,
   loadConfig,
   unnamedKeyName,
 } from "../../gateway/config/mod.ts";
+import { ApiKeyVerifier } from "../../gateway/http/api_key_auth.ts";
 import type { GatewayServices } from "../../gateway/tool_context.ts";
 import { ExecutorSpawner } from "../../executors/spawner/mod.ts";
 import { HandleVault } from "../../vault/handle_vault.ts";
@@ -61,6 +63,7 @@ async function withApp(
     ccp: createCcpClient(config.cyberark),
     vault: new HandleVault(config.handles),
     executors: new ExecutorSpawner(),
+    rateLimits: createRateLimits(config.rateLimits),
   };
   try {
     await fn(createApp(services));
@@ -159,6 +162,112 @@ Deno.test("app: a missing or wrong X-API-Key gets 401 and one auth_failure audit
       assertEquals(line.path, "/mcp/ssh");
     }
     assert(!JSON.stringify(lines).includes(KEY), "no key in the audit line");
+  });
+});
+
+const RATE_LIMITED_429 = (retryAfter: number): string =>
+  `{"error":"rate_limited","message":"Too many failed authentications from this address (AUTH_FAILURE_LIMIT=3 per AUTH_FAILURE_WINDOW_SECONDS=3600); retry after ${retryAfter} seconds with a key from MCP_API_KEYS"}`;
+
+/** Sends tools/list with `key` (none when undefined) from `peer`. */
+function listWith(
+  app: App,
+  key: string | undefined,
+  peer: string = PEER,
+): Promise<Response> {
+  return send(app, "/mcp/ssh", {
+    headers: {
+      ...JSON_RPC_HEADERS,
+      ...(key === undefined ? {} : { "x-api-key": key }),
+    },
+    body: TOOLS_LIST,
+    peer,
+  });
+}
+
+Deno.test("app: AUTH_FAILURE_LIMIT failures from one address get 429 with Retry-After and a rate_limited line, a correct key too, without comparing it", async () => {
+  // A window no test run outlasts: the block never ends while the test runs.
+  const env = { AUTH_FAILURE_LIMIT: "3", AUTH_FAILURE_WINDOW_SECONDS: "3600" };
+  await withApp(env, async (app) => {
+    const verify = ApiKeyVerifier.prototype.verify;
+    let compared = 0;
+    ApiKeyVerifier.prototype.verify = function (
+      presented: string | undefined | null,
+    ): string | undefined {
+      compared++;
+      return verify.call(this, presented);
+    };
+    try {
+      const lines = await captureLogLines(async () => {
+        for (const key of [undefined, `${KEY}x`, "wrong"]) {
+          const response = await listWith(app, key);
+          await assertJsonResponse(response, 401, UNAUTHORIZED);
+        }
+        assertEquals(compared, 3);
+        for (const key of ["wrong", KEY]) {
+          const response = await listWith(app, key);
+          assertEquals(response.status, 429);
+          const retryAfter = Number(response.headers.get("retry-after"));
+          assert(
+            Number.isInteger(retryAfter) && retryAfter > 0 &&
+              retryAfter <= 3600,
+            `Retry-After ${retryAfter}`,
+          );
+          await assertJsonResponse(response, 429, RATE_LIMITED_429(retryAfter));
+        }
+        assertEquals(compared, 3, "no key is compared while blocked");
+        const other = await listWith(app, KEY, "10.0.0.10");
+        assertEquals(other.status, 200, "another address is not blocked");
+        await other.body?.cancel();
+      });
+      assertEquals(lines.map((line) => line.event), [
+        "auth_failure",
+        "auth_failure",
+        "auth_failure",
+        "rate_limited",
+        "rate_limited",
+      ]);
+      for (const line of lines.slice(3)) {
+        assertAuditLine(line, "rate_limited", {
+          level: "warning",
+          fields: ["reason", "client_ip", "path", "retry_after_seconds"],
+        });
+        assertEquals(line.reason, "auth_failures");
+        assertEquals(line.client_ip, PEER);
+        assertEquals(line.path, "/mcp/ssh");
+        assert(typeof line.retry_after_seconds === "number");
+      }
+      assert(!JSON.stringify(lines).includes(KEY), "no key in an audit line");
+    } finally {
+      ApiKeyVerifier.prototype.verify = verify;
+    }
+  });
+});
+
+Deno.test("app: successful authentications do not count toward AUTH_FAILURE_LIMIT", async () => {
+  const env = { AUTH_FAILURE_LIMIT: "2", AUTH_FAILURE_WINDOW_SECONDS: "3600" };
+  await withApp(env, async (app) => {
+    for (let i = 0; i < 5; i++) {
+      const ok = await listWith(app, KEY);
+      assertEquals(ok.status, 200);
+      await ok.body?.cancel();
+    }
+    await assertJsonResponse(await listWith(app, "wrong"), 401, UNAUTHORIZED);
+    const ok = await listWith(app, KEY);
+    assertEquals(ok.status, 200, "one failure and five successes: not blocked");
+    await ok.body?.cancel();
+    await assertJsonResponse(await listWith(app, "wrong"), 401, UNAUTHORIZED);
+    assertEquals((await listWith(app, KEY)).status, 429);
+  });
+});
+
+Deno.test("app: AUTH_FAILURE_LIMIT=0 never blocks", async () => {
+  await withApp({ AUTH_FAILURE_LIMIT: "0" }, async (app) => {
+    for (let i = 0; i < 30; i++) {
+      await assertJsonResponse(await listWith(app, "wrong"), 401, UNAUTHORIZED);
+    }
+    const ok = await listWith(app, KEY);
+    assertEquals(ok.status, 200);
+    await ok.body?.cancel();
   });
 });
 

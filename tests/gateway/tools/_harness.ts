@@ -18,6 +18,7 @@ import type { Operation } from "../../../executors/protocol/mod.ts";
 import { createCcpClient } from "../../../gateway/ccp_setup.ts";
 import { loadConfig } from "../../../gateway/config/mod.ts";
 import { formatJson } from "../../../gateway/logging.ts";
+import { createRateLimits } from "../../../gateway/rate_limits.ts";
 import type { ToolContext } from "../../../gateway/tool_context.ts";
 import {
   type HandleProtocol,
@@ -130,10 +131,17 @@ const SSH_ACCOUNT: HarnessAccount = {
   protocol: "ssh",
 };
 
+/** Options of {@linkcode harness}. */
+export interface HarnessOptions {
+  /** Settings added to the harness's environment (e.g. `TOOL_CALL_LIMIT`). */
+  env?: Record<string, string>;
+}
+
 /** Builds a harness whose executor answers with `answer`. */
 export async function harness(
   answer: (call: ExecutorCall) => Promise<ExecutorOutcome> = sshSuccess,
   account: HarnessAccount = SSH_ACCOUNT,
+  options: HarnessOptions = {},
 ): Promise<Harness> {
   const records: LogRecord[] = [];
   const lines: string[] = [];
@@ -153,7 +161,10 @@ export async function harness(
     ],
     reset: true,
   });
-  const config = loadConfig({ env: ENV, home: "/nonexistent" });
+  const config = loadConfig({
+    env: { ...ENV, ...options.env },
+    home: "/nonexistent",
+  });
   const vault = new HandleVault({
     ttlSeconds: 300,
     singleUse: true,
@@ -174,7 +185,13 @@ export async function harness(
   const ccp = createCcpClient(config.cyberark);
   return {
     context: {
-      services: { config, ccp, vault, executors: runner },
+      services: {
+        config,
+        ccp,
+        vault,
+        executors: runner,
+        rateLimits: createRateLimits(config.rateLimits),
+      },
       clientIp: "192.0.2.7",
       principal: { name: "agent-1", auth: "api_key" },
     },
