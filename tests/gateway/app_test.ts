@@ -610,3 +610,41 @@ Deno.test("app: a tool's audit line names the principal of the key and auth=api_
     }
   });
 });
+
+Deno.test("app: get_credential over TOOL_CALL_LIMIT gets a tool error and a rate_limited line before the CCP is asked", async () => {
+  const env = { TOOL_CALL_LIMIT: "1", TOOL_CALL_WINDOW_SECONDS: "3600" };
+  await withApp(env, async (app) => {
+    // A safe name with a leading space is refused as input, without the CCP.
+    const call = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 2,
+      method: "tools/call",
+      params: {
+        name: "get_credential",
+        arguments: { safe: " PROD-LINUX", object_name: "linux-root" },
+      },
+    });
+    const texts: string[] = [];
+    const lines = await captureLogLines(async () => {
+      for (let i = 0; i < 2; i++) {
+        const response = await rpc(app, "/mcp/cyberark", call);
+        assertEquals(response.status, 200);
+        const body = await response.json();
+        assertEquals(body.result.isError, true);
+        texts.push(body.result.content[0].text);
+      }
+    });
+    assert(!texts[0]!.startsWith("Rate limit"), texts[0]);
+    assert(
+      /^Rate limit reached: principal "[^"]+" may make 1 tool calls per 3600 seconds \(TOOL_CALL_LIMIT, TOOL_CALL_WINDOW_SECONDS\); retry in \d+ seconds$/
+        .test(texts[1]!),
+      texts[1],
+    );
+    const limited = lines.filter((line) => line.event === "rate_limited");
+    assertEquals(limited.length, 1);
+    assertEquals(limited[0]!.reason, "tool_calls");
+    assertEquals(limited[0]!.tool, "get_credential");
+    assertEquals(limited[0]!.principal, unnamedKeyName(KEY));
+    assertEquals(limited[0]!.safe, " PROD-LINUX");
+  });
+});

@@ -21,6 +21,7 @@ import { assert, assertEquals, assertMatch } from "../../support/assert.ts";
 import {
   audits,
   type Harness,
+  harness,
   SECRET,
   stillRedeemable,
   text,
@@ -356,5 +357,54 @@ Deno.test("runTargetOperation() with one single-use handle sent twenty times at 
     for (const refused of results.filter((r) => r.isError === true)) {
       assertMatch(text(refused), /consumed|already been used/i);
     }
+  });
+});
+
+Deno.test("runTargetOperation() refuses a principal over TOOL_CALL_LIMIT before validating anything, spending no handle", async () => {
+  // A window no test run outlasts: the limit never resets while the test runs.
+  const h = await harness(undefined, undefined, {
+    env: { TOOL_CALL_LIMIT: "2", TOOL_CALL_WINDOW_SECONDS: "3600" },
+  });
+  try {
+    const steps: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const fresh = await h.issue();
+      const ok = await runTargetOperation(tool(steps), call(fresh), h.context);
+      assertEquals(ok.isError, undefined, text(ok));
+    }
+    steps.length = 0;
+    const refused = await runWith(h, tool(steps), { host: "db01;rm -rf /" });
+    assertEquals(refused.isError, true);
+    assertMatch(
+      text(refused),
+      /^Rate limit reached: principal "agent-1" may make 2 tool calls per 3600 seconds \(TOOL_CALL_LIMIT, TOOL_CALL_WINDOW_SECONDS\); retry in \d+ seconds; the handle was not used$/,
+    );
+    assertEquals(steps, [], "refused before validation and prepare");
+    assertEquals(h.runner.calls.length, 2);
+    const limited = audits(h.records).filter((r) =>
+      r.rawMessage === "rate_limited"
+    );
+    assertEquals(limited.length, 1);
+    const fields = limited[0]!.properties;
+    assertEquals(limited[0]!.level, "warning");
+    assertEquals(fields.reason, "tool_calls");
+    assertEquals(fields.tool, "test_tool");
+    assertEquals(fields.principal, "agent-1");
+    assertEquals(fields.auth, "api_key");
+    assertEquals(fields.client_ip, "192.0.2.7");
+    assert(typeof fields.retry_after_seconds === "number");
+    await stillRedeemable(h);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("runTargetOperation() counts no calls with TOOL_CALL_LIMIT unset", async () => {
+  await withHarness(async (h) => {
+    for (let i = 0; i < 20; i++) {
+      const refused = await runWith(h, tool([]), { host: "db01;rm -rf /" });
+      assert(!text(refused).startsWith("Rate limit"), text(refused));
+    }
+    await stillRedeemable(h);
   });
 });
