@@ -38,6 +38,7 @@ export {
   checkHandleScope,
   checkListener,
   checkLogging,
+  checkRateLimits,
   checkTargetTls,
   MAX_HANDLE_TTL_SECONDS,
 } from "./settings.ts";

@@ -30,6 +30,7 @@ import {
   checkHandles,
   checkListener,
   checkLogging,
+  checkRateLimits,
   checkTargetTls,
 } from "./settings.ts";
 
@@ -84,6 +85,7 @@ export async function runDoctor(
     ),
     checkAllowedHosts(config.http),
     checkListener(config.http),
+    checkRateLimits(config),
     checkServiceUser(options.user),
     checkExecutorMemory(
       config.executors,

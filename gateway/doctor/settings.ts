@@ -158,6 +158,32 @@ export function checkLogging(log: Config["log"]): CheckResult {
   return pass(name, `LOG_FORMAT=json, LOG_LEVEL=${log.level.toUpperCase()}`);
 }
 
+/**
+ * AUTH_FAILURE_LIMIT and TOOL_CALL_LIMIT with their windows, and where the
+ * counters live; failed authentications unlimited is a warning.
+ */
+export function checkRateLimits(config: Config): CheckResult {
+  const name = "rate-limits";
+  const { authFailures, toolCalls } = config.rateLimits;
+  const tools = toolCalls.limit === 0
+    ? "TOOL_CALL_LIMIT=0 (tool calls not limited)"
+    : `TOOL_CALL_LIMIT=${toolCalls.limit} per ${toolCalls.windowSeconds} s per principal`;
+  const where = config.handleStore.kind === "redis"
+    ? "counted in Redis, shared by the replicas"
+    : "counted in this process";
+  if (authFailures.limit === 0) {
+    return warn(
+      name,
+      `AUTH_FAILURE_LIMIT=0: failed authentications are not limited, ${tools}`,
+      "set AUTH_FAILURE_LIMIT=10 (and AUTH_FAILURE_WINDOW_SECONDS=60) so a client that guesses keys is blocked",
+    );
+  }
+  return pass(
+    name,
+    `AUTH_FAILURE_LIMIT=${authFailures.limit} per ${authFailures.windowSeconds} s per client IP, ${tools}, ${where}`,
+  );
+}
+
 /** ALLOWED_HOSTS is a list of names, not `*`. */
 export function checkAllowedHosts(http: HttpConfig): CheckResult {
   const name = "allowed-hosts";

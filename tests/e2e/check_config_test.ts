@@ -31,6 +31,18 @@ Deno.test("deno task check-config prints one line and exits 2 for an invalid val
   );
 });
 
+Deno.test("deno task check-config refuses a rate limit that is no whole number, exit code 2", async () => {
+  const result = await runDenoTask("check-config", {
+    ...GOOD,
+    AUTH_FAILURE_LIMIT: "ten",
+  });
+  assertEquals(result.code, 2);
+  assertEquals(
+    result.stderr.trim(),
+    'Invalid configuration: AUTH_FAILURE_LIMIT is "ten", not a whole number of failures (0 turns the limit off) from 0 to 1000000; set it in that range (default 10)',
+  );
+});
+
 Deno.test("deno task start refuses the changeme key and short keys, exit code 2", async () => {
   for (const keys of ["changeme", `${GOOD.MCP_API_KEYS},tooshort`, ""]) {
     const result = await runDenoTask("start", {

@@ -91,6 +91,13 @@ Deno.test({
           assertEquals(seen["log-format"], "WARN");
           assertEquals(seen["ccp"], "PASS");
           assertEquals(seen["executor-sandbox"], "PASS");
+          assertEquals(seen["rate-limits"], "PASS");
+          assert(
+            run.lines.includes(
+              "PASS rate-limits: AUTH_FAILURE_LIMIT=10 per 60 s per client IP, TOOL_CALL_LIMIT=0 (tool calls not limited), counted in this process",
+            ),
+            run.lines.join("\n"),
+          );
           assertEquals(
             seen["service-user"],
             Deno.uid() === 0 ? "WARN" : "PASS",

@@ -26,6 +26,7 @@ Deno.test("runDoctor() runs the checks in the order of the manual's checklist, p
     "env-file",
     "allowed-hosts",
     "listener",
+    "rate-limits",
     "service-user",
     "executor-memory",
     "handle-store",

@@ -10,6 +10,7 @@ import {
   checkHandleScope,
   checkListener,
   checkLogging,
+  checkRateLimits,
   checkTargetTls,
 } from "../../../gateway/doctor/mod.ts";
 import { config, statusOf } from "./_doctor.ts";
@@ -173,4 +174,23 @@ Deno.test("checkListener() reads TRUSTED_PROXIES with the IP parser: any loopbac
     listenerStatus({ TRUSTED_PROXIES: "10.0.0.1" }),
     "PASS listener",
   );
+});
+
+Deno.test("checkRateLimits() passes with the values and warns when AUTH_FAILURE_LIMIT=0", () => {
+  const standard = checkRateLimits(config());
+  assertEquals(statusOf(standard), "PASS rate-limits");
+  assertStringIncludes(
+    standard.detail,
+    "AUTH_FAILURE_LIMIT=10 per 60 s per client IP, TOOL_CALL_LIMIT=0 (tool calls not limited), counted in this process",
+  );
+  const tools = checkRateLimits(
+    config({ TOOL_CALL_LIMIT: "100", TOOL_CALL_WINDOW_SECONDS: "3600" }),
+  );
+  assertStringIncludes(
+    tools.detail,
+    "TOOL_CALL_LIMIT=100 per 3600 s per principal",
+  );
+  const off = checkRateLimits(config({ AUTH_FAILURE_LIMIT: "0" }));
+  assertEquals(statusOf(off), "WARN rate-limits");
+  assertStringIncludes(off.detail, "AUTH_FAILURE_LIMIT=0");
 });
