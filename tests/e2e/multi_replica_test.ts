@@ -2,7 +2,9 @@
  * Two real gateway processes (`deno task start`) behind no load balancer at
  * all: both use one Redis (`HANDLE_STORE=redis`, the same key prefix), one
  * CCP emulator and one OpenSSH server. A handle issued by replica A works on
- * replica B exactly once, and Redis never holds a plaintext secret.
+ * replica B exactly once, and Redis never holds a plaintext secret. Failed
+ * authentications counted on A block the address on B; without Redis a
+ * replica counts them in its own memory.
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import {
@@ -253,5 +255,118 @@ Deno.test({
       assert(!line.includes(redisPassword), `log line leaks: ${line}`);
       assert(!line.includes("Never-Stored-Password-1"), `log line leaks`);
     }
+  },
+});
+
+Deno.test({
+  name:
+    "two gateway replicas share the failed-authentication count through Redis: failures on A block the address on B",
+  ignore: redisSkip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const ccp = await startCcpFixture("LINUX", []);
+    const { key } = ccp;
+    const prefix = randomKeyPrefix();
+    // A window no test run outlasts: the block never ends while the test runs.
+    const env = {
+      ...ccp.gatewayEnv,
+      HANDLE_STORE: "redis",
+      REDIS_URL: "redis://127.0.0.1:6379/0",
+      REDIS_KEY_PREFIX: prefix,
+      AUTH_FAILURE_LIMIT: "3",
+      AUTH_FAILURE_WINDOW_SECONDS: "3600",
+    };
+    const [a, b] = await Promise.all([startGateway(env), startGateway(env)]);
+    const post = (replica: GatewayProcess, apiKey: string): Promise<Response> =>
+      fetch(`${replica.baseUrl}/mcp/cyberark`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "x-api-key": apiKey,
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+      });
+    try {
+      const before = await post(b!, key);
+      assertEquals(before.status, 200);
+      await before.body?.cancel();
+      for (let i = 0; i < 3; i++) {
+        const refused = await post(a!, `${key}x`);
+        assertEquals(refused.status, 401);
+        await refused.body?.cancel();
+      }
+      const blocked = await post(b!, key);
+      assertEquals(blocked.status, 429, "B refuses even the correct key");
+      const retryAfter = Number(blocked.headers.get("retry-after"));
+      assert(retryAfter > 0 && retryAfter <= 3600, `Retry-After ${retryAfter}`);
+      assertStringIncludes(
+        (await blocked.json()).message,
+        "Too many failed authentications from this address",
+      );
+      const audited = await b!.waitFor((e) => e.event === "rate_limited");
+      assertEquals(audited.reason, "auth_failures");
+      assertEquals(audited.client_ip, "127.0.0.1");
+      assertEquals(audited.path, "/mcp/cyberark");
+      assertEquals(typeof audited.retry_after_seconds, "number");
+      assertEquals(await keysUnder(`${prefix}ratelimit:`), [
+        `${prefix}ratelimit:auth_failures:127.0.0.1`,
+      ]);
+    } finally {
+      await Promise.all([a!.stop(), b!.stop()]);
+      await ccp.close();
+      await deleteKeysUnder(prefix);
+    }
+    assertNoLeak([...a!.lines, ...b!.lines], [key]);
+  },
+});
+
+Deno.test({
+  name:
+    "a replica whose Redis is unreachable counts failed authentications in its own memory and still blocks",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const port = freePort();
+    const redisPassword = `Redis-${crypto.randomUUID()}`;
+    const ccp = await startCcpFixture("LINUX", []);
+    const { key } = ccp;
+    const gateway = await startGateway({
+      ...ccp.gatewayEnv,
+      HANDLE_STORE: "redis",
+      REDIS_URL: `redis://:${redisPassword}@127.0.0.1:${port}/0`,
+      AUTH_FAILURE_LIMIT: "2",
+      AUTH_FAILURE_WINDOW_SECONDS: "3600",
+    });
+    const post = (apiKey: string): Promise<Response> =>
+      fetch(`${gateway.baseUrl}/mcp/cyberark`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "x-api-key": apiKey,
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+      });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const refused = await post("wrong-key");
+        assertEquals(refused.status, 401);
+        await refused.body?.cancel();
+      }
+      const blocked = await post(key);
+      assertEquals(blocked.status, 429);
+      await blocked.body?.cancel();
+      await gateway.waitFor((e) =>
+        String(e.event).startsWith(
+          `Rate limit counters at redis://127.0.0.1:${port}/0 unreachable; counting in this replica's memory`,
+        )
+      );
+    } finally {
+      await gateway.stop();
+      await ccp.close();
+    }
+    assertNoLeak(gateway.lines, [redisPassword, key]);
   },
 });
