@@ -23,6 +23,7 @@ import {
   callToolText,
   connectMcp,
   issueHandle,
+  postJsonRpc,
   resultText,
   type ToolOutcome,
 } from "../support/mcp_client.ts";
@@ -279,14 +280,8 @@ Deno.test({
     };
     const [a, b] = await Promise.all([startGateway(env), startGateway(env)]);
     const post = (replica: GatewayProcess, apiKey: string): Promise<Response> =>
-      fetch(`${replica.baseUrl}/mcp/cyberark`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-          "x-api-key": apiKey,
-        },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+      postJsonRpc(`${replica.baseUrl}/mcp/cyberark`, "tools/list", {
+        headers: { "x-api-key": apiKey },
       });
     try {
       const before = await post(b!, key);
@@ -340,14 +335,8 @@ Deno.test({
       AUTH_FAILURE_WINDOW_SECONDS: "3600",
     });
     const post = (apiKey: string): Promise<Response> =>
-      fetch(`${gateway.baseUrl}/mcp/cyberark`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-          "x-api-key": apiKey,
-        },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+      postJsonRpc(`${gateway.baseUrl}/mcp/cyberark`, "tools/list", {
+        headers: { "x-api-key": apiKey },
       });
     try {
       for (let i = 0; i < 2; i++) {
