@@ -375,9 +375,9 @@ export class ExecutorSpawner implements ExecutorRunner {
   ): Promise<ExecutorOutcome<ResultOf<K>>> {
     const started = performance.now();
     const job = this.#prepare(call);
-    let reservation: ExecutorReservation;
+    let slot: HeldSlot;
     try {
-      reservation = await this.reserve({
+      slot = await this.#hold({
         timeoutMs: job.timeoutMs,
         ...(call.signal === undefined ? {} : { signal: call.signal }),
       });
@@ -391,7 +391,7 @@ export class ExecutorSpawner implements ExecutorRunner {
         { queuedMs: Math.round(performance.now() - started), runMs: 0 },
       );
     }
-    return await reservation.run(call);
+    return await slot.run(job, call);
   }
 
   /**
@@ -406,6 +406,24 @@ export class ExecutorSpawner implements ExecutorRunner {
    * @throws the signal's reason when `options.signal` aborts
    */
   async reserve(options: ReserveOptions = {}): Promise<ExecutorReservation> {
+    const slot = await this.#hold(options);
+    return {
+      run: async (call) => {
+        let job;
+        try {
+          job = this.#prepare(call);
+        } catch (error) {
+          slot.release(); // an invalid call frees the slot, as a run would
+          throw error;
+        }
+        return await slot.run(job, call);
+      },
+      release: slot.release,
+    };
+  }
+
+  /** Waits for a slot and returns it held, for one prepared call. */
+  async #hold(options: ReserveOptions): Promise<HeldSlot> {
     const started = performance.now();
     const timeoutMs = checkTimeout(options.timeoutMs ?? this.#defaultTimeoutMs);
     options.signal?.throwIfAborted();
@@ -422,6 +440,7 @@ export class ExecutorSpawner implements ExecutorRunner {
     };
     return {
       run: async <K extends Operation["kind"]>(
+        job: PreparedCall<K>,
         call: ExecutorCall<K>,
       ): Promise<ExecutorOutcome<ResultOf<K>>> => {
         if (!held) {
@@ -430,7 +449,6 @@ export class ExecutorSpawner implements ExecutorRunner {
           );
         }
         try {
-          const job = this.#prepare(call);
           return await this.#runPrepared(job, call, {
             deadline: Math.min(deadline, started + job.timeoutMs),
             queuedMs,
@@ -771,6 +789,15 @@ function isResultOf<K extends Operation["kind"]>(
   result: OperationResult,
 ): result is ResultOf<K> {
   return result.kind === kind;
+}
+
+/** A slot held for one call: run it once, or release it. */
+interface HeldSlot {
+  run<K extends Operation["kind"]>(
+    job: PreparedCall<K>,
+    call: ExecutorCall<K>,
+  ): Promise<ExecutorOutcome<ResultOf<K>>>;
+  release(): void;
 }
 
 interface PreparedCall<K extends Operation["kind"]> {
