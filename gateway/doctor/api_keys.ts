@@ -13,7 +13,12 @@ import {
   MIN_API_KEY_LENGTH,
 } from "../config/mod.ts";
 import type { CheckResult } from "./check_result.ts";
-import { type FileFacts, fileFacts, type RunningUser } from "./host_checks.ts";
+import {
+  checkPrivateFile,
+  type FileFacts,
+  fileFacts,
+  type RunningUser,
+} from "./host_checks.ts";
 import { fail, pass, warn } from "./_verdicts.ts";
 
 /** Anything that reveals a plaintext on request, like `vault/secret.ts`'s `Secret`. */
@@ -74,11 +79,7 @@ export function checkApiKeys(
       options.fileFacts ?? fileFacts(keys.file),
       options.user ?? { uid: Deno.uid() ?? -1 },
     );
-    if (problem !== undefined) {
-      return problem.status === "FAIL"
-        ? fail(name, problem.detail, problem.fix)
-        : warn(name, problem.detail, problem.fix);
-    }
+    if (problem !== undefined) return problem;
   }
   const measured = keys.principals.flatMap((p) =>
     p.strength === undefined ? [] : [{ name: p.name, strength: p.strength }]
@@ -121,49 +122,30 @@ export function checkApiKeys(
   );
 }
 
-/** The keys file: mode 600 (or stricter) and owned by the service user. */
+/** The keys file: present, mode 600 (or stricter) and owned by the service user. */
 function checkKeysFile(
   path: string,
   facts: FileFacts,
   user: RunningUser,
-): { status: "FAIL" | "WARN"; detail: string; fix: string } | undefined {
-  const mode = (m: number): string => (m & 0o777).toString(8).padStart(3, "0");
+): CheckResult | undefined {
   if (facts.kind === "missing") {
-    return {
-      status: "FAIL",
-      detail: `MCP_API_KEYS_FILE ${path} does not exist`,
-      fix: "point MCP_API_KEYS_FILE at the NAME:SHA256HEX file",
-    };
+    return fail(
+      "api-keys",
+      `MCP_API_KEYS_FILE ${path} does not exist`,
+      "point MCP_API_KEYS_FILE at the NAME:SHA256HEX file",
+    );
   }
-  if (facts.kind !== "file") {
-    return {
-      status: "FAIL",
-      detail: `cannot examine MCP_API_KEYS_FILE ${path} (${facts.reason})`,
-      fix: `chown the file to the service user and chmod 600 ${path}`,
-    };
-  }
-  if ((facts.mode & 0o077) !== 0) {
-    return {
-      status: "FAIL",
-      detail: `MCP_API_KEYS_FILE ${path} has mode ${
-        mode(facts.mode)
-      }: other users can read or change who may call`,
-      fix: `chmod 600 ${path}`,
-    };
-  }
-  if (facts.uid !== user.uid) {
-    return {
-      status: "WARN",
-      detail: `MCP_API_KEYS_FILE ${path} has mode ${
-        mode(facts.mode)
-      }, owned by uid ${facts.uid}, not by ${
-        user.name ?? `uid ${user.uid}`
-      } who runs doctor`,
-      fix:
-        "chown it to the service user and run doctor as that user (sudo -u mcpuser deno task doctor)",
-    };
-  }
-  return undefined;
+  const verdict = checkPrivateFile(
+    "api-keys",
+    {
+      label: `MCP_API_KEYS_FILE ${path}`,
+      path,
+      exposure: "other users can read or change who may call",
+    },
+    facts,
+    user,
+  );
+  return verdict.status === "PASS" ? undefined : verdict;
 }
 
 /**

@@ -119,32 +119,65 @@ export function checkEnvFile(
       "run doctor where the service runs (its ENV_FILE, or .env next to deno.json)",
     );
   }
+  return checkPrivateFile(
+    name,
+    {
+      label: path,
+      path,
+      exposure: "other users can read the API keys",
+    },
+    facts,
+    user,
+  );
+}
+
+/** A file that must stay private to the service user, for the checks. */
+export interface PrivateFile {
+  /** How messages name it, e.g. the path, or `MCP_API_KEYS_FILE <path>`. */
+  readonly label: string;
+  /** Its path, for the fix. */
+  readonly path: string;
+  /** What other users could do with it, for the failure. */
+  readonly exposure: string;
+}
+
+/**
+ * A private file (the `.env`, the API keys file): mode 600 or stricter and
+ * owned by the user running doctor, who should be the service user.
+ */
+export function checkPrivateFile(
+  name: string,
+  file: PrivateFile,
+  facts: Exclude<FileFacts, { kind: "missing" }>,
+  user: RunningUser,
+): CheckResult {
+  const { label, path } = file;
   if (facts.kind === "unreadable") {
     return fail(
       name,
-      `cannot examine ${path} (${facts.reason})`,
+      `cannot examine ${label} (${facts.reason})`,
       `chown the file to the service user and chmod 600 ${path}`,
     );
   }
   if ((facts.mode & 0o077) !== 0) {
     return fail(
       name,
-      `${path} has mode ${
-        modeText(facts.mode)
-      }: other users can read the API keys`,
+      `${label} has mode ${modeText(facts.mode)}: ${file.exposure}`,
       `chmod 600 ${path}`,
     );
   }
   if (facts.uid !== user.uid) {
     return warn(
       name,
-      `${path} has mode ${modeText(facts.mode)}, ${ownerText(facts.uid, user)}`,
+      `${label} has mode ${modeText(facts.mode)}, ${
+        ownerText(facts.uid, user)
+      }`,
       `chown it to the service user and run doctor as that user (sudo -u mcpuser deno task doctor)`,
     );
   }
   return pass(
     name,
-    `${path} has mode ${modeText(facts.mode)}, ${ownerText(facts.uid, user)}`,
+    `${label} has mode ${modeText(facts.mode)}, ${ownerText(facts.uid, user)}`,
   );
 }
 
