@@ -34,8 +34,3 @@ export { CONFIG_VARIABLES, MIN_API_KEY_LENGTH } from "./env_schema.ts";
 export { type KeyStrength, keyStrength } from "./key_strength.ts";
 export { type DbEngine, insecureDbTls } from "./insecure_db_tls.ts";
 export { loadConfig, type LoadConfigOptions } from "./load_config.ts";
-/**
- * True for an IPv4 or IPv6 literal; kept here for older importers, new code
- * imports it from `gateway/ip_address.ts`.
- */
-export { isIp } from "../ip_address.ts";
