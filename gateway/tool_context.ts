@@ -39,3 +39,14 @@ export interface ToolContext {
   /** Who is calling. */
   principal: Principal;
 }
+
+/** The audit fields that say who made a call: address, principal, method. */
+export function callerFields(
+  context: ToolContext,
+): { client_ip: string; principal: string; auth: AuthMethod } {
+  return {
+    client_ip: context.clientIp,
+    principal: context.principal.name,
+    auth: context.principal.auth,
+  };
+}

@@ -18,7 +18,7 @@ import { InputError } from "./input_error.ts";
 import { ToolCallLimitError } from "./rate_limits.ts";
 import { redactHandles } from "./redact_handles.ts";
 import { SetupError } from "./setup_error.ts";
-import type { ToolContext } from "./tool_context.ts";
+import { callerFields, type ToolContext } from "./tool_context.ts";
 
 const log = getLogger(["gateway", "tools"]);
 
@@ -96,9 +96,7 @@ function mapError(
   const base = {
     tool: scope.tool,
     ...scope.fields,
-    client_ip: context.clientIp,
-    principal: context.principal.name,
-    auth: context.principal.auth,
+    ...callerFields(context),
   };
   if (error instanceof CyberArkError) {
     audit("cyberark_error", {

@@ -46,7 +46,7 @@ import { audit, type AuditEvent, type AuditValue } from "../audit.ts";
 import type { ExecutorConfig } from "../config/mod.ts";
 import { validateInput } from "../input_error.ts";
 import { limitToolCall } from "../rate_limits.ts";
-import type { ToolContext } from "../tool_context.ts";
+import { callerFields, type ToolContext } from "../tool_context.ts";
 import { mapToolError, toolError } from "../tool_errors.ts";
 
 /** The `secret_handle` argument. */
@@ -227,9 +227,7 @@ export async function runTargetOperation<K extends TargetKind, P>(
         username: redeemed.username,
         ...tool.auditFields(prepared),
         handle_id: redeemed.handleId,
-        client_ip: context.clientIp,
-        principal: context.principal.name,
-        auth: context.principal.auth,
+        ...callerFields(context),
         duration_ms: Math.round(performance.now() - started),
         ...result.audit,
       }, result.level ?? (outcome.ok ? "info" : "warning"));

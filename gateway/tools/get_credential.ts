@@ -18,7 +18,7 @@ import { audit } from "../audit.ts";
 import { validateInput } from "../input_error.ts";
 import { SetupError } from "../setup_error.ts";
 import { limitToolCall } from "../rate_limits.ts";
-import type { ToolContext } from "../tool_context.ts";
+import { callerFields, type ToolContext } from "../tool_context.ts";
 import { mapToolError } from "../tool_errors.ts";
 
 /** Tool name, as in the operations manual. */
@@ -115,9 +115,7 @@ async function getCredential(
       object_name: args.object_name,
       handle_id: issued.handleId,
       ttl_seconds: issued.ttlSeconds,
-      client_ip: context.clientIp,
-      principal: context.principal.name,
-      auth: context.principal.auth,
+      ...callerFields(context),
     });
     const lines = [
       `Handle: ${issued.handle}`,
