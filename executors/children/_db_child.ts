@@ -69,7 +69,7 @@ export interface CollectorLimits {
  * many result sets (empty ones included) a query produces. Once
  * {@linkcode ResultSetCollector.cut} is set, a driver that itself keeps
  * something per result set must stop the query and say how
- * ({@linkcode ResultSetCollector.stoppedBy}).
+ * ({@linkcode ResultSetCollector.closeWhenCut}).
  */
 export class ResultSetCollector {
   readonly #limits: CollectorLimits;
@@ -122,11 +122,22 @@ export class ResultSetCollector {
   }
 
   /**
-   * Records that the driver stopped the rest of the query after the cut
-   * (cancelled the batch, or closed the connection) instead of draining it.
+   * For a driver that keeps something per result set until the query ends:
+   * once a cap is reached, stops the query by calling `close` (once) and
+   * records that the connection was closed instead of drained. True while
+   * the query is stopped: the caller resolves, and ignores later events.
    */
-  stoppedBy(rest: Exclude<DbResultSetsCut["rest"], "drained">): void {
-    this.#rest = rest;
+  closeWhenCut(close: () => void): boolean {
+    if (this.#rest === "connection_closed") return true;
+    if (this.#cut === null) return false;
+    this.#rest = "connection_closed";
+    close();
+    return true;
+  }
+
+  /** Whether {@linkcode ResultSetCollector.closeWhenCut} stopped the query. */
+  get closed(): boolean {
+    return this.#rest === "connection_closed";
   }
 
   /** Adds one row of cell texts to the open result set. */

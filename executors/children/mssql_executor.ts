@@ -222,7 +222,6 @@ function stream(
   return new Promise((resolve, reject) => {
     let declarations: string[] = [];
     let failed: MssqlError | null = null;
-    let stopped = false;
     const request = pool.request({ requestTimeout });
     // mssql keeps every result set's columns (arrayRowMode) until the batch
     // ends, so a loop of SELECTs would grow this process without bound if
@@ -231,11 +230,10 @@ function stream(
     // read and parse all the server sent before it stopped, which grew the
     // child by the size of that backlog.
     const stopIfCut = (): void => {
-      if (stopped || collector.cut === null) return;
-      stopped = true;
-      collector.stoppedBy("connection_closed");
-      resolve();
-      void pool.close().catch(() => {});
+      const closing = collector.closeWhenCut(() => {
+        void pool.close().catch(() => {});
+      });
+      if (closing) resolve();
     };
     request.stream = true;
     request.arrayRowMode = true;
@@ -246,7 +244,7 @@ function stream(
       stopIfCut();
     });
     request.on("row", (row) => {
-      if (!collector.open || stopped) return;
+      if (!collector.open || collector.closed) return;
       collector.row(
         row.map((value, i) => cellText(value, declarations[i] ?? "")),
       );

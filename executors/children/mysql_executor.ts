@@ -310,17 +310,12 @@ function stream(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let types: number[] = [];
-    let stopped = false;
     // mysql2 keeps every result set's column definitions until the query
     // ends, so a procedure looping over SELECTs would grow this process
     // without bound if drained: once the collector is cut, close the
     // connection (the server then stops the statement) and say so.
     const stopIfCut = (): void => {
-      if (stopped || collector.cut === null) return;
-      stopped = true;
-      collector.stoppedBy("connection_closed");
-      connection.destroy();
-      resolve();
+      if (collector.closeWhenCut(() => connection.destroy())) resolve();
     };
     const query = connection.query(sql);
     query.on("fields", (fields) => {
@@ -331,7 +326,7 @@ function stream(
       stopIfCut();
     });
     query.on("result", (row) => {
-      if (stopped) return;
+      if (collector.closed) return;
       if (Array.isArray(row)) {
         collector.row(row.map((value, i) => cellText(value, types[i] ?? 0)));
       } else {

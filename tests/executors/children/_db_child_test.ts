@@ -88,7 +88,10 @@ Deno.test("ResultSetCollector's rows and column names share one byte budget", ()
 Deno.test("ResultSetCollector reports how a driver stopped the rest of the query", () => {
   const collector = new ResultSetCollector({ ...LIMITS, maxResultSets: 1 });
   emptySets(collector, 3, ["a"]);
-  collector.stoppedBy("connection_closed");
+  let closes = 0;
+  assertEquals(collector.closeWhenCut(() => closes++), true);
+  assertEquals(collector.closeWhenCut(() => closes++), true);
+  assertEquals([closes, collector.closed], [1, true]);
   assertEquals(collector.resultSetsCut, {
     reason: "max_result_sets",
     rest: "connection_closed",
