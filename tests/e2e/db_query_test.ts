@@ -82,6 +82,11 @@ interface EngineSpec {
   /** Where a wrong password is refused (not a server that trusts everyone). */
   wrong: { port: number; database: string; username: string };
   sleep: string;
+  /**
+   * A query of more empty result sets than db_query keeps, and how the
+   * executor ends it (null: covered against the TDS server elsewhere).
+   */
+  manyResultSets: { sql: string; rest: "drained" | "connection_closed" } | null;
   /** What the texts of failures must hold. */
   expect: { syntax: string; wrongPassword: string; timeout: string };
   /** The `.env` settings that let the gateway reach these servers. */
@@ -282,6 +287,32 @@ async function engineSuite(
       );
     });
 
+    const many = spec.manyResultSets;
+    if (many !== null) {
+      await t.step(
+        "a query of 1500 empty result sets is capped at 1000 with a notice and audited",
+        async () => {
+          const { text, isError } = await query(many.sql);
+          assertEquals(isError, false, text);
+          assertStringIncludes(
+            text,
+            "[result sets after the first 1000 not shown: a query returns at most 1000 result sets;",
+          );
+          const line = await gateway.waitFor((e) =>
+            e.event === "db_queried" && e.result_sets_cut !== null &&
+            e.result_sets_cut !== undefined
+          );
+          assertEquals(line.result_sets_cut, "max_result_sets");
+          assertEquals(line.result_sets_rest, many.rest);
+          assertEquals(line.result_sets, 1000);
+          assertEquals(line.truncated, true);
+          if (many.rest === "drained") {
+            assertEquals(line.result_sets_dropped, 500);
+          }
+        },
+      );
+    }
+
     await t.step("a handle cannot be used twice", async () => {
       await assertUsableOnce(
         (secret_handle) => query("SELECT 1", { secret_handle }),
@@ -363,6 +394,10 @@ Deno.test({
           username: scram.username,
         },
         sleep: "SELECT pg_sleep(30)",
+        manyResultSets: {
+          sql: "SELECT 1 AS n WHERE false;".repeat(1500),
+          rest: "drained",
+        },
         expect: {
           syntax: 'ERROR 42601: syntax error at or near "SELEC"',
           wrongPassword:
@@ -457,6 +492,10 @@ Deno.test({
         password: fx.password,
         wrong: { port: fx.port, database: fx.database, username: fx.username },
         sleep: "SELECT SLEEP(30)",
+        manyResultSets: {
+          sql: "SELECT 1 AS n FROM DUAL WHERE 1=0;".repeat(1500),
+          rest: "connection_closed",
+        },
         expect: {
           syntax: "ERROR 1064 (42000): You have an error in your SQL syntax",
           wrongPassword: "ERROR 1045 (28000): Access denied for user",
@@ -530,6 +569,7 @@ Deno.test({
         password,
         wrong: { port: server.port, database: "appdb", username: "app_user" },
         sleep: WAITFOR_30S,
+        manyResultSets: null,
         expect: {
           syntax:
             "Msg 102, Level 15, State 1, Line 1: Incorrect syntax near '1'.",
