@@ -20,7 +20,8 @@ export type AuditEvent =
   | "rate_limited"
   | "ssh_executed"
   | "ps_executed"
-  | "db_queried";
+  | "db_queried"
+  | "policy_denied";
 
 /** A flat audit field value. */
 export type AuditValue = string | number | boolean | null;

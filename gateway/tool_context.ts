@@ -8,6 +8,7 @@ import type { ExecutorRunner } from "../executors/spawner/mod.ts";
 import type { CcpClient } from "../vault/ccp_client.ts";
 import type { HandleVault } from "../vault/handle_vault.ts";
 import type { Config } from "./config/mod.ts";
+import type { PolicyHolder } from "./policy/policy.ts";
 import type { RateLimits } from "./rate_limits.ts";
 
 /** The long-lived services tools use. */
@@ -19,6 +20,8 @@ export interface GatewayServices {
   executors: ExecutorRunner;
   /** Failed authentications per address and tool calls per principal. */
   rateLimits: RateLimits;
+  /** The policy in force (POLICY_FILE), reloaded on SIGHUP and file change. */
+  policy: PolicyHolder;
 }
 
 /** How a principal proved who it is (OAuth may come later). */

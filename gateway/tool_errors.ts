@@ -15,6 +15,7 @@ import { HandleStoreError } from "../vault/handle_store_error.ts";
 import { HandleError } from "../vault/handle_vault.ts";
 import { audit } from "./audit.ts";
 import { InputError } from "./input_error.ts";
+import { PolicyDeniedError } from "./policy_gate.ts";
 import { ToolCallLimitError } from "./rate_limits.ts";
 import { redactHandles } from "./redact_handles.ts";
 import { SetupError } from "./setup_error.ts";
@@ -70,7 +71,8 @@ export interface MapToolErrorOptions {
 /** Whether the handle still works after this error (it was not the handle's fault). */
 function leavesHandleUsable(error: unknown): boolean {
   if (error instanceof HandleError) {
-    return error.reason === "host_mismatch" || error.reason === "scope";
+    return error.reason === "host_mismatch" || error.reason === "scope" ||
+      error.reason === "principal_mismatch";
   }
   return !(error instanceof HandleStoreError);
 }
@@ -129,6 +131,8 @@ function mapError(
         ...base,
         handle_id: error.handleId || null,
         reason: error.reason,
+        // Who the handle belongs to, when another principal presented it.
+        ...(error.issuedTo === undefined ? {} : { issued_to: error.issuedTo }),
       }, "warning");
     }
     return toolError(error.message);
@@ -158,6 +162,22 @@ function mapError(
       ...base,
       reason: "tool_calls",
       retry_after_seconds: error.retryAfterSeconds,
+    }, "warning");
+    return toolError(error.message);
+  }
+  if (error instanceof PolicyDeniedError) {
+    // Nothing was fetched or taken; the SIEM sees who tried what, and which
+    // rule (or none) decided.
+    const { request, decision } = error;
+    audit("policy_denied", {
+      ...base,
+      safe: request.safe,
+      object_name: request.object,
+      ...(request.host === undefined ? {} : { host: request.host }),
+      ...(error.handleId === undefined ? {} : { handle_id: error.handleId }),
+      rule: decision.rule ?? null,
+      effect: decision.effect,
+      matched_rules: decision.matched.join(","),
     }, "warning");
     return toolError(error.message);
   }

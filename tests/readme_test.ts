@@ -54,6 +54,7 @@ async function listTools(): Promise<
     vault: new HandleVault(config.handles),
     executors: new ExecutorSpawner(),
     rateLimits: createRateLimits(config.rateLimits),
+    policy: { current: () => undefined },
   };
   const out: Record<string, { name: string; args: string[] }[]> = {};
   for (const endpoint of ENDPOINT_NAMES) {

@@ -28,6 +28,12 @@ export interface HandleEntry {
    * store; the vault refuses such an entry ("unknown scope").
    */
   scope?: HandleScope;
+  /**
+   * The principal that called get_credential; only it may redeem the
+   * handle. Absent only in an entry a version before principals wrote to a
+   * shared store; the vault refuses such an entry.
+   */
+  principal?: string;
 }
 
 /** A password, or a private key in PEM / OpenSSH form. */

@@ -8,11 +8,11 @@
  * or turned back into the handle, so only the holder of the handle can find
  * and decrypt its entry.
  *
- * A handle is bound to its account's Address (`host_binding.ts`) and to the
- * protocol and ports of its account's platform (`handle_scope.ts`), decided
- * once at issue and stored with the entry. Both bindings are checked on a
- * non-consuming look-up before the consuming one, so a refused call spends
- * nothing.
+ * A handle is bound to the principal that fetched it, to its account's
+ * Address (`host_binding.ts`) and to the protocol and ports of its account's
+ * platform (`handle_scope.ts`), decided once at issue and stored with the
+ * entry. Every binding is checked on a non-consuming look-up before the
+ * consuming one, so a refused call spends nothing.
  *
  * @module
  */
@@ -54,12 +54,15 @@ export type HandleFailureReason =
   | "already_consumed"
   | "unknown"
   | "host_mismatch"
-  | "scope";
+  | "scope"
+  | "principal_mismatch";
 
 /** Options of {@linkcode HandleError}. */
 export interface HandleErrorOptions {
   /** For `scope`: what the handle is for (absent when the entry has no scope). */
   scope?: HandleScope;
+  /** For `principal_mismatch`: the principal the handle was issued to (for the audit line only). */
+  issuedTo?: string;
 }
 
 /** A handle that cannot be redeemed; `reason` feeds the audit log. */
@@ -70,6 +73,8 @@ export class HandleError extends Error {
   readonly handleId: string;
   /** For `scope`: the protocol and ports the handle is for, for the audit line. */
   readonly scope?: HandleScope;
+  /** For `principal_mismatch`: the principal the handle was issued to (audit only, never shown). */
+  readonly issuedTo?: string;
 
   /** Creates the error; the message starts with the manual's wording. */
   constructor(
@@ -83,6 +88,7 @@ export class HandleError extends Error {
     this.reason = reason;
     this.handleId = handleId;
     if (options.scope !== undefined) this.scope = options.scope;
+    if (options.issuedTo !== undefined) this.issuedTo = options.issuedTo;
   }
 }
 
@@ -110,13 +116,34 @@ export interface RedeemTarget {
   readonly port: number;
   /** The protocol the tool speaks (`ssh` for ssh_execute, `winrm` for ps_execute, the db_type for db_query). */
   readonly protocol: HandleProtocol;
+  /** The principal making the call; only the one that fetched the handle may use it. */
+  readonly principal: string;
 }
 
-/** The account a handle is issued for (single use, kind and scope come from the vault). */
-export type IssueInput = Omit<
-  HandleEntry,
-  "singleUse" | "secretKind" | "scope"
->;
+/**
+ * The account a handle is issued for, and the principal that asked for it
+ * (single use, kind and scope come from the vault).
+ */
+export type IssueInput =
+  & Omit<HandleEntry, "singleUse" | "secretKind" | "scope" | "principal">
+  & { readonly principal: string };
+
+/**
+ * What a live handle is for, without its secret: what the policy checks a
+ * call against before the handle is taken.
+ */
+export interface HandleFacts {
+  /** The non-redeemable id of the handle. */
+  readonly handleId: string;
+  /** The Safe the account came from (as CyberArk named it). */
+  readonly safe: string;
+  /** The account object name get_credential was called with. */
+  readonly objectName: string;
+  /** The account's folder. */
+  readonly folder: string;
+  /** The account's Address. */
+  readonly address: string;
+}
 
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
@@ -224,24 +251,34 @@ export class HandleVault {
    * without consuming it: the pipeline calls this before it waits for an
    * executor slot, and {@linkcode redeem} after.
    *
-   * @throws {HandleError} expired, already consumed, unknown, bound to another host, or out of scope
+   * @returns what the handle is for (Safe, object, Address), for the policy
+   * @throws {HandleError} expired, already consumed, unknown, fetched by another principal, bound to another host, or out of scope
    * @throws {HandleStoreError} the shared store is unreachable or an entry fails its integrity check
    */
-  async check(handle: string, target: RedeemTarget): Promise<void> {
+  async check(handle: string, target: RedeemTarget): Promise<HandleFacts> {
     const key = keysOfValid(handle);
     const handleId = handleIdOf(handle);
     const peeked = await this.#store.peek(key);
     if (peeked.status !== "live") throw this.#lookupError(peeked, handleId);
-    this.#checkBinding(peeked.entry, target, handleId);
+    const { entry } = peeked;
+    this.#checkBinding(entry, target, handleId);
+    return {
+      handleId,
+      safe: entry.safe,
+      objectName: entry.objectName,
+      folder: entry.folder,
+      address: entry.address,
+    };
   }
 
   /**
    * Redeems a handle for an operation on `target`, consuming it when
-   * single-use. A refusal for the host or the scope does not consume the
-   * handle: it is decided on a non-consuming look-up first (entries never
-   * change once stored, so the take that follows sees the same entry).
+   * single-use. A refusal for the principal, the host or the scope does not
+   * consume the handle: it is decided on a non-consuming look-up first
+   * (entries never change once stored, so the take that follows sees the
+   * same entry).
    *
-   * @throws {HandleError} expired, already consumed, unknown, bound to another host, or out of scope
+   * @throws {HandleError} expired, already consumed, unknown, fetched by another principal, bound to another host, or out of scope
    * @throws {HandleStoreError} the shared store is unreachable or an entry fails its integrity check
    */
   async redeem(
@@ -250,11 +287,10 @@ export class HandleVault {
   ): Promise<RedeemedCredential> {
     const key = keysOfValid(handle);
     const handleId = handleIdOf(handle);
-    if (this.#options.hostBinding || this.#scoped) {
-      const peeked = await this.#store.peek(key);
-      if (peeked.status === "live") {
-        this.#checkBinding(peeked.entry, target, handleId);
-      }
+    // The principal binding is always on, so the look-up always comes first.
+    const peeked = await this.#store.peek(key);
+    if (peeked.status === "live") {
+      this.#checkBinding(peeked.entry, target, handleId);
     }
     const result = await this.#store.take(key);
     if (result.status !== "live") throw this.#lookupError(result, handleId);
@@ -267,12 +303,28 @@ export class HandleVault {
     return { ...result.entry, handleId };
   }
 
-  /** Throws the HandleError for a live entry that the host or the scope refuses. */
+  /** Throws the HandleError for a live entry that the principal, the host or the scope refuses. */
   #checkBinding(
     entry: HandleEntry,
     target: RedeemTarget,
     handleId: string,
   ): void {
+    // First, so that another principal learns nothing about the account.
+    if (entry.principal === undefined) {
+      throw new HandleError(
+        "principal_mismatch",
+        handleId,
+        "Refused: this handle does not record who fetched it (it was issued by an older version of the service); the handle was not used; call get_credential again",
+      );
+    }
+    if (entry.principal !== target.principal) {
+      throw new HandleError(
+        "principal_mismatch",
+        handleId,
+        "Handle refused: it was fetched by another principal, and a handle works only for the principal that called get_credential; call get_credential with your own API key",
+        { issuedTo: entry.principal },
+      );
+    }
     if (
       this.#options.hostBinding &&
       !hostMatchesAddress(target.host, entry.address)

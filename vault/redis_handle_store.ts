@@ -408,6 +408,7 @@ function serializeEntry(entry: HandleEntry): Uint8Array<ArrayBuffer> {
     ...(entry.scope === undefined ? {} : {
       scope: { protocol: entry.scope.protocol, ports: entry.scope.ports },
     }),
+    ...(entry.principal === undefined ? {} : { principal: entry.principal }),
   }));
 }
 
@@ -448,6 +449,11 @@ function parseEntry(json: string): HandleEntry | undefined {
   // one, and the vault refuses it ("unknown scope"). A scope that is there
   // must be whole.
   if (v.scope !== undefined && !isHandleScope(v.scope)) return undefined;
+  // Likewise an entry written before principals has no principal (refused
+  // by the vault); one that is there must be a string.
+  if (v.principal !== undefined && typeof v.principal !== "string") {
+    return undefined;
+  }
   return {
     secret: new Secret(v.secret as string),
     ...(v.passphrase === undefined
@@ -464,6 +470,7 @@ function parseEntry(json: string): HandleEntry | undefined {
     ...(v.scope === undefined
       ? {}
       : { scope: { protocol: v.scope.protocol, ports: [...v.scope.ports] } }),
+    ...(v.principal === undefined ? {} : { principal: v.principal }),
   };
 }
 

@@ -7,8 +7,11 @@
  * 1. validate the target (a bad host or port is an input error);
  * 2. the tool's own checks and settings ({@linkcode TargetTool.prepare}),
  *    which may refuse the call;
- * 3. check the handle against the target's host, the tool's protocol and
- *    the port, consuming nothing;
+ * 3. check the handle against the calling principal, the target's host,
+ *    the tool's protocol and the port, consuming nothing;
+ * 3a. ask the policy (POLICY_FILE) about the principal, the tool, the host,
+ *    the command and the Safe and object the handle was fetched from; a
+ *    denial refuses the call here (a `read_only` rule binds db_query);
  * 4. hold a free executor slot (a busy service refuses here);
  * 5. redeem the handle (the same checks, atomically);
  * 6. warn about every insecure setting in use;
@@ -41,6 +44,8 @@ import type {
   RedeemedCredential,
   RedeemTarget,
 } from "../../vault/handle_vault.ts";
+import { enforcePolicy } from "../policy_gate.ts";
+import type { PolicyTool } from "../policy/policy.ts";
 import type { HandleProtocol } from "../../vault/handle_scope.ts";
 import { audit, type AuditEvent, type AuditValue } from "../audit.ts";
 import type { ExecutorConfig } from "../config/mod.ts";
@@ -117,6 +122,14 @@ export interface TargetCall {
   readonly refusalFields?: AuditFields;
 }
 
+/** What the policy granted a call beyond running it. */
+export interface OperationGrant {
+  /** db_query must run in a session the database keeps read-only. */
+  readonly readOnly: boolean;
+  /** The rule that allowed the call (undefined without a POLICY_FILE). */
+  readonly rule: string | undefined;
+}
+
 /** What the pipeline knows once the executor has answered. */
 export interface RunFacts<P> {
   /** The validated target. */
@@ -125,6 +138,8 @@ export interface RunFacts<P> {
   readonly prepared: P;
   /** The effective time limit (ms). */
   readonly limitMs: number;
+  /** What the policy granted. */
+  readonly grant: OperationGrant;
 }
 
 /** What a tool's success or failure contributes: its audit fields and its text. */
@@ -143,7 +158,9 @@ export interface ToolOutcome {
  */
 export interface TargetTool<K extends TargetKind, P> {
   /** Tool name, as in the manual. */
-  readonly name: string;
+  readonly name: Exclude<PolicyTool, "get_credential">;
+  /** The command, script or query: what a policy rule's `commands` match. */
+  readonly command: string;
   /** The audit event of every call that reached the executor. */
   readonly event: AuditEvent;
   /** The protocol the tool speaks; a handle must be scoped to it. */
@@ -155,12 +172,15 @@ export interface TargetTool<K extends TargetKind, P> {
   prepare(target: Target): P | Promise<P>;
   /** Logs a warning for each insecure setting this call uses (every call). */
   warnInsecure?(facts: { target: Target; prepared: P }): void;
-  /** The operation for the executor. */
-  operation(prepared: P): Extract<Operation, { kind: K }>;
+  /** The operation for the executor, under what the policy granted. */
+  operation(
+    prepared: P,
+    grant: OperationGrant,
+  ): Extract<Operation, { kind: K }>;
   /** The Windows logon domain of the credential, where the protocol has one. */
   domain?(redeemed: RedeemedCredential, target: Target): string | undefined;
   /** Audit fields known before the run (command, database...). */
-  auditFields(prepared: P): AuditFields;
+  auditFields(prepared: P, grant: OperationGrant): AuditFields;
   /** The result as the model sees it, and its audit fields. */
   succeeded(result: ResultOf<K>, facts: RunFacts<P>): ToolOutcome;
   /** The failure as the model sees it, and its audit fields. */
@@ -195,10 +215,25 @@ export async function runTargetOperation<K extends TargetKind, P>(
       host: target.host,
       port: target.port,
       protocol: tool.protocol,
+      principal: context.principal.name,
     };
-    // Refuse a wrong host, tool or port before waiting for a slot; the
-    // redemption checks again, atomically.
-    await vault.check(call.secretHandle, bound);
+    // Refuse another principal's handle, a wrong host, tool or port before
+    // waiting for a slot; the redemption checks again, atomically.
+    const facts = await vault.check(call.secretHandle, bound);
+    // The policy sees the Safe and object the handle was fetched from, so a
+    // handle carries no rights of its own into this call.
+    const decision = enforcePolicy(context, {
+      principal: context.principal.name,
+      tool: tool.name,
+      safe: facts.safe,
+      object: facts.objectName,
+      host: target.host,
+      command: tool.command,
+    }, facts.handleId);
+    const grant: OperationGrant = {
+      readOnly: decision.readOnly,
+      rule: decision.rule,
+    };
     const limitMs = timeoutMs(call.timeoutSeconds, config.executors);
     // Hold an executor slot before taking the handle: a busy service
     // refuses the call without spending it.
@@ -213,21 +248,22 @@ export async function runTargetOperation<K extends TargetKind, P>(
           redeemed,
           tool.domain?.(redeemed, target),
         ),
-        operation: tool.operation(prepared),
+        operation: tool.operation(prepared, grant),
         timeoutMs: limitMs,
         maxOutputBytes: config.executors.maxOutputBytes,
       });
-      const facts: RunFacts<P> = { target, prepared, limitMs };
+      const runFacts: RunFacts<P> = { target, prepared, limitMs, grant };
       const result = outcome.ok
-        ? tool.succeeded(outcome.result, facts)
-        : tool.failed(outcome.error, facts);
+        ? tool.succeeded(outcome.result, runFacts)
+        : tool.failed(outcome.error, runFacts);
       audit(tool.event, {
         host: target.host,
         port: target.port,
         username: redeemed.username,
-        ...tool.auditFields(prepared),
+        ...tool.auditFields(prepared, grant),
         handle_id: redeemed.handleId,
         ...callerFields(context),
+        policy_rule: grant.rule ?? null,
         duration_ms: Math.round(performance.now() - started),
         ...result.audit,
       }, result.level ?? (outcome.ok ? "info" : "warning"));

@@ -21,6 +21,7 @@ import {
   genericFailureText,
   hostArgument,
   hostPort,
+  type OperationGrant,
   portArgument,
   runTargetOperation,
   secretHandleArgument,
@@ -116,6 +117,7 @@ export function dbTool(
   const dbType = args.db_type;
   return {
     name: DB_QUERY,
+    command: args.query,
     event: "db_queried",
     protocol: dbType,
     prepare: () =>
@@ -130,8 +132,13 @@ export function dbTool(
         });
       }
     },
-    operation: (operation) => operation,
-    auditFields: (operation) => ({
+    // A policy rule with read_only: true makes the database refuse writes.
+    operation: (operation, grant) => ({
+      ...operation,
+      readOnly: grant.readOnly,
+    }),
+    auditFields: (operation, grant) => ({
+      read_only: grant.readOnly,
       database: operation.database,
       db_type: dbType,
       query: args.query.length > MAX_AUDITED_QUERY_CHARS
@@ -175,11 +182,30 @@ export function dbTool(
         }),
       };
     },
-    failed: (failure, { target, limitMs }) => ({
+    failed: (failure, { target, limitMs, grant }) => ({
       audit: { rows: null, elapsed_ms: null, error_code: failure.code },
-      text: dbFailureText(failure, dbType, target, { limitMs, config }),
+      text: withReadOnlyNote(
+        dbFailureText(failure, dbType, target, { limitMs, config }),
+        failure,
+        grant,
+      ),
     }),
   };
+}
+
+/**
+ * Says why a write failed when the policy made the session read-only, so
+ * the model does not retry the same write.
+ */
+function withReadOnlyNote(
+  text: string,
+  failure: ExecutorFailure,
+  grant: OperationGrant,
+): string {
+  if (!grant.readOnly || failure.code !== "driver_error") return text;
+  return `${text} (this call ran in a read-only session by policy rule "${
+    grant.rule ?? ""
+  }": the database refuses writes, and a read-only call runs one statement)`;
 }
 
 function dbOperation(
@@ -190,6 +216,8 @@ function dbOperation(
   const common = {
     database,
     query: args.query,
+    // Read-write until the policy decides: operation() sets the grant's flag.
+    readOnly: false,
     maxRows: Math.min(
       args.max_rows ?? config.databases.defaultMaxRows,
       config.databases.maxRows,

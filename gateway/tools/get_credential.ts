@@ -16,6 +16,7 @@ import {
 } from "../../vault/handle_vault.ts";
 import { audit } from "../audit.ts";
 import { validateInput } from "../input_error.ts";
+import { enforcePolicy } from "../policy_gate.ts";
 import { SetupError } from "../setup_error.ts";
 import { limitToolCall } from "../rate_limits.ts";
 import { callerFields, type ToolContext } from "../tool_context.ts";
@@ -96,6 +97,13 @@ async function getCredential(
       ...(args.reason === undefined ? {} : { reason: args.reason }),
     };
     validateInput(() => validateCcpQuery(query));
+    // Before the CCP is asked: a denied principal moves no secret.
+    enforcePolicy(context, {
+      principal: context.principal.name,
+      tool: GET_CREDENTIAL,
+      safe: args.safe,
+      object: args.object_name,
+    });
     const account = await ccp.retrieve(query);
     const issued = await issue(context, {
       secret: account.content,
@@ -108,6 +116,8 @@ async function getCredential(
       objectName: args.object_name,
       folder: account.folder,
       properties: account.properties,
+      // Only this principal may redeem the handle.
+      principal: context.principal.name,
     });
     audit("credential_fetched", {
       app_id: ccp.appId,

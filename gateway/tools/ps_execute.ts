@@ -114,6 +114,7 @@ export function psTool(
   const useSsl = args.use_ssl ?? false;
   return {
     name: PS_EXECUTE,
+    command: args.script,
     event: "ps_executed",
     protocol: "winrm",
     prepare: (target) => {

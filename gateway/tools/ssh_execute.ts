@@ -98,6 +98,7 @@ export function sshTool(
   const { config } = context.services;
   return {
     name: SSH_EXECUTE,
+    command: args.command,
     event: "ssh_executed",
     protocol: "ssh",
     prepare: async (target) => {

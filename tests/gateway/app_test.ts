@@ -64,6 +64,7 @@ async function withApp(
     vault: new HandleVault(config.handles),
     executors: new ExecutorSpawner(),
     rateLimits: createRateLimits(config.rateLimits),
+    policy: { current: () => undefined },
   };
   try {
     await fn(createApp(services));

@@ -44,6 +44,7 @@ export const ACCOUNT: IssueInput = {
   objectName: "linux-root",
   folder: "Root",
   properties: { PolicyID: "UnixSSH" },
+  principal: "alice",
 };
 
 /** A redemption for the host the account belongs to, by ssh_execute on port 22. */
@@ -51,6 +52,7 @@ export const AT_HOME: RedeemTarget = {
   host: ACCOUNT.address,
   port: 22,
   protocol: "ssh",
+  principal: "alice",
 };
 
 /** What a refused redemption is for and what its message says. */
@@ -202,5 +204,6 @@ export function targetOf(refused: Partial<RedeemTarget>): RedeemTarget {
     host: refused.host ?? AT_HOME.host,
     port: refused.port ?? AT_HOME.port,
     protocol: refused.protocol ?? AT_HOME.protocol,
+    principal: refused.principal ?? AT_HOME.principal,
   };
 }

@@ -19,6 +19,7 @@ import { createCcpClient } from "../../../gateway/ccp_setup.ts";
 import { loadConfig } from "../../../gateway/config/mod.ts";
 import { formatJson } from "../../../gateway/logging.ts";
 import { createRateLimits } from "../../../gateway/rate_limits.ts";
+import type { Policy } from "../../../gateway/policy/policy.ts";
 import type { ToolContext } from "../../../gateway/tool_context.ts";
 import {
   type HandleProtocol,
@@ -135,7 +136,14 @@ const SSH_ACCOUNT: HarnessAccount = {
 export interface HarnessOptions {
   /** Settings added to the harness's environment (e.g. `TOOL_CALL_LIMIT`). */
   env?: Record<string, string>;
+  /** The policy in force (default: none, everything allowed). */
+  policy?: Policy;
+  /** The calling principal (default `agent-1`); handles are issued to it. */
+  principal?: string;
 }
+
+/** The harness's calling principal unless told otherwise. */
+export const PRINCIPAL = "agent-1";
 
 /** Builds a harness whose executor answers with `answer`. */
 export async function harness(
@@ -170,8 +178,10 @@ export async function harness(
     singleUse: true,
     hostBinding: true,
   });
+  const principal = options.principal ?? PRINCIPAL;
   const issue = async (): Promise<string> =>
     (await vault.issue({
+      principal,
       secret: new Secret(SECRET),
       username: "root",
       address: "127.0.0.1",
@@ -191,9 +201,10 @@ export async function harness(
         vault,
         executors: runner,
         rateLimits: createRateLimits(config.rateLimits),
+        policy: { current: () => options.policy },
       },
       clientIp: "192.0.2.7",
-      principal: { name: "agent-1", auth: "api_key" },
+      principal: { name: principal, auth: "api_key" },
     },
     runner,
     vault,
@@ -205,6 +216,7 @@ export async function harness(
       host: "127.0.0.1",
       port: account.port,
       protocol: account.protocol,
+      principal,
     },
     async close(): Promise<void> {
       ccp.close();
@@ -219,8 +231,9 @@ export async function withHarness(
   fn: (h: Harness) => Promise<void>,
   answer?: (call: ExecutorCall) => Promise<ExecutorOutcome>,
   account?: HarnessAccount,
+  options?: HarnessOptions,
 ): Promise<void> {
-  const h = await harness(answer, account);
+  const h = await harness(answer, account, options);
   try {
     await fn(h);
   } finally {

@@ -44,7 +44,8 @@ function tool(
   overrides: Partial<TargetTool<"ssh", string>> = {},
 ): TargetTool<"ssh", string> {
   return {
-    name: "test_tool",
+    name: "ssh_execute",
+    command: "uptime",
     event: "ssh_executed",
     protocol: "ssh",
     prepare: (target) => {
@@ -208,7 +209,7 @@ Deno.test("runTargetOperation() treats a TypeError as a bug: internal error with
     const shown = text(result);
     const reference = /reference ([0-9a-f]{8})/.exec(shown)?.[1];
     assert(reference !== undefined, shown);
-    assertMatch(shown, /^Internal error in test_tool/);
+    assertMatch(shown, /^Internal error in ssh_execute/);
     assert(!shown.includes(SECRET), "secret shown to the model");
     const logged = h.records.find((r) => r.properties.reference === reference);
     assert(logged !== undefined, "reference not logged");
@@ -301,7 +302,7 @@ Deno.test("runTargetOperation() refuses a handle used with another tool or port 
       assertEquals(line?.message.join(""), "handle_scope_refused");
       assertEquals(line?.properties.expected_protocol, "ssh");
       assertEquals(line?.properties.expected_ports, "2222");
-      assertEquals(line?.properties.tool, "test_tool");
+      assertEquals(line?.properties.tool, "ssh_execute");
       assertEquals(line?.properties.client_ip, "192.0.2.7");
       assertEquals(line?.properties.principal, "agent-1");
       assertEquals(line?.properties.auth, "api_key");
@@ -388,7 +389,7 @@ Deno.test("runTargetOperation() refuses a principal over TOOL_CALL_LIMIT before 
     const fields = limited[0]!.properties;
     assertEquals(limited[0]!.level, "warning");
     assertEquals(fields.reason, "tool_calls");
-    assertEquals(fields.tool, "test_tool");
+    assertEquals(fields.tool, "ssh_execute");
     assertEquals(fields.principal, "agent-1");
     assertEquals(fields.auth, "api_key");
     assertEquals(fields.client_ip, "192.0.2.7");

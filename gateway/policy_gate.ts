@@ -1,0 +1,101 @@
+/**
+ * Where a tool call meets the policy: `enforcePolicy()` asks the policy in
+ * force and throws {@linkcode PolicyDeniedError} for anything it does not
+ * allow, before any secret moves (get_credential asks before the CCP is
+ * called; a target tool before its handle is taken).
+ *
+ * @module
+ */
+import type {
+  PolicyDecision,
+  PolicyRequest,
+  PolicyTool,
+} from "./policy/policy.ts";
+import type { ToolContext } from "./tool_context.ts";
+
+/** The decision when no POLICY_FILE is configured: everything is allowed. */
+const NO_POLICY: PolicyDecision = {
+  effect: "allow",
+  rule: undefined,
+  readOnly: false,
+  matched: [],
+};
+
+/**
+ * A call the policy does not allow. Its message names the deciding rule
+ * (never the policy's other contents) and the fix; the audit line is
+ * written where tool errors are mapped.
+ */
+export class PolicyDeniedError extends Error {
+  /** The request as the policy saw it (for the audit line). */
+  readonly request: PolicyRequest;
+  /** What the policy decided (`deny` or `approve`). */
+  readonly decision: PolicyDecision;
+  /** The id of the handle the call presented (target tools). */
+  readonly handleId: string | undefined;
+
+  /** Creates the error with the text the model sees. */
+  constructor(
+    request: PolicyRequest,
+    decision: PolicyDecision,
+    handleId?: string,
+  ) {
+    super(deniedText(request, decision));
+    this.name = "PolicyDeniedError";
+    this.request = request;
+    this.decision = decision;
+    this.handleId = handleId;
+  }
+}
+
+/**
+ * Asks the policy in force about one call.
+ *
+ * @returns the allowing decision (its `readOnly` binds db_query)
+ * @throws {PolicyDeniedError} when a rule denies it, a rule asks for an approval, or no rule allows it
+ */
+export function enforcePolicy(
+  context: ToolContext,
+  request: PolicyRequest,
+  handleId?: string,
+): PolicyDecision {
+  const policy = context.services.policy.current();
+  if (policy === undefined) return NO_POLICY;
+  const decision = policy.evaluate(request);
+  if (decision.effect !== "allow") {
+    throw new PolicyDeniedError(request, decision, handleId);
+  }
+  return decision;
+}
+
+const FIX =
+  "ask an administrator to change the policy (POLICY_FILE) if this is needed";
+
+function deniedText(request: PolicyRequest, decision: PolicyDecision): string {
+  const who = `principal "${request.principal}"`;
+  if (decision.rule === undefined) {
+    return `Refused by policy: no rule allows ${who} to ${
+      describeCall(request.tool, request)
+    }; ask an administrator to add a rule that allows it to the policy file (POLICY_FILE)`;
+  }
+  if (decision.effect === "approve") {
+    return `Refused by policy rule "${decision.rule}": it requires a second person's approval, which this service does not offer yet; have the operation run by someone the policy allows, or ${FIX}`;
+  }
+  return `Refused by policy rule "${decision.rule}": ${who} may not ${
+    describeCall(request.tool, request)
+  }; ${FIX}`;
+}
+
+/** "call db_query with an account of safe "PROD-DB" on host "db01"". */
+function describeCall(tool: PolicyTool, request: PolicyRequest): string {
+  const account = `account "${request.object}" of safe "${request.safe}"`;
+  if (tool === "get_credential") return `fetch ${account}`;
+  const what = tool === "db_query"
+    ? "this query"
+    : tool === "ps_execute"
+    ? "this script"
+    : "this command";
+  return `run ${what} with ${tool} on host "${
+    request.host ?? ""
+  }" using ${account}`;
+}
