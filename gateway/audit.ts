@@ -21,7 +21,9 @@ export type AuditEvent =
   | "ssh_executed"
   | "ps_executed"
   | "db_queried"
-  | "policy_denied";
+  | "policy_denied"
+  | "policy_loaded"
+  | "policy_reload_failed";
 
 /** A flat audit field value. */
 export type AuditValue = string | number | boolean | null;
