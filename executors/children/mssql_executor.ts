@@ -271,6 +271,13 @@ function stream(
 async function runMssql(
   context: DbRunContext<MssqlOperation>,
 ): Promise<ExecutorResponse> {
+  if (context.operation.readOnly) {
+    return failed({
+      code: "bad_request",
+      message:
+        "read-only queries are not yet enforced on SQL Server; use a rule without read_only",
+    });
+  }
   const { operation, request, deadline } = context;
   const { tls } = operation;
   const pool = new ConnectionPool({

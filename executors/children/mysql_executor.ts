@@ -345,6 +345,13 @@ function stream(
 async function runMysql(
   context: DbRunContext<MysqlOperation>,
 ): Promise<ExecutorResponse> {
+  if (context.operation.readOnly) {
+    return failed({
+      code: "bad_request",
+      message:
+        "read-only queries are not yet enforced on MySQL; use a rule without read_only",
+    });
+  }
   const { operation, deadline } = context;
   let connection: MysqlConnection;
   try {

@@ -6,7 +6,16 @@
  * writes one response to stdout and exits.
  *
  * The query goes out as one simple-protocol query, so several statements run
- * as one implicit transaction and each one's outcome is reported. Rows arrive
+ * as one implicit transaction and each one's outcome is reported.
+ *
+ * A read-only operation is enforced by the server, not by reading the SQL:
+ * the session starts with `default_transaction_read_only=on`, then `BEGIN
+ * TRANSACTION READ ONLY` and a `SELECT 1` that takes the transaction's first
+ * snapshot (after which PostgreSQL refuses `SET TRANSACTION READ WRITE` and
+ * `set_config('transaction_read_only', 'off', ...)`); the text then goes out
+ * through the extended query protocol, which accepts exactly one statement,
+ * so it cannot `COMMIT` and go on writing; then `ROLLBACK`. See
+ * docs/read-only-queries.md. Rows arrive
  * as the server's text (no type parsing), so numbers keep their precision;
  * bytea becomes `0x...` hex and timestamps ISO 8601. Outcomes past
  * `MAX_RESULT_SETS` (or the output cap) are counted and dropped while the
@@ -59,8 +68,21 @@ interface PgField {
 
 interface PgConnection {
   query(text: string): void;
+  parse(message: { text: string }): void;
+  bind(message: Record<string, never>): void;
+  describe(message: { type: "P" }): void;
+  execute(message: Record<string, never>): void;
+  sync(): void;
   sendCopyFail(message: string): void;
+  stream: { cork?: () => void; uncork?: () => void };
 }
+
+/**
+ * How a query goes out: `simple` (one Query message, any number of
+ * statements) or `extended` (Parse, Bind, Describe, Execute, Sync: the
+ * server accepts exactly one statement).
+ */
+type QueryProtocol = "simple" | "extended";
 
 /**
  * A pg "submittable": pg hands it every protocol message of the query, so
@@ -69,6 +91,7 @@ interface PgConnection {
  */
 class StreamingQuery {
   readonly #text: string;
+  readonly #protocol: QueryProtocol;
   readonly #collector: ResultSetCollector;
   #types: number[] = [];
   readonly done: Promise<void>;
@@ -76,8 +99,13 @@ class StreamingQuery {
   #reject!: (error: unknown) => void;
   #failed = false;
 
-  constructor(text: string, collector: ResultSetCollector) {
+  constructor(
+    text: string,
+    collector: ResultSetCollector,
+    protocol: QueryProtocol,
+  ) {
     this.#text = text;
+    this.#protocol = protocol;
     this.#collector = collector;
     this.done = new Promise((resolve, reject) => {
       this.#resolve = resolve;
@@ -86,7 +114,22 @@ class StreamingQuery {
   }
 
   submit(connection: PgConnection): null {
-    connection.query(this.#text);
+    if (this.#protocol === "simple") {
+      connection.query(this.#text);
+      return null;
+    }
+    // The unnamed statement and portal, text results, no parameters; one
+    // write for the five messages.
+    connection.stream.cork?.();
+    try {
+      connection.parse({ text: this.#text });
+      connection.bind({});
+      connection.describe({ type: "P" });
+      connection.execute({});
+      connection.sync();
+    } finally {
+      connection.stream.uncork?.();
+    }
     return null;
   }
 
@@ -253,12 +296,44 @@ function queryFailure(
   if (error.severity === undefined) {
     return queryConnectionFailure(error, where, { tlsFix: TLS_FIX });
   }
+  if (operation.readOnly) {
+    const refusal = readOnlyRefusal(error);
+    if (refusal !== null) {
+      return {
+        code: "driver_error",
+        message:
+          `${refusal}: PostgreSQL (${operation.database} at ${where}) returned ${
+            describe(error)
+          }`,
+      };
+    }
+  }
   return {
     code: "driver_error",
     message: `PostgreSQL (${operation.database} at ${where}) returned ${
       describe(error)
     }`,
   };
+}
+
+/**
+ * Why PostgreSQL refused a statement of a read-only operation, in words the
+ * caller can act on; null for an error that has nothing to do with it.
+ */
+function readOnlyRefusal(error: PgDatabaseError): string | null {
+  // 42601 syntax_error is also a text of several statements, which the
+  // extended protocol refuses.
+  if (error.code === "42601" && /multiple commands/i.test(error.message)) {
+    return "read-only queries run one statement per call: send each statement in its own db_query call";
+  }
+  switch (error.code) {
+    case "25006": // read_only_sql_transaction
+      return "this query runs read-only (the policy rule that allowed it says read_only) and the database refused a write";
+    case "25001": // active_sql_transaction: SET TRANSACTION READ WRITE too late
+    case "2D000": // invalid_transaction_termination: COMMIT inside a procedure
+      return "this query runs read-only (the policy rule that allowed it says read_only) inside a read-only transaction it cannot change or end";
+  }
+  return null;
 }
 
 function newClient(
@@ -274,6 +349,11 @@ function newClient(
     database: operation.database,
     ssl,
     application_name: "mcp-privileged",
+    // Sent in the start-up packet: every transaction of the session starts
+    // read-only (defence in depth behind BEGIN TRANSACTION READ ONLY).
+    ...(operation.readOnly
+      ? { options: "-c default_transaction_read_only=on" }
+      : {}),
     // Sent in the start-up packet: the server cancels the statement itself.
     statement_timeout: deadline.serverTimeoutMs(),
     connectionTimeoutMillis: deadline.remainingMs(),
@@ -303,6 +383,33 @@ async function connect(
   return plain;
 }
 
+function stream(
+  client: pg.Client,
+  text: string,
+  collector: ResultSetCollector,
+  protocol: QueryProtocol,
+): Promise<void> {
+  const query = new StreamingQuery(text, collector, protocol);
+  // deno-lint-ignore no-explicit-any -- pg's types do not describe submittables
+  client.query(query as any);
+  return query.done;
+}
+
+/**
+ * Runs one statement in a read-only transaction that has taken its first
+ * snapshot, then rolls it back.
+ */
+async function runReadOnly(
+  client: pg.Client,
+  text: string,
+  collector: ResultSetCollector,
+): Promise<void> {
+  // The SELECT takes the snapshot that makes the read-only mode final.
+  await client.query("BEGIN TRANSACTION READ ONLY; SELECT 1");
+  await stream(client, text, collector, "extended");
+  await client.query("ROLLBACK");
+}
+
 async function runPostgres(
   context: DbRunContext<PostgresOperation>,
 ): Promise<ExecutorResponse> {
@@ -314,12 +421,10 @@ async function runPostgres(
     return failed(connectFailure(error as PgDatabaseError, context));
   }
   return collectQuery("postgres", context, {
-    run: (collector) => {
-      const query = new StreamingQuery(operation.query, collector);
-      // deno-lint-ignore no-explicit-any -- pg's types do not describe submittables
-      client.query(query as any);
-      return query.done;
-    },
+    run: (collector) =>
+      operation.readOnly
+        ? runReadOnly(client, operation.query, collector)
+        : stream(client, operation.query, collector, "simple"),
     failure: (error) => queryFailure(error as PgDatabaseError, context),
     close: () => client.end().catch(() => {}),
   });

@@ -9,9 +9,10 @@ import { z } from "zod";
 /**
  * Versioned protocol name; both sides refuse any other. Version 2 added
  * `limits.killGraceMs`; version 3 the error code `resource_limit` and a
- * database result's `resultSetsCut`.
+ * database result's `resultSetsCut`; version 4 a database operation's
+ * `readOnly`.
  */
-export const PROTOCOL_VERSION = "mcp-privileged.executor/3";
+export const PROTOCOL_VERSION = "mcp-privileged.executor/4";
 
 /** Target of one operation: validated before it reaches `--allow-net`. */
 export const TargetSchema = z.object({
@@ -141,8 +142,18 @@ const PemSchema = z.string().min(1).max(1024 * 1024);
 const DB_OPERATION_FIELDS = {
   /** Database to open; checked by the gateway's strict name rule first. */
   database: z.string().min(1).max(MAX_DATABASE_NAME_CHARS),
-  /** SQL text, sent as one simple query / batch (several statements allowed). */
+  /**
+   * SQL text, sent as one simple query / batch (several statements allowed),
+   * or as exactly one statement when `readOnly` (PostgreSQL, MySQL).
+   */
   query: z.string().min(1),
+  /**
+   * Run read-only, enforced by the database rather than by reading the SQL:
+   * a read-only transaction on PostgreSQL and MySQL/MariaDB, a transaction
+   * that is always rolled back (and the ReadOnlyIntent login flag) on SQL
+   * Server. See docs/read-only-queries.md for what each engine guarantees.
+   */
+  readOnly: z.boolean(),
   /** Rows kept per result set; the rest are counted and dropped. */
   maxRows: z.number().int().positive(),
   /** Characters kept per cell; longer cells are cut (see {@linkcode DbCellSchema}). */

@@ -91,6 +91,8 @@ export interface DbCall {
   password: string;
   database: string;
   query: string;
+  /** Run read-only, enforced by the database (default false). */
+  readOnly?: boolean;
   maxRows?: number;
   maxCellChars?: number;
   timeoutMs?: number;
@@ -140,6 +142,7 @@ export function runDb<K extends DbKind>(
   const common = {
     database: call.database,
     query: call.query,
+    readOnly: call.readOnly ?? false,
     maxRows: call.maxRows ?? 1000,
     maxCellChars: call.maxCellChars ?? 2000,
   };

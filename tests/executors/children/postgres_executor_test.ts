@@ -38,6 +38,12 @@ import {
   openEngine,
   startTlsServer,
 } from "./_db_cases.ts";
+import {
+  assertHarmless,
+  assertWriteRefused,
+  type ReadOnlyEngine,
+  runReadOnly,
+} from "./_read_only_cases.ts";
 
 const skip = await announceDbSkip(postgresSkipReason());
 const PLAIN: PostgresTls = { sslmode: "disable" };
@@ -370,4 +376,209 @@ dbTest({
       );
     },
   });
+});
+
+dbTest({
+  name: "postgres executor read-only: the server refuses every write",
+  skip,
+}, async (t) => {
+  await using engine = await openEngine(
+    { kind: "postgres", plain: PLAIN },
+    createPostgresFixture,
+  );
+  const fx = engine.fixture;
+  // The login may write (all of counters, CREATE in public, the sequence,
+  // the routines), so each refusal below is the read-only transaction's,
+  // not a missing privilege's.
+  await fx.admin(`
+    GRANT ALL ON counters TO ${fx.username};
+    GRANT CREATE ON SCHEMA public TO ${fx.username};
+    CREATE SEQUENCE seq;
+    GRANT USAGE, SELECT, UPDATE ON SEQUENCE seq TO ${fx.username};
+    CREATE FUNCTION bump() RETURNS int LANGUAGE plpgsql AS
+      $$ BEGIN INSERT INTO counters VALUES (90, 0); RETURN 1; END $$;
+    CREATE PROCEDURE commit_and_bump() LANGUAGE plpgsql AS
+      $$ BEGIN COMMIT; INSERT INTO counters VALUES (91, 0); END $$;
+  `);
+  const ro: ReadOnlyEngine<"postgres"> = {
+    engine,
+    stateQuery: `SELECT
+      (SELECT string_agg(id || ':' || hits, ',' ORDER BY id) FROM counters),
+      (SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class
+         WHERE relnamespace = 'public'::regnamespace),
+      (SELECT last_value || ':' || is_called FROM seq),
+      (SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace)`,
+  };
+  const READ_ONLY = ["25006", "read-only transaction", "runs read-only"];
+  const ONE_STATEMENT = [
+    "read-only queries run one statement per call",
+    "42601",
+    "cannot insert multiple commands into a prepared statement",
+  ];
+
+  await t.step("a plain SELECT returns its rows", async () => {
+    const result = resultOf(
+      await runReadOnly(ro, "SELECT id, name FROM people ORDER BY id"),
+    );
+    assertEquals(result.resultSets.length, 1);
+    assertEquals(result.resultSets[0]!.columns, ["id", "name"]);
+    assertEquals(result.resultSets[0]!.rowCount, 3);
+    assertEquals(result.resultSets[0]!.command, "SELECT");
+  });
+
+  await t.step(
+    "the session and its transaction are read-only (startup option and BEGIN READ ONLY)",
+    async () => {
+      const result = resultOf(
+        await runReadOnly(
+          ro,
+          "SELECT current_setting('default_transaction_read_only'), current_setting('transaction_read_only')",
+        ),
+      );
+      assertEquals(result.resultSets[0]!.rows, [["on", "on"]]);
+    },
+  );
+
+  await t.step("INSERT, UPDATE, DELETE, TRUNCATE are refused", async () => {
+    for (
+      const query of [
+        "INSERT INTO counters VALUES (10, 0)",
+        "UPDATE counters SET hits = 5",
+        "DELETE FROM counters",
+        "TRUNCATE counters",
+        "SELECT * FROM counters FOR UPDATE",
+        "EXPLAIN ANALYZE INSERT INTO counters VALUES (10, 0)",
+      ]
+    ) {
+      await assertWriteRefused(ro, query, READ_ONLY);
+    }
+  });
+
+  await t.step("DDL and CREATE TABLE AS are refused", async () => {
+    for (
+      const query of [
+        "CREATE TABLE t (a int)",
+        "CREATE TABLE t AS SELECT * FROM counters",
+        "SELECT * INTO t FROM counters",
+        "DROP TABLE counters",
+        "ALTER TABLE counters ADD COLUMN x int",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+      ]
+    ) {
+      await assertWriteRefused(ro, query, READ_ONLY);
+    }
+  });
+
+  await t.step("a write hidden in a CTE is refused", async () => {
+    await assertWriteRefused(
+      ro,
+      "WITH x AS (INSERT INTO counters VALUES (11, 0) RETURNING *) SELECT * FROM x",
+      READ_ONLY,
+    );
+  });
+
+  await t.step(
+    "a write inside a function is refused; a procedure or DO block cannot COMMIT",
+    async () => {
+      await assertWriteRefused(ro, "SELECT bump()", READ_ONLY);
+      await assertWriteRefused(ro, "CALL commit_and_bump()", [
+        "2D000",
+        "invalid transaction termination",
+        "runs read-only",
+      ]);
+      await assertWriteRefused(
+        ro,
+        "DO $$ BEGIN COMMIT; INSERT INTO counters VALUES (12, 0); END $$",
+        ["2D000", "invalid transaction termination"],
+      );
+    },
+  );
+
+  await t.step("nextval() of a sequence is refused", async () => {
+    await assertWriteRefused(ro, "SELECT nextval('seq')", READ_ONLY);
+  });
+
+  await t.step(
+    "multi-statement texts are refused whole, none of their statements runs",
+    async () => {
+      for (
+        const query of [
+          "SELECT 1; INSERT INTO counters VALUES (13, 0)",
+          "COMMIT; INSERT INTO counters VALUES (13, 0)",
+          "COMMIT; SET default_transaction_read_only = off; COMMIT; INSERT INTO counters VALUES (13, 0)",
+          "SET TRANSACTION READ WRITE; INSERT INTO counters VALUES (13, 0)",
+          "SET default_transaction_read_only = off; INSERT INTO counters VALUES (13, 0)",
+          "ROLLBACK; BEGIN READ WRITE; INSERT INTO counters VALUES (13, 0); COMMIT",
+        ]
+      ) {
+        await assertWriteRefused(ro, query, ONE_STATEMENT);
+      }
+    },
+  );
+
+  await t.step(
+    "the transaction cannot be switched to read-write once it has its snapshot",
+    async () => {
+      const TOO_LATE = [
+        "25001",
+        "transaction read-write mode must be set before any query",
+      ];
+      await assertWriteRefused(ro, "SET TRANSACTION READ WRITE", TOO_LATE);
+      await assertWriteRefused(
+        ro,
+        "SET transaction_read_only = off",
+        TOO_LATE,
+      );
+      await assertWriteRefused(
+        ro,
+        "SELECT set_config('transaction_read_only', 'off', true)",
+        TOO_LATE,
+      );
+      // The INSERT is checked before set_config() could run.
+      await assertWriteRefused(
+        ro,
+        "WITH s AS (SELECT set_config('transaction_read_only', 'off', true)) INSERT INTO counters SELECT 14, 0 FROM s",
+        READ_ONLY,
+      );
+    },
+  );
+
+  await t.step(
+    "statements that end or reconfigure the transaction on their own change nothing",
+    async () => {
+      for (
+        const query of [
+          "COMMIT",
+          "ROLLBACK",
+          "SET default_transaction_read_only = off",
+          "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE",
+          "SELECT set_config('default_transaction_read_only', 'off', false)",
+        ]
+      ) {
+        await assertHarmless(ro, query);
+      }
+    },
+  );
+
+  await t.step("COPY FROM STDIN is refused", async () => {
+    await assertWriteRefused(ro, "COPY counters FROM STDIN", READ_ONLY);
+  });
+
+  await t.step(
+    "readOnly=false still writes and runs several statements",
+    async () => {
+      const result = resultOf(
+        await runReadOnly(
+          ro,
+          "INSERT INTO counters VALUES (20, 0); SELECT nextval('seq'); DELETE FROM counters WHERE id = 20",
+          false,
+        ),
+      );
+      assertEquals(
+        result.resultSets.map((s) => s.command),
+        ["INSERT", "SELECT", "DELETE"],
+      );
+      assertEquals(await fx.admin("SELECT last_value FROM seq"), [["1"]]);
+    },
+  );
 });
