@@ -1,5 +1,6 @@
 /**
- * Composition root: config -> handle store -> vault -> gateway -> Deno.serve.
+ * Composition root: config -> handle store -> vault -> policy -> gateway ->
+ * Deno.serve.
  *
  * `deno task start` runs the service; `deno task check-config` (this file
  * with `--check-config`) validates the configuration and exits.
@@ -11,6 +12,7 @@ import { createApp } from "./gateway/app.ts";
 import { createCcpClient } from "./gateway/ccp_setup.ts";
 import { ConfigError, loadConfig } from "./gateway/config/mod.ts";
 import { setupLogging } from "./gateway/logging.ts";
+import { createPolicyHolder } from "./gateway/policy/policy_holder.ts";
 import { createRateLimits } from "./gateway/rate_limits.ts";
 import { SERVICE_VERSION } from "./gateway/mcp_endpoints.ts";
 import { ExecutorSpawner } from "./executors/spawner/mod.ts";
@@ -88,7 +90,18 @@ async function main(): Promise<void> {
       }
       : {},
   );
-  const app = createApp({ config, ccp, vault, executors, rateLimits });
+  // The policy read by the configuration; SIGHUP or a change of the file
+  // replaces it, a bad new file leaves it in force.
+  const policy = createPolicyHolder(config.policy);
+  policy.start();
+  const app = createApp({
+    config,
+    ccp,
+    vault,
+    executors,
+    rateLimits,
+    policy,
+  });
   const server = Deno.serve({
     hostname: config.http.hostname,
     port: config.http.port,
@@ -105,6 +118,8 @@ async function main(): Promise<void> {
         handle_store: storeName,
         auth_failure_limit: config.rateLimits.authFailures.limit,
         tool_call_limit: config.rateLimits.toolCalls.limit,
+        policy_file: config.policy.file ?? null,
+        policy_rules: policy.current()?.ruleCount ?? null,
       });
     },
   }, app.fetch);
@@ -112,6 +127,7 @@ async function main(): Promise<void> {
   const stop = async (): Promise<void> => {
     log.info("service_stopping");
     await server.shutdown();
+    await policy.close();
     await vault.close();
     await rateLimits.close();
     ccp.close();

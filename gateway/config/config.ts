@@ -12,6 +12,7 @@ import type {
   PowershellOperation,
 } from "../../executors/protocol/mod.ts";
 import type { HandleScopeRules } from "../../vault/handle_scope.ts";
+import type { Policy } from "../policy/policy.ts";
 import type { RedisConnectionOptions } from "../../vault/redis_handle_store.ts";
 import type { Secret } from "../../vault/secret.ts";
 import type { KeyStrength } from "./key_strength.ts";
@@ -101,6 +102,14 @@ export interface ApiKeyConfig {
   readonly file?: string;
 }
 
+/** `POLICY_FILE`: who may do what, read and validated at start-up. */
+export interface PolicyConfig {
+  /** The file (`~` expanded); `undefined` when POLICY_FILE is not set. */
+  readonly file: string | undefined;
+  /** The policy loaded from it; `undefined` (everything allowed) without a file. */
+  readonly policy: Policy | undefined;
+}
+
 /** HTTP listener settings. */
 export interface HttpConfig {
   hostname: string;
@@ -173,6 +182,8 @@ export interface Config {
   rateLimits: RateLimitConfig;
   executors: ExecutorConfig;
   databases: DatabaseConfig;
+  /** The policy file and the policy read from it at start-up. */
+  policy: PolicyConfig;
   /** Non-fatal findings to log as warnings once logging is up. */
   warnings: string[];
 }

@@ -155,6 +155,7 @@ const text = (): z.ZodOptional<z.ZodString> => z.string().optional();
 const envSchema = z.object({
   MCP_API_KEYS: apiKeysSchema,
   MCP_API_KEYS_FILE: text(),
+  POLICY_FILE: text(),
   CYBERARK_CCP_URL: ccpUrlSchema,
   CYBERARK_APP_ID: appIdSchema,
   CYBERARK_VERIFY_SSL: text(),

@@ -17,6 +17,7 @@ import { parseHandleConfig } from "./handles.ts";
 import { parseHttpConfig } from "./http.ts";
 import { parseLogConfig } from "./log.ts";
 import type { ParseContext } from "./_parse_context.ts";
+import { parsePolicyConfig } from "./policy.ts";
 import { parseRateLimitConfig } from "./rate_limits.ts";
 import { parseSshKnownHosts } from "./ssh_known_hosts.ts";
 import { parseWinrmTlsConfig } from "./winrm.ts";
@@ -33,8 +34,9 @@ export interface LoadConfigOptions {
 
 /**
  * Reads and validates the configuration. Every file it names (CA bundles,
- * MCP_API_KEYS_FILE) is read here; a changed file takes effect at the next
- * start.
+ * MCP_API_KEYS_FILE, POLICY_FILE) is read here; a changed file takes effect
+ * at the next start (POLICY_FILE also on SIGHUP or when it changes, see
+ * `gateway/policy/policy_holder.ts`).
  *
  * @throws {ConfigError} for the first invalid value, as one line that names the fix
  */
@@ -59,6 +61,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const rateLimits = parseRateLimitConfig(values, context);
   const databases = parseDatabaseConfig(values, context);
   const executors = parseExecutorConfig(values);
+  const policy = parsePolicyConfig(values, context);
   return {
     apiKeys,
     cyberark,
@@ -72,6 +75,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     rateLimits,
     executors,
     databases,
+    policy,
     warnings: context.warnings,
   };
 }

@@ -22,6 +22,7 @@ export type {
   HttpConfig,
   LogFormat,
   LogLevelName,
+  PolicyConfig,
   RateLimitConfig,
   RateLimitWindow,
   SshKnownHosts,

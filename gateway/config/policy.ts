@@ -1,0 +1,37 @@
+/**
+ * The policy section: `POLICY_FILE`, read and validated at start-up so that
+ * `deno task check-config` checks it and a bad file stops the service with
+ * the policy's one-line error.
+ *
+ * @module
+ */
+import { loadPolicyFile } from "../policy/load_policy.ts";
+import { PolicyError } from "../policy/policy_error.ts";
+import type { PolicyConfig } from "./config.ts";
+import { ConfigError } from "./config_error.ts";
+import type { EnvValues } from "./env_schema.ts";
+import { expandHome } from "./_paths.ts";
+import type { ParseContext } from "./_parse_context.ts";
+
+/**
+ * Reads the policy file POLICY_FILE names (`~` expanded); no policy when it
+ * is unset or empty.
+ *
+ * @throws {ConfigError} naming POLICY_FILE, the file, the line and the rule
+ */
+export function parsePolicyConfig(
+  values: EnvValues,
+  context: ParseContext,
+): PolicyConfig {
+  const raw = values.POLICY_FILE?.trim() ?? "";
+  if (raw === "") return { file: undefined, policy: undefined };
+  const file = expandHome(raw, context.home);
+  try {
+    return { file, policy: loadPolicyFile(file) };
+  } catch (error) {
+    if (error instanceof PolicyError) {
+      throw new ConfigError("POLICY_FILE", error.detail);
+    }
+    throw error;
+  }
+}
