@@ -15,6 +15,7 @@ import type { CheckResult } from "./check_result.ts";
 import { checkExecutorMemory, hostMemoryMb } from "./executor_memory.ts";
 import { checkExecutorSandbox } from "./executor_sandbox.ts";
 import { checkHandleStore } from "./handle_store_probe.ts";
+import { checkPolicy } from "./policy.ts";
 import {
   checkEnvFile,
   checkKnownHosts,
@@ -58,6 +59,7 @@ export async function runDoctor(
 ): Promise<CheckResult[]> {
   const results: CheckResult[] = [
     checkApiKeys(config.apiKeys),
+    checkPolicy(config.policy),
     checkChangeme(config.cyberark.pfxPassword),
     ...checkHandles(config.handles),
     checkCyberArkTls(config.cyberark),
