@@ -33,6 +33,11 @@ export interface CcpFixture {
 export interface CcpFixtureOptions {
   /** The AppID allowed to read the safe; default {@linkcode TEST_APP_ID}. */
   appId?: string;
+  /**
+   * More Safes the AppID may read; an account names its Safe with a `Safe`
+   * property (default: the first argument's Safe).
+   */
+  moreSafes?: readonly string[];
 }
 
 /**
@@ -47,7 +52,7 @@ export async function startCcpFixture(
   const appId = options.appId ?? TEST_APP_ID;
   const emulator = await startCcpEmulator({
     data: {
-      applications: [{ appId, safes: [safe] }],
+      applications: [{ appId, safes: [safe, ...(options.moreSafes ?? [])] }],
       accounts: accounts.map((account) => ({ Safe: safe, ...account })),
     },
   });
