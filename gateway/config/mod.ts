@@ -35,3 +35,4 @@ export { CONFIG_VARIABLES, MIN_API_KEY_LENGTH } from "./env_schema.ts";
 export { type KeyStrength, keyStrength } from "./key_strength.ts";
 export { type DbEngine, insecureDbTls } from "./insecure_db_tls.ts";
 export { loadConfig, type LoadConfigOptions } from "./load_config.ts";
+export { policyFileSetting } from "./policy.ts";
