@@ -5,7 +5,15 @@
  * writes one response to stdout and exits.
  *
  * Several statements are allowed (`multipleStatements`) and each one's
- * outcome is reported. Values stay as the server's text where mysql2 allows
+ * outcome is reported.
+ *
+ * A read-only operation is enforced by the server, not by reading the SQL:
+ * the connection does not allow several statements (the server refuses a
+ * text of more than one as a syntax error, before any of it runs), the
+ * session's transactions are made read-only (`SET SESSION TRANSACTION READ
+ * ONLY`, so a statement after the implicit commit of DDL is read-only too),
+ * the one statement runs inside `START TRANSACTION READ ONLY`, and the
+ * transaction is rolled back. See docs/read-only-queries.md. Values stay as the server's text where mysql2 allows
  * (big integers, decimals, dates, JSON); binary columns become `0x...` hex.
  * mysql2's code-generating row parser is off (`disableEval`): column names
  * from the server never become code. `LOAD DATA LOCAL` is refused (no
@@ -45,6 +53,9 @@ const TYPE_DATETIME = 12;
 
 // Server error numbers (MySQL / MariaDB error reference).
 const ER_UNKNOWN_SYSTEM_VARIABLE = 1193;
+const ER_PARSE_ERROR = 1064;
+const ER_CANT_CHANGE_TX_CHARACTERISTICS = 1568;
+const ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION = 1792;
 const AUTH_ERRORS = new Set([1045, 1698, 1251, 1524]);
 const TIMEOUT_ERRORS = new Set([
   1317, // ER_QUERY_INTERRUPTED
@@ -209,14 +220,31 @@ function queryFailure(
         }`,
       };
     }
+    const refusal = operation.readOnly ? readOnlyRefusal(error) : null;
     return {
       code: "driver_error",
-      message: `MySQL (${operation.database} at ${where}) returned ${
-        describe(error)
-      }`,
+      message: `${
+        refusal === null ? "" : `${refusal}: `
+      }MySQL (${operation.database} at ${where}) returned ${describe(error)}`,
     };
   }
   return queryConnectionFailure(error, where, { tlsFix: TLS_FIX });
+}
+
+/**
+ * Why the server refused a statement of a read-only operation, in words the
+ * caller can act on; null for an error that has nothing to do with it.
+ */
+function readOnlyRefusal(error: MysqlError): string | null {
+  switch (error.errno) {
+    case ER_PARSE_ERROR:
+      return "read-only queries run one statement per call (a text of several statements is a syntax error here): if it holds several, send each in its own db_query call";
+    case ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION:
+      return "this query runs read-only (the policy rule that allowed it says read_only) and the database refused a write";
+    case ER_CANT_CHANGE_TX_CHARACTERISTICS:
+      return "this query runs read-only (the policy rule that allowed it says read_only) inside a read-only transaction it cannot change";
+  }
+  return null;
 }
 
 function open(
@@ -231,7 +259,8 @@ function open(
     password: request.credential.secret,
     database: operation.database,
     ...(ssl === undefined ? {} : { ssl }),
-    multipleStatements: true,
+    // Read-only: one statement, so the text cannot COMMIT and go on.
+    multipleStatements: !operation.readOnly,
     rowsAsArray: true,
     dateStrings: true,
     supportBigNumbers: true,
@@ -342,16 +371,25 @@ function stream(
   });
 }
 
+/**
+ * Runs one statement in a read-only transaction of a read-only session, then
+ * rolls it back (unless the collector's cut closed the connection, which
+ * rolls it back too).
+ */
+async function runReadOnly(
+  connection: MysqlConnection,
+  sql: string,
+  collector: ResultSetCollector,
+): Promise<void> {
+  await run(connection, "SET SESSION TRANSACTION READ ONLY");
+  await run(connection, "START TRANSACTION READ ONLY");
+  await stream(connection, sql, collector);
+  if (!collector.closed) await run(connection, "ROLLBACK");
+}
+
 async function runMysql(
   context: DbRunContext<MysqlOperation>,
 ): Promise<ExecutorResponse> {
-  if (context.operation.readOnly) {
-    return failed({
-      code: "bad_request",
-      message:
-        "read-only queries are not yet enforced on MySQL; use a rule without read_only",
-    });
-  }
   const { operation, deadline } = context;
   let connection: MysqlConnection;
   try {
@@ -361,7 +399,10 @@ async function runMysql(
     return failed(connectFailure(error as MysqlError, context));
   }
   return collectQuery("mysql", context, {
-    run: (collector) => stream(connection, operation.query, collector),
+    run: (collector) =>
+      operation.readOnly
+        ? runReadOnly(connection, operation.query, collector)
+        : stream(connection, operation.query, collector),
     failure: (error) => queryFailure(error as MysqlError, context),
     close: () => connection.destroy(),
   });
