@@ -108,6 +108,9 @@ async function main(): Promise<void> {
     onListen: ({ hostname, port }) => {
       log.info("service_started", {
         version: SERVICE_VERSION,
+        // For `kill -HUP <pid>` (reload the policy): under `deno task start`
+        // the service is a child of the task runner.
+        pid: Deno.pid,
         hostname,
         port,
         app_id: config.cyberark.appId,

@@ -18,7 +18,7 @@ const GLOB_REFUSED = /[\[\]{}\\\p{Cc}]/u;
 /** A host name glob: DNS letters, digits, '.', '_', '-' and the wildcards. */
 const HOST_GLOB = /^[A-Za-z0-9._*?-]+$/;
 /** A glob that could only be meant for an IPv4 address (`10.20.*`). */
-const ADDRESS_LIKE = /^[0-9.*?]+$/;
+const ADDRESS_LIKE = /^(?=.*\d)[0-9.*?]+$/;
 const INLINE_IGNORE_CASE = "(?i)";
 
 /**
@@ -29,9 +29,7 @@ export function globProblem(text: string): string | undefined {
   if (text === "") return "is empty; write a name or a glob such as PROD-*";
   const bad = GLOB_REFUSED.exec(text);
   if (bad === null) return undefined;
-  const shown = /\p{Cc}/u.test(bad[0])
-    ? "a control character"
-    : `"${bad[0]}"`;
+  const shown = /\p{Cc}/u.test(bad[0]) ? "a control character" : `"${bad[0]}"`;
   return `"${text}" contains ${shown}; only * (any run of characters) and ? (one character) are wildcards, write the name with those`;
 }
 

@@ -231,6 +231,12 @@ function issueText(issue: z.core.$ZodIssue): string {
         choices.join(", ")
       }`;
     }
+    case "invalid_key":
+      // A group's name: the key's own check says what is wrong with it.
+      return `${fieldPath(issue.path.slice(0, -1))} ${
+        issue.issues[0]?.message ??
+          `has the invalid key "${String(issue.path.at(-1))}"`
+      }`;
     default:
       return `${where} ${issue.message}`;
   }
