@@ -227,3 +227,30 @@ Deno.test("deno task policy: bad arguments get the problem and the usage, exit 2
     ),
   );
 });
+
+Deno.test("deno task check-config validates POLICY_FILE: a bad policy is one line naming file, line and rule, exit 2", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mcp-policy-cli-" });
+  try {
+    const file = `${dir}/policy.yaml`;
+    const env = {
+      MCP_API_KEYS: "0123456789abcdef0123456789abcdef",
+      CYBERARK_CCP_URL:
+        "https://cyberark.example.internal/AIMWebService/api/Accounts",
+      CYBERARK_APP_ID: "MCP-Privileged-Service",
+      POLICY_FILE: file,
+    };
+    await Deno.writeTextFile(file, POLICY);
+    const good = await runDenoTask("check-config", env, { dir });
+    assertEquals(good.stdout.trim(), "Config OK");
+    assertEquals(good.code, 0);
+    await Deno.writeTextFile(file, POLICY.replace("group:dba", "group:dbas"));
+    const bad = await runDenoTask("check-config", env, { dir });
+    assertEquals(bad.code, 2);
+    assertEquals(
+      bad.stderr.trim(),
+      `Invalid configuration: POLICY_FILE ${file} line 5, rule "dba-read-prod-db": principals[0] "group:dbas" names a group that is not defined; add dbas under groups: or fix the name`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
