@@ -16,10 +16,8 @@ import {
   parseDocument,
 } from "yaml";
 import type { z } from "zod";
-import { compileRules } from "./evaluate.ts";
-import { evaluateRules } from "./evaluate.ts";
-import type { Policy } from "./policy.ts";
-import { POLICY_TOOLS } from "./policy.ts";
+import { compileRules, evaluateRules } from "./evaluate.ts";
+import { type Policy, POLICY_TOOLS } from "./policy.ts";
 import { PolicyError } from "./policy_error.ts";
 import {
   POLICY_EFFECTS,

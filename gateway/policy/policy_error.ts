@@ -20,8 +20,11 @@ export interface PolicyErrorLocation {
  * "no-destructive-shell": hosts[1] "10.0.0.0/33" is not a valid CIDR; ...`.
  */
 export class PolicyError extends Error {
+  /** The file (or other source) at fault. */
   readonly source: string;
+  /** 1-based line of the problem, when it has one. */
   readonly line: number | undefined;
+  /** The rule's name, or `rules[N]`, when the problem is in a rule. */
   readonly rule: string | undefined;
   /** The message without its leading `POLICY_FILE ` (for a ConfigError). */
   readonly detail: string;

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import { audit } from "../audit.ts";
 import { loadPolicyFile } from "./load_policy.ts";
 import type { Policy, PolicyHolder } from "./policy.ts";
@@ -103,17 +104,17 @@ export function createPolicyHolder(
     reload("sighup");
   };
 
-  const watch = async (dir: string, name: string): Promise<void> => {
+  const watch = async (path: string): Promise<void> => {
+    const { dir, name } = splitPath(path);
     try {
       watcher = Deno.watchFs(dir, { recursive: false });
     } catch (error) {
-      audit("policy_reload_failed", {
-        source: file!,
-        reason: "file_change",
-        error: `POLICY_FILE ${file}: its directory cannot be watched (${
+      getLogger(["gateway", "policy"]).warn("policy_watch_failed", {
+        source: path,
+        error: `POLICY_FILE ${path}: its directory ${dir} cannot be watched (${
           error instanceof Error ? error.name : String(error)
-        }); changes take effect on SIGHUP only`,
-      }, "error");
+        }); a change takes effect on SIGHUP (kill -HUP <pid>)`,
+      });
       return;
     }
     try {
@@ -141,8 +142,7 @@ export function createPolicyHolder(
       } catch {
         // No SIGHUP on this platform (Windows); file changes still reload.
       }
-      const { dir, name } = splitPath(file);
-      watching = watch(dir, name);
+      watching = watch(file);
     },
     close: async () => {
       closed = true;
