@@ -14,6 +14,19 @@
  * After `MAX_RESULT_SETS` outcomes (or the output cap) the connection is
  * closed, which stops the rest of the batch.
  *
+ * SQL Server has no read-only transaction, so a read-only operation is only
+ * partly enforced by the server (see docs/read-only-queries.md): the login
+ * declares ApplicationIntent=ReadOnly (LOGIN7 fReadOnlyIntent), which an
+ * Availability Group enforces by routing to, or only admitting on, a
+ * read-only replica; and the batch runs inside a transaction (TM_BEGIN_XACT
+ * on the one connection the transaction holds) that is always rolled back.
+ * The batch can end that transaction itself (COMMIT, ROLLBACK) and go on
+ * writing: the executor checks `@@TRANCOUNT` and `CURRENT_TRANSACTION_ID()`
+ * before and after in requests of its own and reports such a batch as
+ * failed, but what it wrote after ending the transaction stays written.
+ * `XACT_ABORT` stays off so that a failing statement leaves the transaction
+ * open and the check can still run.
+ *
  * Note that mssql's `connect()` logs in twice: a probe connection that it
  * closes, then the pooled connection that runs the batch.
  *
@@ -63,11 +76,22 @@ interface MssqlRequest {
   on(event: "rowsaffected", listener: (count: number) => void): this;
   on(event: "error", listener: (error: MssqlError) => void): this;
   on(event: "done", listener: () => void): this;
-  batch(text: string): void;
+  batch(text: string): Promise<MssqlBatchResult>;
 }
-interface MssqlPool {
-  connect(): Promise<MssqlPool>;
+interface MssqlBatchResult {
+  recordset?: Record<string, unknown>[];
+}
+/** What hands out requests: the pool, or a transaction holding one connection. */
+interface MssqlRequester {
   request(overrides: { requestTimeout: number }): MssqlRequest;
+}
+interface MssqlTransaction extends MssqlRequester {
+  begin(): Promise<MssqlTransaction>;
+  rollback(): Promise<void>;
+}
+interface MssqlPool extends MssqlRequester {
+  connect(): Promise<MssqlPool>;
+  transaction(overrides: { requestTimeout: number }): MssqlTransaction;
   close(): Promise<void>;
   on(event: "error", listener: (error: MssqlError) => void): this;
 }
@@ -171,6 +195,16 @@ function queryFailure(
   context: DbRunContext<MssqlOperation>,
 ): ExecutorFailure {
   const { where, operation } = context;
+  if (error instanceof ReadOnlyBreach) {
+    const also = error.cause === undefined
+      ? ""
+      : `; the batch also failed: ${describe(error.cause)}`;
+    return {
+      code: "driver_error",
+      message:
+        `SQL Server (${operation.database} at ${where}) ran a read-only query (the policy rule that allowed it says read_only), but ${error.message}${also}`,
+    };
+  }
   if (error.code === "ETIMEOUT") {
     return {
       code: "timeout",
@@ -213,8 +247,105 @@ function causes(error: MssqlError): MssqlError[] {
   return out.reverse();
 }
 
+/**
+ * A read-only batch that ended, or may have ended, the transaction the
+ * executor runs it in; `message` says which, `cause` is the batch's own
+ * error, if any.
+ */
+class ReadOnlyBreach extends Error {
+  override name = "ReadOnlyBreach";
+  override readonly cause: MssqlError | undefined;
+
+  constructor(message: string, cause: MssqlError | undefined) {
+    super(message);
+    this.cause = cause;
+  }
+}
+
+/** What the transaction check asks; the TDS test server's canned answers know it. */
+const TRANSACTION_STATE_QUERY =
+  "SELECT @@TRANCOUNT AS trancount, CURRENT_TRANSACTION_ID() AS transaction_id";
+
+interface TransactionState {
+  trancount: number;
+  transactionId: string;
+}
+
+async function transactionState(
+  requester: MssqlRequester,
+  requestTimeout: number,
+): Promise<TransactionState> {
+  const result = await requester.request({ requestTimeout }).batch(
+    TRANSACTION_STATE_QUERY,
+  );
+  const row = result.recordset?.[0];
+  if (row === undefined) {
+    throw new TypeError("The transaction check returned no row");
+  }
+  return {
+    trancount: Number(row.trancount),
+    transactionId: String(row.transaction_id),
+  };
+}
+
+const ENDED_TRANSACTION =
+  "the batch ended the transaction the executor runs it in (a COMMIT, a ROLLBACK, or an error that aborts it), so anything it wrote after that may have been kept: SQL Server has no read-only transaction and the executor can check only afterwards; review what the batch did, and give read-only rules a login with read-only grants";
+
+/**
+ * Runs one batch inside a transaction that is always rolled back, and
+ * checks in requests of its own that the batch left that transaction open.
+ *
+ * @throws {ReadOnlyBreach} when the batch ended the transaction or could not
+ * be checked
+ */
+async function runReadOnly(
+  pool: MssqlPool,
+  text: string,
+  collector: ResultSetCollector,
+  requestTimeout: number,
+): Promise<void> {
+  // The transaction holds one connection for all three requests: a batch
+  // never runs on a fresh connection outside it.
+  const transaction = pool.transaction({ requestTimeout });
+  await transaction.begin();
+  const before = await transactionState(transaction, requestTimeout);
+  if (before.trancount !== 1) {
+    throw new ReadOnlyBreach(
+      `the transaction to run it in did not begin (@@TRANCOUNT ${before.trancount}), so the batch was not sent`,
+      undefined,
+    );
+  }
+  let failure: MssqlError | undefined;
+  try {
+    await stream(pool, transaction, text, collector, requestTimeout);
+  } catch (error) {
+    failure = error as MssqlError;
+  }
+  if (collector.closed) {
+    throw new ReadOnlyBreach(
+      "it returned more result sets than the cap, so the executor closed the connection (which rolls the transaction back) before it could check that the batch had not ended the transaction itself; make the batch return fewer result sets",
+      undefined,
+    );
+  }
+  let after: TransactionState | null = null;
+  try {
+    after = await transactionState(transaction, requestTimeout);
+  } catch {
+    // mssql refuses requests of a transaction the server rolled back.
+  }
+  if (
+    after === null || after.trancount < 1 ||
+    after.transactionId !== before.transactionId
+  ) {
+    throw new ReadOnlyBreach(ENDED_TRANSACTION, failure);
+  }
+  await transaction.rollback();
+  if (failure !== undefined) throw failure;
+}
+
 function stream(
   pool: MssqlPool,
+  requester: MssqlRequester,
   text: string,
   collector: ResultSetCollector,
   requestTimeout: number,
@@ -222,7 +353,7 @@ function stream(
   return new Promise((resolve, reject) => {
     let declarations: string[] = [];
     let failed: MssqlError | null = null;
-    const request = pool.request({ requestTimeout });
+    const request = requester.request({ requestTimeout });
     // mssql keeps every result set's columns (arrayRowMode) until the batch
     // ends, so a loop of SELECTs would grow this process without bound if
     // drained. Once the collector is cut, close the connection (the server
@@ -264,20 +395,14 @@ function stream(
       if (failed === null) resolve();
       else reject(failed);
     });
-    request.batch(text);
+    // Streaming: the outcome arrives through the events above.
+    request.batch(text).catch(() => {});
   });
 }
 
 async function runMssql(
   context: DbRunContext<MssqlOperation>,
 ): Promise<ExecutorResponse> {
-  if (context.operation.readOnly) {
-    return failed({
-      code: "bad_request",
-      message:
-        "read-only queries are not yet enforced on SQL Server; use a rule without read_only",
-    });
-  }
   const { operation, request, deadline } = context;
   const { tls } = operation;
   const pool = new ConnectionPool({
@@ -299,6 +424,8 @@ async function runMssql(
       appName: "mcp-privileged",
       // A failed login is reported once, not retried with the same secret.
       maxRetriesOnTransientErrors: 0,
+      // LOGIN7 fReadOnlyIntent (ApplicationIntent=ReadOnly).
+      readOnlyIntent: operation.readOnly,
       useUTC: true,
     },
   });
@@ -314,7 +441,20 @@ async function runMssql(
     // Set now, after the (double) login: past it tedious sends ATTENTION,
     // which cancels the batch on the server.
     run: (collector) =>
-      stream(pool, operation.query, collector, deadline.serverTimeoutMs()),
+      operation.readOnly
+        ? runReadOnly(
+          pool,
+          operation.query,
+          collector,
+          deadline.serverTimeoutMs(),
+        )
+        : stream(
+          pool,
+          pool,
+          operation.query,
+          collector,
+          deadline.serverTimeoutMs(),
+        ),
     failure: (error) => queryFailure(error as MssqlError, context),
     close: () => void pool.close().catch(() => {}),
   });

@@ -11,10 +11,13 @@ import {
   runDb,
 } from "../../support/db_executor.ts";
 import {
+  answerTransactionState,
   type RunningTdsServer,
   startTdsServer,
   SYNTAX_ERROR,
   type TdsQueryHandler,
+  type TdsRequestRecord,
+  TRANSACTION_STATE_QUERY,
   WAITFOR_30S,
   WAITFOR_30S_ANSWER,
 } from "../../support/tds_server/mod.ts";
@@ -40,8 +43,40 @@ const EMPTY_SELECT_LOOP =
 /** How many empty result sets the test server answers the loop with. */
 const EMPTY_SETS = 5000;
 
-const handler: TdsQueryHandler = (sql) => {
+/** Batches that end the transaction they run in, as SQL Server answers them. */
+const COMMIT_THEN_WRITE = "COMMIT; INSERT INTO counters VALUES (13, 0)";
+const ROLLBACK_THEN_WRITE = "ROLLBACK; INSERT INTO counters VALUES (13, 0)";
+const COMMIT_WRITE_BEGIN =
+  "COMMIT; INSERT INTO counters VALUES (13, 0); BEGIN TRANSACTION";
+const COMMIT_THEN_FAIL =
+  "COMMIT; INSERT INTO counters VALUES (13, 0); SELECT 1 / 0";
+const DIVIDE_BY_ZERO = {
+  error: {
+    number: 8134,
+    state: 1,
+    class: 16,
+    message: "Divide by zero error encountered.",
+  },
+} as const;
+
+const handler: TdsQueryHandler = (sql, ctx) => {
   switch (sql) {
+    case TRANSACTION_STATE_QUERY:
+      return answerTransactionState(ctx);
+    case "UPDATE counters SET hits = hits + 1":
+      return { rowsAffected: 3 };
+    case COMMIT_THEN_WRITE:
+      return [{ transaction: "commit" }, { rowsAffected: 1 }];
+    case ROLLBACK_THEN_WRITE:
+      return [{ transaction: "rollback" }, { rowsAffected: 1 }];
+    case COMMIT_WRITE_BEGIN:
+      return [
+        { transaction: "commit" },
+        { rowsAffected: 1 },
+        { transaction: "begin" },
+      ];
+    case COMMIT_THEN_FAIL:
+      return [{ transaction: "commit" }, { rowsAffected: 1 }, DIVIDE_BY_ZERO];
     case "SELECT * FROM people":
       return {
         columns: [
@@ -351,6 +386,186 @@ Deno.test({
           failureOf(await runDb("mssql", call({}), PLAIN), "tls_failed", [
             "Server requires encryption",
           ]);
+        },
+      );
+    });
+  },
+});
+
+/** The requests of one call: those after the last login's first request. */
+function requestsSince(
+  server: RunningTdsServer,
+  start: number,
+): { kind: string; sql: string; descriptor: bigint }[] {
+  return server.requests.slice(start).map((r: TdsRequestRecord) => ({
+    kind: r.kind,
+    sql: r.sql,
+    descriptor: r.transactionDescriptor,
+  }));
+}
+
+Deno.test({
+  name: "mssql executor read-only against the TDS test server",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    await withServer({}, async (server, call) => {
+      const readOnly = (query: string, extra: Partial<DbCall> = {}): DbCall =>
+        call({ query, readOnly: true, ...extra });
+      const ENDED = [
+        "ran a read-only query",
+        "the batch ended the transaction the executor runs it in",
+        "give read-only rules a login with read-only grants",
+      ];
+
+      await t.step(
+        "the login declares ReadOnlyIntent; readOnly=false does not",
+        async () => {
+          const before = server.logins.length;
+          resultOf(await runDb("mssql", readOnly("SELECT 1 AS ok"), PLAIN));
+          const readOnlyLogins = server.logins.slice(before);
+          assert(readOnlyLogins.length > 0);
+          assert(readOnlyLogins.every((l) => l.readOnlyIntent));
+          const between = server.logins.length;
+          resultOf(await runDb("mssql", call({}), PLAIN));
+          assert(server.logins.slice(between).every((l) => !l.readOnlyIntent));
+        },
+      );
+
+      await t.step(
+        "the batch runs inside a transaction checked before and after, then rolled back",
+        async () => {
+          const start = server.requests.length;
+          const result = resultOf(
+            await runDb(
+              "mssql",
+              readOnly("UPDATE counters SET hits = hits + 1"),
+              PLAIN,
+            ),
+          );
+          assertEquals(result.resultSets.length, 1);
+          assertEquals(result.resultSets[0]!.affectedRows, 3);
+          const requests = requestsSince(server, start);
+          const begun = requests.find((r) => r.kind === "transaction");
+          assertEquals(begun?.sql, "begin transaction");
+          // The descriptor of the transaction the server began.
+          const inside = requests.find((r) =>
+            r.sql === "UPDATE counters SET hits = hits + 1"
+          )!.descriptor;
+          assert(inside > 0n, "the batch was not sent inside a transaction");
+          assertEquals(
+            requests.filter((r) =>
+              r.descriptor === inside
+            ).map((r) => r.sql),
+            [
+              TRANSACTION_STATE_QUERY,
+              "UPDATE counters SET hits = hits + 1",
+              TRANSACTION_STATE_QUERY,
+              "rollback transaction",
+            ],
+          );
+          assert(!requests.some((r) => r.sql === "commit transaction"));
+        },
+      );
+
+      await t.step(
+        "readOnly=false sends the batch alone, outside a transaction",
+        async () => {
+          const start = server.requests.length;
+          resultOf(
+            await runDb(
+              "mssql",
+              call({ query: "UPDATE counters SET hits = hits + 1" }),
+              PLAIN,
+            ),
+          );
+          const requests = requestsSince(server, start).filter((r) =>
+            r.kind !== "sql_batch" || !/^SET /i.test(r.sql)
+          );
+          assertEquals(
+            requests.filter((r) => r.sql !== "SELECT 1"),
+            [{
+              kind: "sql_batch",
+              sql: "UPDATE counters SET hits = hits + 1",
+              descriptor: 0n,
+            }],
+          );
+        },
+      );
+
+      await t.step(
+        "a batch that COMMITs and writes is reported as failed, with the reason",
+        async () => {
+          failureOf(
+            await runDb("mssql", readOnly(COMMIT_THEN_WRITE), PLAIN),
+            "driver_error",
+            ENDED,
+          );
+        },
+      );
+
+      await t.step(
+        "a batch that ROLLBACKs and writes is reported as failed",
+        async () => {
+          failureOf(
+            await runDb("mssql", readOnly(ROLLBACK_THEN_WRITE), PLAIN),
+            "driver_error",
+            ENDED,
+          );
+        },
+      );
+
+      await t.step(
+        "a batch that COMMITs, writes and begins a new transaction is caught by the transaction id",
+        async () => {
+          failureOf(
+            await runDb("mssql", readOnly(COMMIT_WRITE_BEGIN), PLAIN),
+            "driver_error",
+            ENDED,
+          );
+        },
+      );
+
+      await t.step(
+        "a batch that COMMITs, writes and fails reports both",
+        async () => {
+          failureOf(
+            await runDb("mssql", readOnly(COMMIT_THEN_FAIL), PLAIN),
+            "driver_error",
+            [...ENDED, "the batch also failed", "Msg 8134"],
+          );
+        },
+      );
+
+      await t.step(
+        "a failing batch that leaves the transaction open reports its own error and is rolled back",
+        async () => {
+          const start = server.requests.length;
+          failureOf(
+            await runDb("mssql", readOnly("SELEC 1"), PLAIN),
+            "driver_error",
+            ["Msg 102, Level 15, State 1, Line 1: Incorrect syntax near '1'."],
+          );
+          assert(
+            requestsSince(server, start).some((r) =>
+              r.sql === "rollback transaction"
+            ),
+          );
+        },
+      );
+
+      await t.step(
+        "a batch cut at the result-set cap cannot be checked and is reported as failed",
+        async () => {
+          failureOf(
+            await runDb(
+              "mssql",
+              readOnly(EMPTY_SELECT_LOOP, { timeoutMs: 20_000 }),
+              PLAIN,
+            ),
+            "driver_error",
+            ["more result sets than the cap", "could check"],
+          );
         },
       );
     });

@@ -57,6 +57,12 @@ export const DONE_COUNT = 0x0010;
 /** DONE status: acknowledges an ATTENTION. */
 export const DONE_ATTN = 0x0020;
 
+/** LOGIN7 TypeFlags: fReadOnlyIntent, the client's ApplicationIntent=ReadOnly (MS-TDS 2.2.6.4). */
+export const TYPE_FLAG_READ_ONLY_INTENT = 0x20;
+
+/** ALL_HEADERS header type: Transaction Descriptor (MS-TDS 2.2.5.3.2). */
+export const HEADER_TRANSACTION_DESCRIPTOR = 0x0002;
+
 /** ENVCHANGE type: database. */
 export const ENV_DATABASE = 1;
 /** ENVCHANGE type: language. */

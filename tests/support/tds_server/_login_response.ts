@@ -21,6 +21,7 @@ import {
   TOKEN_FEATUREEXTACK,
   TOKEN_INFO,
   TOKEN_LOGINACK,
+  TYPE_FLAG_READ_ONLY_INTENT,
 } from "./_constants.ts";
 import {
   writeDone,
@@ -86,6 +87,7 @@ export function answerLogin7(
     passwordOk,
     succeeded: false,
     encrypted: context.encrypted,
+    readOnlyIntent: (login.typeFlags & TYPE_FLAG_READ_ONLY_INTENT) !== 0,
   };
   const requested = context.options.packetSize ?? login.packetSize;
   const packetSize = Math.min(32767, Math.max(512, requested || 4096));

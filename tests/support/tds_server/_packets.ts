@@ -6,7 +6,10 @@
  */
 
 import { type ByteReader, concat, readU16be } from "./_bytes.ts";
-import { PACKET_ATTENTION } from "./_constants.ts";
+import {
+  HEADER_TRANSACTION_DESCRIPTOR,
+  PACKET_ATTENTION,
+} from "./_constants.ts";
 import { BufferedSource, type Transport } from "./_io.ts";
 
 const HEADER_LENGTH = 8;
@@ -125,6 +128,38 @@ export function framePackets(
     offset += length;
   }
   return out;
+}
+
+/**
+ * Reads ALL_HEADERS (MS-TDS 2.2.5.3) and returns the transaction descriptor
+ * of its Transaction Descriptor header (MS-TDS 2.2.5.3.2): the transaction
+ * the client says the request belongs to, 0 for none.
+ *
+ * @throws {RangeError} when the headers are truncated
+ */
+export function readAllHeaders(
+  r: ByteReader,
+): { transactionDescriptor: bigint } {
+  const start = r.offset;
+  const total = r.u32le();
+  if (total < 4 || start + total > r.length) {
+    throw new RangeError(`ALL_HEADERS declares ${total} bytes`);
+  }
+  let transactionDescriptor = 0n;
+  while (r.offset < start + total) {
+    const headerStart = r.offset;
+    const headerLength = r.u32le();
+    if (headerLength < 6 || headerStart + headerLength > start + total) {
+      throw new RangeError(
+        `An ALL_HEADERS header declares ${headerLength} bytes`,
+      );
+    }
+    if (r.u16le() === HEADER_TRANSACTION_DESCRIPTOR) {
+      transactionDescriptor = r.u64le();
+    }
+    r.offset = headerStart + headerLength;
+  }
+  return { transactionDescriptor };
 }
 
 /** ALL_HEADERS (MS-TDS 2.2.5.3): a DWORD total length, then the headers. */

@@ -22,6 +22,10 @@ import {
   TOKEN_ROW,
 } from "./_constants.ts";
 import { writeDone, writeMessageToken } from "./_tokens.ts";
+import {
+  type TransactionState,
+  writeTransactionChange,
+} from "./_transactions.ts";
 import { planColumn, writeTypeInfo, writeValue } from "./_type_encoders.ts";
 import type {
   TdsDelayedResult,
@@ -40,6 +44,8 @@ export interface EncodeOptions {
   rpc: boolean;
   sql: string;
   serverName: string;
+  /** The session's transaction, for the parts that change it. */
+  transaction?: TransactionState;
 }
 
 /** Whether the handler asked for a delayed answer. */
@@ -110,9 +116,14 @@ export function encodeResponse(
       pending = new ByteWriter();
     } else if ("info" in part) {
       writeMessageToken(pending, TOKEN_INFO, part.info, options.serverName);
+    } else if ("transaction" in part) {
+      if (options.transaction === undefined) {
+        throw new TypeError("A transaction change needs the session's state");
+      }
+      writeTransactionChange(pending, part.transaction, options.transaction);
     } else {
       throw new TypeError(
-        "A result part needs columns and rows, rowsAffected, error or info",
+        "A result part needs columns and rows, rowsAffected, error, info or transaction",
       );
     }
   }

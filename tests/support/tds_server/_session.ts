@@ -33,7 +33,7 @@ import { answerLogin7 } from "./_login_response.ts";
 import {
   framePackets,
   PacketReader,
-  skipAllHeaders,
+  readAllHeaders,
   type TdsMessage,
 } from "./_packets.ts";
 import { answerPreLogin } from "./_prelogin.ts";
@@ -323,14 +323,14 @@ export class TdsSession {
 
   async #sqlBatch(payload: Uint8Array): Promise<Uint8Array> {
     const r = new ByteReader(payload);
-    skipAllHeaders(r);
+    const { transactionDescriptor } = readAllHeaders(r);
     const sql = decodeUtf16(r.rest());
-    return await this.#answer("sql_batch", sql, {});
+    return await this.#answer("sql_batch", sql, {}, transactionDescriptor);
   }
 
   async #rpc(payload: Uint8Array): Promise<Uint8Array> {
     const r = new ByteReader(payload);
-    skipAllHeaders(r);
+    const { transactionDescriptor } = readAllHeaders(r);
     const nameLength = r.u16le();
     let procedure: string;
     let procId = 0;
@@ -344,7 +344,7 @@ export class TdsSession {
     if (
       procId !== SP_EXECUTESQL && procedure.toLowerCase() !== "sp_executesql"
     ) {
-      this.#record("rpc", procedure, {}, "server");
+      this.#record("rpc", procedure, {}, "server", transactionDescriptor);
       return rpcEnvelope(
         errorTokens({
           number: 2812,
@@ -365,24 +365,36 @@ export class TdsSession {
     for (const { name, value } of values.slice(2)) {
       params[name.replace(/^@/, "")] = value;
     }
-    return await this.#answer("rpc", statement.value, params);
+    return await this.#answer(
+      "rpc",
+      statement.value,
+      params,
+      transactionDescriptor,
+    );
   }
 
   async #answer(
     kind: "sql_batch" | "rpc",
     sql: string,
     params: Record<string, unknown>,
+    transactionDescriptor: bigint,
   ): Promise<Uint8Array> {
     const builtIn = this.#server.options.answerSessionStatements === false
       ? undefined
       : this.#sessionStatement(sql);
     if (builtIn !== undefined) {
-      this.#record(kind, sql, params, "server");
+      this.#record(kind, sql, params, "server", transactionDescriptor);
       return kind === "rpc"
         ? rpcEnvelope(builtIn.tokens, builtIn.failed)
         : builtIn.tokens;
     }
-    const record = this.#record(kind, sql, params, "handler");
+    const record = this.#record(
+      kind,
+      sql,
+      params,
+      "handler",
+      transactionDescriptor,
+    );
     this.#server.batches.push(sql);
     const controller = new AbortController();
     this.#current = controller;
@@ -403,6 +415,10 @@ export class TdsSession {
             database: this.#database,
             kind,
             params,
+            transaction: {
+              active: this.#transaction.inTransaction,
+              descriptor: this.#transaction.transactionId,
+            },
             signal: controller.signal,
           })),
           controller.signal,
@@ -419,6 +435,7 @@ export class TdsSession {
         rpc: kind === "rpc",
         sql,
         serverName: this.#serverName,
+        transaction: this.#transaction,
       });
     } catch (error) {
       if (controller.signal.aborted) {
@@ -459,12 +476,13 @@ export class TdsSession {
 
   /** TM_BEGIN_XACT, TM_COMMIT_XACT and TM_ROLLBACK_XACT (MS-TDS 2.2.6.9). */
   #transactionManager(payload: Uint8Array): Uint8Array {
+    const { transactionDescriptor } = readAllHeaders(new ByteReader(payload));
     const { name, tokens } = answerTransactionRequest(
       payload,
       this.#transaction,
       this.#serverName,
     );
-    this.#record("transaction", name, {}, "server");
+    this.#record("transaction", name, {}, "server", transactionDescriptor);
     return tokens;
   }
 
@@ -473,6 +491,7 @@ export class TdsSession {
     sql: string,
     params: Record<string, unknown>,
     answeredBy: TdsRequestRecord["answeredBy"],
+    transactionDescriptor: bigint,
   ): TdsRequestRecord {
     const record: TdsRequestRecord = {
       kind,
@@ -482,6 +501,7 @@ export class TdsSession {
       database: this.#database,
       answeredBy,
       canceled: false,
+      transactionDescriptor,
     };
     this.#server.requests.push(record);
     return record;

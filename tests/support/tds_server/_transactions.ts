@@ -25,6 +25,44 @@ export interface TransactionState {
   inTransaction: boolean;
 }
 
+/**
+ * Writes the ENVCHANGE of a transaction that began, committed or rolled back
+ * (types 8, 9, 10, MS-TDS 2.2.7.9) and updates `state`; a commit or
+ * rollback without an open transaction changes nothing and writes nothing.
+ */
+export function writeTransactionChange(
+  w: ByteWriter,
+  change: "begin" | "commit" | "rollback",
+  state: TransactionState,
+): void {
+  const descriptor = (id: bigint): Uint8Array => {
+    const d = new ByteWriter();
+    d.u64le(id);
+    return d.finish();
+  };
+  const none = new Uint8Array(0);
+  if (change === "begin") {
+    state.transactionId++;
+    state.inTransaction = true;
+    writeEnvChangeBytes(
+      w,
+      ENV_BEGIN_TRAN,
+      descriptor(state.transactionId),
+      none,
+    );
+    return;
+  }
+  if (state.inTransaction) {
+    writeEnvChangeBytes(
+      w,
+      change === "commit" ? ENV_COMMIT_TRAN : ENV_ROLLBACK_TRAN,
+      none,
+      descriptor(state.transactionId),
+    );
+  }
+  state.inTransaction = false;
+}
+
 /** The answer to one request, and its name for the request log. */
 export interface TransactionAnswer {
   /** `begin transaction`, `commit transaction`, ... or `request <type>`. */
@@ -47,40 +85,20 @@ export function answerTransactionRequest(
   skipAllHeaders(r);
   const requestType = r.u16le();
   const w = new ByteWriter();
-  const descriptor = (id: bigint): Uint8Array => {
-    const d = new ByteWriter();
-    d.u64le(id);
-    return d.finish();
-  };
-  const none = new Uint8Array(0);
   let name: string;
   switch (requestType) {
-    case 5: { // TM_BEGIN_XACT
+    case 5: // TM_BEGIN_XACT
       name = "begin transaction";
-      state.transactionId++;
-      state.inTransaction = true;
-      writeEnvChangeBytes(
-        w,
-        ENV_BEGIN_TRAN,
-        descriptor(state.transactionId),
-        none,
-      );
+      writeTransactionChange(w, "begin", state);
       break;
-    }
     case 7: // TM_COMMIT_XACT
-    case 8: { // TM_ROLLBACK_XACT
-      name = requestType === 7 ? "commit transaction" : "rollback transaction";
-      if (state.inTransaction) {
-        writeEnvChangeBytes(
-          w,
-          requestType === 7 ? ENV_COMMIT_TRAN : ENV_ROLLBACK_TRAN,
-          none,
-          descriptor(state.transactionId),
-        );
-      }
-      state.inTransaction = false;
+      name = "commit transaction";
+      writeTransactionChange(w, "commit", state);
       break;
-    }
+    case 8: // TM_ROLLBACK_XACT
+      name = "rollback transaction";
+      writeTransactionChange(w, "rollback", state);
+      break;
     default:
       return {
         name: `request ${requestType}`,

@@ -6,7 +6,10 @@
  * ENCRYPT_NOT_SUP, or ENCRYPT_ON and a TLS 1.2 handshake carried in PRELOGIN
  * packets), LOGIN7 with SQL authentication, SQL batches, `sp_executesql` RPC
  * requests, transaction manager requests and ATTENTION. Every statement the
- * client sends is answered by a handler the test supplies.
+ * client sends is answered by a handler the test supplies; a handler's answer
+ * may begin, commit or roll back the session's transaction as a T-SQL
+ * statement would (ENVCHANGE 8, 9, 10). The server records each login's
+ * ReadOnlyIntent flag and each request's transaction descriptor.
  *
  * Note that mssql's `request.query()` arrives as an `sp_executesql` RPC, with
  * or without parameters; only `request.batch()` sends a SQL batch.
@@ -35,7 +38,9 @@ export {
 } from "./login7.ts";
 export { startTdsServer } from "./start_tds_server.ts";
 export {
+  answerTransactionState,
   SYNTAX_ERROR,
+  TRANSACTION_STATE_QUERY,
   WAITFOR_30S,
   WAITFOR_30S_ANSWER,
 } from "./canned_answers.ts";
@@ -58,4 +63,6 @@ export type {
   TdsRowsAffected,
   TdsServerMessage,
   TdsServerOptions,
+  TdsTransactionChange,
+  TdsTransactionState,
 } from "./types.ts";

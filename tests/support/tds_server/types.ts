@@ -95,12 +95,24 @@ export interface TdsInfoResult {
   info: TdsServerMessage;
 }
 
+/**
+ * A T-SQL `BEGIN TRANSACTION`, `COMMIT` or `ROLLBACK` in the batch: the
+ * server sends the ENVCHANGE SQL Server sends for it (types 8, 9 and 10,
+ * MS-TDS 2.2.7.9, with the transaction descriptor) and updates the session's
+ * transaction, so later requests see it in {@linkcode TdsQueryContext}.
+ */
+export interface TdsTransactionChange {
+  /** What the statement did to the session's transaction. */
+  transaction: "begin" | "commit" | "rollback";
+}
+
 /** One piece of a response, in the order the statements produced it. */
 export type TdsResultPart =
   | TdsResultSet
   | TdsRowsAffected
   | TdsErrorResult
-  | TdsInfoResult;
+  | TdsInfoResult
+  | TdsTransactionChange;
 
 /**
  * A response that arrives after `delayMs`, like a long-running query. An
@@ -130,8 +142,18 @@ export interface TdsQueryContext {
   kind: "sql_batch" | "rpc";
   /** The `sp_executesql` parameters by name without `@`; empty for batches. */
   params: Readonly<Record<string, unknown>>;
+  /** The session's transaction when the request arrived. */
+  transaction: TdsTransactionState;
   /** Aborted when the client sends ATTENTION or disconnects. */
   signal: AbortSignal;
+}
+
+/** A session's transaction, as the server keeps it. */
+export interface TdsTransactionState {
+  /** Whether a transaction is open (`@@TRANCOUNT` > 0). */
+  readonly active: boolean;
+  /** The descriptor of the latest transaction (0 before the first). */
+  readonly descriptor: bigint;
 }
 
 /** Answers one statement text; may be async. */
@@ -200,6 +222,11 @@ export interface TdsLoginRecord {
   succeeded: boolean;
   /** Whether the login arrived over TLS. */
   encrypted: boolean;
+  /**
+   * LOGIN7 TypeFlags fReadOnlyIntent (0x20): the client declared a
+   * read-only workload (ApplicationIntent=ReadOnly).
+   */
+  readOnlyIntent: boolean;
 }
 
 /** One PRELOGIN the server received. */
@@ -230,6 +257,8 @@ export interface TdsRequestRecord {
   answeredBy: "handler" | "server";
   /** Whether an ATTENTION canceled the request before it was answered. */
   canceled: boolean;
+  /** The transaction descriptor the client sent in ALL_HEADERS (0 for none). */
+  transactionDescriptor: bigint;
 }
 
 /** A running test server; close it to release its port and sockets. */
