@@ -5,15 +5,7 @@
  * writes one response to stdout and exits.
  *
  * Several statements are allowed (`multipleStatements`) and each one's
- * outcome is reported.
- *
- * A read-only operation is enforced by the server, not by reading the SQL:
- * the connection does not allow several statements (the server refuses a
- * text of more than one as a syntax error, before any of it runs), the
- * session's transactions are made read-only (`SET SESSION TRANSACTION READ
- * ONLY`, so a statement after the implicit commit of DDL is read-only too),
- * the one statement runs inside `START TRANSACTION READ ONLY`, and the
- * transaction is rolled back. See docs/read-only-queries.md. Values stay as the server's text where mysql2 allows
+ * outcome is reported. Values stay as the server's text where mysql2 allows
  * (big integers, decimals, dates, JSON); binary columns become `0x...` hex.
  * mysql2's code-generating row parser is off (`disableEval`): column names
  * from the server never become code. `LOAD DATA LOCAL` is refused (no
@@ -22,6 +14,14 @@
  * The server enforces the timeout
  * (`max_statement_time` on MariaDB, `max_execution_time` for SELECT on
  * MySQL) and the child gives up at its own deadline.
+ *
+ * A read-only operation is enforced by the server, not by reading the SQL:
+ * the connection does not allow several statements (the server refuses a
+ * text of more than one as a syntax error, before any of it runs), the
+ * session's transactions are made read-only (`SET SESSION TRANSACTION READ
+ * ONLY`, so a statement after the implicit commit of DDL is read-only too),
+ * the one statement runs inside `START TRANSACTION READ ONLY`, and the
+ * transaction is rolled back. See docs/read-only-queries.md.
  *
  * @module
  */

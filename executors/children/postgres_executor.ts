@@ -6,7 +6,14 @@
  * writes one response to stdout and exits.
  *
  * The query goes out as one simple-protocol query, so several statements run
- * as one implicit transaction and each one's outcome is reported.
+ * as one implicit transaction and each one's outcome is reported. Rows arrive
+ * as the server's text (no type parsing), so numbers keep their precision;
+ * bytea becomes `0x...` hex and timestamps ISO 8601. Outcomes past
+ * `MAX_RESULT_SETS` (or the output cap) are counted and dropped while the
+ * query runs to its end: pg keeps nothing per result set of a submittable,
+ * so draining costs no memory and keeps the implicit transaction whole. The
+ * server enforces the timeout (`statement_timeout`, sent at start-up) and the
+ * child gives up at its own deadline.
  *
  * A read-only operation is enforced by the server, not by reading the SQL:
  * the session starts with `default_transaction_read_only=on`, then `BEGIN
@@ -15,14 +22,7 @@
  * `set_config('transaction_read_only', 'off', ...)`); the text then goes out
  * through the extended query protocol, which accepts exactly one statement,
  * so it cannot `COMMIT` and go on writing; then `ROLLBACK`. See
- * docs/read-only-queries.md. Rows arrive
- * as the server's text (no type parsing), so numbers keep their precision;
- * bytea becomes `0x...` hex and timestamps ISO 8601. Outcomes past
- * `MAX_RESULT_SETS` (or the output cap) are counted and dropped while the
- * query runs to its end: pg keeps nothing per result set of a submittable,
- * so draining costs no memory and keeps the implicit transaction whole. The
- * server enforces the timeout (`statement_timeout`, sent at start-up) and the
- * child gives up at its own deadline.
+ * docs/read-only-queries.md.
  *
  * @module
  */
