@@ -99,6 +99,7 @@ function viaSpawner(fx: DbFixture): () => Promise<void> {
       query: "SELECT 1",
       maxRows: 1000,
       maxCellChars: 2000,
+      readOnly: false,
     };
     const outcome = await spawner.run({
       target: { host: fx.host, port: fx.port },

@@ -194,8 +194,9 @@ export function dbTool(
 }
 
 /**
- * Says why a write failed when the policy made the session read-only, so
- * the model does not retry the same write.
+ * Names the policy rule that made the call read-only; the executor's text
+ * already says what read-only refused (a write, several statements, a
+ * batch that ended its transaction).
  */
 function withReadOnlyNote(
   text: string,
@@ -203,9 +204,7 @@ function withReadOnlyNote(
   grant: OperationGrant,
 ): string {
   if (!grant.readOnly || failure.code !== "driver_error") return text;
-  return `${text} (this call ran in a read-only session by policy rule "${
-    grant.rule ?? ""
-  }": the database refuses writes, and a read-only call runs one statement)`;
+  return `${text} [read-only by policy rule "${grant.rule ?? ""}"]`;
 }
 
 function dbOperation(

@@ -294,7 +294,7 @@ Deno.test({
               assertEquals(out.isError, true, `${write}: ${out.text}`);
               assertStringIncludes(
                 out.text,
-                'read-only session by policy rule "oncall-read-prod-db"',
+                '[read-only by policy rule "oncall-read-prod-db"]',
               );
             }
             const rows = await db.admin(

@@ -4,6 +4,8 @@
  * spends no handle and starts no executor, that the handle's Safe and
  * object are what the rules see, and that `read_only` reaches the executor.
  */
+import type { LogRecord } from "@logtape/logtape";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { ExecutorCall } from "../../../executors/spawner/mod.ts";
 import { parsePolicy } from "../../../gateway/policy/load_policy.ts";
 import type { Policy } from "../../../gateway/policy/policy.ts";
@@ -70,7 +72,11 @@ function sshCall(h: Harness, handle = h.handle): TargetCall {
   };
 }
 
-function runSsh(h: Harness, command: string, handle?: string) {
+function runSsh(
+  h: Harness,
+  command: string,
+  handle?: string,
+): Promise<CallToolResult> {
   return runTargetOperation(
     sshTool({ command }, h.context),
     sshCall(h, handle),
@@ -78,7 +84,7 @@ function runSsh(h: Harness, command: string, handle?: string) {
   );
 }
 
-function deniedLine(h: Harness) {
+function deniedLine(h: Harness): LogRecord["properties"] {
   const line = audits(h.records).find((r) =>
     r.message[0] === "policy_denied" ||
     String(r.rawMessage) === "policy_denied"
@@ -345,7 +351,7 @@ Deno.test("policy: a failed write in a read-only session says which rule made it
       assertEquals(result.isError, true);
       assertStringIncludes(
         text(result),
-        'read-only session by policy rule "oncall-prod-db-read"',
+        '[read-only by policy rule "oncall-prod-db-read"]',
       );
     },
     () =>
