@@ -34,6 +34,11 @@ export interface HandleEntry {
    * shared store; the vault refuses such an entry.
    */
   principal?: string;
+  /**
+   * The reason given to get_credential, shown to an approver; absent when
+   * none was given (and in entries written before reasons were kept).
+   */
+  reason?: string;
 }
 
 /** A password, or a private key in PEM / OpenSSH form. */
@@ -54,12 +59,40 @@ export interface HandleKeys {
   encryptionKey: Uint8Array;
 }
 
-/** The outcome of looking a handle up. */
+/**
+ * The outcome of looking a handle up. `reserved`: a call holds the handle
+ * while it waits for a second person's approval (see
+ * {@linkcode HandleStore.reserve}); nothing but that call's claim or release
+ * can use it.
+ */
 export type LookupResult =
   | { status: "live"; entry: HandleEntry }
+  | { status: "reserved" }
   | { status: "expired" }
   | { status: "consumed" }
   | { status: "unknown" };
+
+/**
+ * The outcome of {@linkcode HandleStore.claim}: a look-up result, or
+ * `not_reserved` when the entry is live but nobody holds it (the reservation
+ * was released, or a reusable entry's reservation was claimed already);
+ * nothing changed.
+ */
+export type ClaimResult = LookupResult | { status: "not_reserved" };
+
+/**
+ * The outcome of {@linkcode HandleStore.release}: `live` when the entry is
+ * live again until its original expiry, `expired` when that has passed; any
+ * other status means the reservation was not held under that id (`reserved`:
+ * another one holds it) and nothing changed.
+ */
+export type ReleaseStatus =
+  | "live"
+  | "expired"
+  | "reserved"
+  | "not_reserved"
+  | "consumed"
+  | "unknown";
 
 /**
  * A handle store. Every method is atomic with respect to the others, also
@@ -85,11 +118,71 @@ export interface HandleStore {
    * @throws {HandleStoreError} when a shared store cannot be reached
    */
   take(keys: HandleKeys): Promise<LookupResult>;
-  /** Number of live entries (for health and tests). */
+  /**
+   * Turns a live entry into one reserved under `reservationId` (random,
+   * known only to the caller) in one atomic step, remembering its original
+   * expiry, and keeps it in the store for at least `holdMs` from now (and at
+   * least until its original expiry). Of many concurrent reserves exactly one
+   * sees `live`; the others see `reserved`. While reserved, `peek` and `take`
+   * answer `reserved` and consume nothing; when the hold ends with neither a
+   * claim nor a release, the entry is `expired`.
+   *
+   * @returns `live` with the entry when reserved now; otherwise what the
+   * entry is (`reserved` when already reserved), and nothing changed
+   * @throws {RangeError} `holdMs` is not a positive whole number or the id is malformed
+   * @throws {HandleStoreError} when a shared store cannot be reached
+   */
+  reserve(
+    keys: HandleKeys,
+    reservationId: string,
+    holdMs: number,
+  ): Promise<LookupResult>;
+  /**
+   * Ends a reservation by using it: returns the entry and, when it is
+   * single-use, marks it consumed (as `take` does); a reusable entry goes back
+   * to live until its original expiry (expired if that has passed). Works
+   * after the original expiry as long as the hold lasts. Atomic.
+   *
+   * @returns `live` with the entry; `reserved` when another id holds it;
+   * `not_reserved` when live and held by nobody; else the entry's status
+   * @throws {HandleStoreError} when a shared store cannot be reached
+   */
+  claim(keys: HandleKeys, reservationId: string): Promise<ClaimResult>;
+  /**
+   * Ends a reservation without using it: the entry is live again until its
+   * original expiry, or expired if that has passed. Atomic.
+   *
+   * @throws {HandleStoreError} when a shared store cannot be reached
+   */
+  release(keys: HandleKeys, reservationId: string): Promise<ReleaseStatus>;
+  /** Number of entries that hold a secret, live or reserved (for health and tests). */
   size(): Promise<number>;
   /**
    * Stops timers and releases connections; an in-process store also drops
    * every entry (a shared store keeps them for the other replicas).
    */
   close(): Promise<void>;
+}
+
+/**
+ * Checks a reservation id (16 to 128 base64url characters) and, when given, a
+ * hold time (a positive whole number of milliseconds), as every store does
+ * before it touches an entry.
+ *
+ * @throws {RangeError} either is malformed
+ */
+export function checkReservationArguments(
+  reservationId: string,
+  holdMs?: number,
+): void {
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(reservationId)) {
+    throw new RangeError(
+      "Reservation id must be 16 to 128 base64url characters",
+    );
+  }
+  if (holdMs !== undefined && (!Number.isSafeInteger(holdMs) || holdMs < 1)) {
+    throw new RangeError(
+      "Reservation hold must be a whole number of milliseconds, at least 1",
+    );
+  }
 }

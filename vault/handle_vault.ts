@@ -14,17 +14,24 @@
  * entry. Every binding is checked on a non-consuming look-up before the
  * consuming one, so a refused call spends nothing.
  *
+ * A call that waits for a second person's approval reserves its handle
+ * ({@linkcode HandleVault.reserve}): while reserved, nobody else can redeem
+ * it and its TTL does not run out; the call then claims it (approved) or
+ * releases it (denied, timed out), and a released handle works again for its
+ * owner until its original expiry.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
 import { getLogger } from "@logtape/logtape";
 import type {
+  ClaimResult,
   HandleEntry,
   HandleKeys,
   HandleStore,
-  LookupResult,
   SecretKind,
 } from "./handle_store.ts";
+import { HandleStoreError } from "./handle_store_error.ts";
 import {
   DEFAULT_SCOPE_RULES,
   type HandleProtocol,
@@ -47,6 +54,8 @@ const log = getLogger(["vault", "handles"]);
 export const HANDLE_PREFIX = "secret://";
 const HANDLE_PATTERN = /^secret:\/\/[A-Za-z0-9_-]{43}$/;
 const HANDLE_BYTES = 32;
+/** Random bytes of a reservation id (known only to the reserving call). */
+const RESERVATION_BYTES = 16;
 
 /** Why a handle cannot be redeemed. */
 export type HandleFailureReason =
@@ -55,7 +64,8 @@ export type HandleFailureReason =
   | "unknown"
   | "host_mismatch"
   | "scope"
-  | "principal_mismatch";
+  | "principal_mismatch"
+  | "reserved";
 
 /** Options of {@linkcode HandleError}. */
 export interface HandleErrorOptions {
@@ -121,12 +131,19 @@ export interface RedeemTarget {
 }
 
 /**
- * The account a handle is issued for, and the principal that asked for it
- * (single use, kind and scope come from the vault).
+ * The account a handle is issued for, the principal that asked for it and
+ * the reason it gave, if any (single use, kind and scope come from the vault).
  */
 export type IssueInput =
-  & Omit<HandleEntry, "singleUse" | "secretKind" | "scope" | "principal">
-  & { readonly principal: string };
+  & Omit<
+    HandleEntry,
+    "singleUse" | "secretKind" | "scope" | "principal" | "reason"
+  >
+  & {
+    readonly principal: string;
+    /** The reason given to get_credential; absent or empty when none was given. */
+    readonly reason?: string | undefined;
+  };
 
 /**
  * What a live handle is for, without its secret: what the policy checks a
@@ -143,6 +160,39 @@ export interface HandleFacts {
   readonly folder: string;
   /** The account's Address. */
   readonly address: string;
+  /** The credential's user name (shown to an approver). */
+  readonly username: string;
+  /** The reason given to get_credential, when one was given (shown to an approver). */
+  readonly reason?: string;
+}
+
+/**
+ * A handle held for one call while it waits for a second person's approval
+ * (from {@linkcode HandleVault.reserve}): nobody else can redeem it, and it
+ * does not expire while held. Exactly one of `claim` and `release` ends it.
+ */
+export interface HandleReservation {
+  /** The non-redeemable id of the handle. */
+  readonly handleId: string;
+  /**
+   * Redeems the held handle (approved): returns the credential and consumes
+   * a single-use handle; a reusable one is live again until its original
+   * expiry. Works even when that expiry has passed while the call waited, as
+   * long as the hold lasts. Once only.
+   *
+   * @throws {HandleError} the hold ran out before the claim (`expired`), or the handle was used otherwise
+   * @throws {HandleStoreError} the shared store is unreachable or the entry fails its integrity check
+   * @throws {TypeError} claimed or released already
+   */
+  claim(): Promise<RedeemedCredential>;
+  /**
+   * Gives the handle back unspent (denied, timed out, not run): it works
+   * again for its owner until its original expiry (or is expired, if that
+   * has passed). Idempotent, and a no-op after a claim. Never rejects: a
+   * store that cannot be reached is logged, and the handle stays held until
+   * the hold ends, then is expired.
+   */
+  release(): Promise<void>;
 }
 
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
@@ -227,9 +277,16 @@ export class HandleVault {
     const handle = HANDLE_PREFIX +
       base64url(crypto.getRandomValues(new Uint8Array(HANDLE_BYTES)));
     const { ttlSeconds, singleUse } = this.#options;
+    const { reason, ...account } = input;
     await this.#store.put(
       keysOf(handle),
-      { ...input, singleUse, secretKind: secretKindOf(input.secret), scope },
+      {
+        ...account,
+        singleUse,
+        secretKind: secretKindOf(input.secret),
+        scope,
+        ...(reason === undefined || reason === "" ? {} : { reason }),
+      },
       ttlSeconds * 1000,
     );
     return {
@@ -251,8 +308,9 @@ export class HandleVault {
    * without consuming it: the pipeline calls this before it waits for an
    * executor slot, and {@linkcode redeem} after.
    *
-   * @returns what the handle is for (Safe, object, Address), for the policy
-   * @throws {HandleError} expired, already consumed, unknown, fetched by another principal, bound to another host, or out of scope
+   * @returns what the handle is for (Safe, object, Address), for the policy,
+   * and its user name and reason, for an approver
+   * @throws {HandleError} expired, already consumed, unknown, reserved by a call waiting for approval (left reserved), fetched by another principal, bound to another host, or out of scope
    * @throws {HandleStoreError} the shared store is unreachable or an entry fails its integrity check
    */
   async check(handle: string, target: RedeemTarget): Promise<HandleFacts> {
@@ -268,6 +326,113 @@ export class HandleVault {
       objectName: entry.objectName,
       folder: entry.folder,
       address: entry.address,
+      username: entry.username,
+      ...(entry.reason === undefined ? {} : { reason: entry.reason }),
+    };
+  }
+
+  /**
+   * Holds a handle for one call on `target` while the call waits for a
+   * second person's approval: from now on no other redemption can take it,
+   * and it stays in the store for at least `holdMs` even when its TTL ends
+   * sooner. The bindings (principal, host, scope) are checked first, on a
+   * non-consuming look-up, so a refused reserve holds nothing. Of concurrent
+   * reserves of one handle exactly one succeeds; the others are refused as
+   * `reserved`.
+   *
+   * @param holdMs how long the hold lasts at most: the approval timeout plus the operation's time limit and a margin
+   * @throws {HandleError} expired, already consumed, unknown, reserved by another call, fetched by another principal, bound to another host, or out of scope
+   * @throws {HandleStoreError} the shared store is unreachable or an entry fails its integrity check
+   * @throws {RangeError} `holdMs` is not a positive number
+   */
+  async reserve(
+    handle: string,
+    target: RedeemTarget,
+    holdMs: number,
+  ): Promise<HandleReservation> {
+    if (!Number.isFinite(holdMs) || holdMs <= 0) {
+      throw new RangeError(
+        "Handle hold time must be a positive number of milliseconds",
+      );
+    }
+    const keys = keysOfValid(handle);
+    const handleId = handleIdOf(handle);
+    const peeked = await this.#store.peek(keys);
+    if (peeked.status !== "live") throw this.#lookupError(peeked, handleId);
+    this.#checkBinding(peeked.entry, target, handleId);
+    const reservationId = base64url(
+      crypto.getRandomValues(new Uint8Array(RESERVATION_BYTES)),
+    );
+    const reserved = await this.#store.reserve(
+      keys,
+      reservationId,
+      Math.ceil(holdMs),
+    );
+    if (reserved.status !== "live") {
+      throw this.#lookupError(reserved, handleId);
+    }
+    log.debug("Handle {handle_id} reserved for up to {hold_ms} ms", {
+      handle_id: handleId,
+      hold_ms: Math.ceil(holdMs),
+    });
+    return this.#reservation(keys, handleId, reservationId, target);
+  }
+
+  /** The HandleReservation of a handle this vault has just reserved. */
+  #reservation(
+    keys: HandleKeys,
+    handleId: string,
+    reservationId: string,
+    target: RedeemTarget,
+  ): HandleReservation {
+    // "held" until a claim or release starts; a claim that fails in the
+    // store gives the reservation back so that release() still tries.
+    let state: "held" | "claiming" | "claimed" | "released" = "held";
+    return {
+      handleId,
+      claim: async () => {
+        if (state !== "held") {
+          throw new TypeError(
+            `Cannot claim the reservation of handle ${handleId}: it was ${
+              state === "released" ? "released" : "claimed"
+            } already; reserve the handle again`,
+          );
+        }
+        state = "claiming";
+        let result: ClaimResult;
+        try {
+          result = await this.#store.claim(keys, reservationId);
+        } catch (error) {
+          state = "held";
+          throw error;
+        }
+        state = "claimed";
+        if (result.status === "not_reserved") {
+          // Only this object knows the id, and it has not ended the
+          // reservation: the store lost it, so refuse as the hold ending would.
+          throw this.#lookupError({ status: "expired" }, handleId);
+        }
+        if (result.status !== "live") throw this.#lookupError(result, handleId);
+        this.#warnUnscoped(handleId, target);
+        return { ...result.entry, handleId };
+      },
+      release: async () => {
+        if (state !== "held") return;
+        state = "released";
+        try {
+          const now = await this.#store.release(keys, reservationId);
+          log.debug("Handle {handle_id} released: {status}", {
+            handle_id: handleId,
+            status: now,
+          });
+        } catch (error) {
+          if (!(error instanceof HandleStoreError)) throw error;
+          log.warn(
+            "Handle {handle_id} could not be released ({message}); it stays reserved until its hold ends, then expires",
+            { handle_id: handleId, message: error.message },
+          );
+        }
+      },
     };
   }
 
@@ -278,7 +443,7 @@ export class HandleVault {
    * (entries never change once stored, so the take that follows sees the
    * same entry).
    *
-   * @throws {HandleError} expired, already consumed, unknown, fetched by another principal, bound to another host, or out of scope
+   * @throws {HandleError} expired, already consumed, unknown, reserved by a call waiting for approval (left reserved), fetched by another principal, bound to another host, or out of scope
    * @throws {HandleStoreError} the shared store is unreachable or an entry fails its integrity check
    */
   async redeem(
@@ -294,13 +459,16 @@ export class HandleVault {
     }
     const result = await this.#store.take(key);
     if (result.status !== "live") throw this.#lookupError(result, handleId);
-    if (!this.#scoped) {
-      log.warn(
-        "HANDLE_SCOPE_BINDING=false: handle {handle_id} used by a {protocol} tool on port {port} without the protocol and port check",
-        { handle_id: handleId, protocol: target.protocol, port: target.port },
-      );
-    }
+    this.#warnUnscoped(handleId, target);
     return { ...result.entry, handleId };
+  }
+
+  #warnUnscoped(handleId: string, target: RedeemTarget): void {
+    if (this.#scoped) return;
+    log.warn(
+      "HANDLE_SCOPE_BINDING=false: handle {handle_id} used by a {protocol} tool on port {port} without the protocol and port check",
+      { handle_id: handleId, protocol: target.protocol, port: target.port },
+    );
   }
 
   /** Throws the HandleError for a live entry that the principal, the host or the scope refuses. */
@@ -358,10 +526,16 @@ export class HandleVault {
 
   /** The HandleError for a look-up that found no live entry. */
   #lookupError(
-    result: Exclude<LookupResult, { status: "live" }>,
+    result: Exclude<ClaimResult, { status: "live" | "not_reserved" }>,
     handleId: string,
   ): HandleError {
     switch (result.status) {
+      case "reserved":
+        return new HandleError(
+          "reserved",
+          handleId,
+          "Handle reserved: a call that uses it is waiting for a second person's approval; wait for that call to finish, or call get_credential again for another operation",
+        );
       case "expired":
         return new HandleError(
           "expired",

@@ -10,19 +10,35 @@
  * - `P{K}:state` the tombstone: `issued` from `put` on, with `PX` = TTL +
  *   tombstone time, so once the entry has expired it still answers `expired`
  *   (not `unknown`) for the tombstone time, like the in-memory store; `consumed`
- *   with `PX` = tombstone time from a single-use `take` on. When it expires too,
- *   the handle is `unknown`.
+ *   with `PX` = tombstone time from a single-use `take` on; `reserved:<id>`
+ *   while a call holds the handle (below). When it expires too, the handle is
+ *   `unknown`.
+ * - `P{K}:expiry` only while the entry is reserved: its `PX` is what was left
+ *   of the entry's TTL when it was reserved, so the original expiry is kept
+ *   on Redis's clock without reading it.
  *
- * The `{K}` hash tag keeps both keys in one cluster slot, as a script needs.
+ * The `{K}` hash tag keeps a handle's keys in one cluster slot, as a script
+ * needs.
  *
- * Atomicity: `put`, `peek` and `take` are each one Lua script (EVALSHA, EVAL
- * on NOSCRIPT), and Redis runs a script as one step. A single-use `take`
- * reads the entry, deletes it and writes the `consumed` tombstone in that
- * step, so of any number of concurrent takes on any replicas exactly one gets
- * the entry. The client never resends a command after a dropped connection
- * (`autoResendUnfulfilledCommands: false`): a take whose answer was lost fails
- * with {@linkcode HandleStoreError} and the handle counts as used (fail
- * closed), rather than a resent take answering "already consumed".
+ * Atomicity: `put`, `peek`, `take`, `reserve`, `claim` and `release` are
+ * each one Lua script (EVALSHA, EVAL on NOSCRIPT), and Redis runs a script as
+ * one step. A single-use `take` reads the entry, deletes it and writes the
+ * `consumed` tombstone in that step, so of any number of concurrent takes on
+ * any replicas exactly one gets the entry (and of concurrent reserves exactly
+ * one reserves it). The client never resends a command after a dropped
+ * connection (`autoResendUnfulfilledCommands: false`): a take whose answer
+ * was lost fails with {@linkcode HandleStoreError} and the handle counts as
+ * used (fail closed), rather than a resent take answering "already consumed".
+ *
+ * Reservations (a call waiting for a second person's approval): `reserve`
+ * sets the state to `reserved:<id>`, copies the entry's remaining TTL to
+ * `P{K}:expiry` and extends the entry's `PX` to the hold time (never
+ * shortening it), in one script. `peek` and `take` answer `reserved` and
+ * touch nothing. `claim` and `release` (one script) act only when the state
+ * names their id: a claimed single-use entry is consumed as by `take`;
+ * otherwise the entry gets back the `PTTL` of `P{K}:expiry` (deleted, as is
+ * the entry, when that has run out: `expired`). A hold that ends with neither
+ * leaves the `reserved:` state as the tombstone: `expired`.
  *
  * Clock: Redis ends the TTLs on the Redis server's clock. Redis stores an
  * expiry as a wall-clock deadline, so a step of that host's clock moves it;
@@ -30,11 +46,11 @@
  *
  * Encryption: Redis never holds a plaintext secret or account field. An entry
  * is serialized to JSON (the only place in this file where a secret is
- * revealed: {@linkcode serializeEntry}), its scope (protocol and ports)
- * included, and sealed with AES-256-GCM under the handle's own 32-byte
- * encryption key (derived from the handle by the vault;
- * this store never sees the handle), a random 96-bit IV, and the value's
- * header plus the store key as additional data. The stored value is
+ * revealed: {@linkcode serializeEntry}), its scope (protocol and ports) and
+ * the reason given to get_credential included, and sealed with AES-256-GCM
+ * under the handle's own 32-byte encryption key (derived from the handle by
+ * the vault; this store never sees the handle), a random 96-bit IV, and the
+ * value's header plus the store key as additional data. The stored value is
  * `v1.<s|r>.<iv>.<ciphertext>` (base64): `s`/`r` tells the take script
  * whether to consume (single-use or reusable); it is authenticated, so
  * flipping it fails decryption. A Redis dump, replica or backup therefore
@@ -48,11 +64,14 @@
 import { createHash } from "node:crypto";
 import { getLogger } from "@logtape/logtape";
 import { Redis } from "ioredis";
-import type {
-  HandleEntry,
-  HandleKeys,
-  HandleStore,
-  LookupResult,
+import {
+  checkReservationArguments,
+  type ClaimResult,
+  type HandleEntry,
+  type HandleKeys,
+  type HandleStore,
+  type LookupResult,
+  type ReleaseStatus,
 } from "./handle_store.ts";
 import { HandleStoreError } from "./handle_store_error.ts";
 import { isHandleScope } from "./handle_scope.ts";
@@ -89,6 +108,8 @@ export interface RedisHandleStoreOptions extends RedisConnectionOptions {
 
 const FORMAT = "v1";
 const CONSUMED = "consumed";
+/** Prefix of the state of a reserved entry, followed by the reservation id. */
+const RESERVED = "reserved:";
 const DEFAULT_TOMBSTONE_MS = 15 * 60 * 1000;
 /** SCAN calls `size()` makes at most (each looks at about 1000 keys). */
 const MAX_SCAN_CALLS = 1000;
@@ -102,22 +123,94 @@ return 1
 
 /**
  * KEYS: entry, state. ARGV: '1' to consume a single-use entry, tombstone ms.
- * Returns the sealed value, or 'consumed', 'expired' or 'unknown'.
+ * Returns the sealed value, or 'reserved', 'consumed', 'expired' or 'unknown'.
  */
 const LOOKUP_SCRIPT = `
 local value = redis.call('GET', KEYS[1])
+local state = redis.call('GET', KEYS[2])
 if value then
+  if state and string.sub(state, 1, ${RESERVED.length}) == '${RESERVED}' then
+    return 'reserved'
+  end
   if ARGV[1] == '1' and string.sub(value, 1, 5) == '${FORMAT}.s.' then
     redis.call('DEL', KEYS[1])
     redis.call('SET', KEYS[2], '${CONSUMED}', 'PX', ARGV[2])
   end
   return value
 end
-local state = redis.call('GET', KEYS[2])
 if state == '${CONSUMED}' then return '${CONSUMED}' end
 if state then return 'expired' end
 return 'unknown'
 `;
+
+/** What the reservation scripts answer when the entry is not live. */
+const GONE = `
+if state == '${CONSUMED}' then return '${CONSUMED}' end
+if state then return 'expired' end
+return 'unknown'
+`;
+
+/**
+ * KEYS: entry, state, original expiry. ARGV: reservation id, hold ms,
+ * tombstone ms. Returns the sealed value when reserved now, or 'reserved',
+ * 'consumed', 'expired' or 'unknown'.
+ */
+const RESERVE_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+local state = redis.call('GET', KEYS[2])
+if value then
+  if state and string.sub(state, 1, ${RESERVED.length}) == '${RESERVED}' then
+    return 'reserved'
+  end
+  local left = redis.call('PTTL', KEYS[1])
+  if left < 1 then left = 1 end
+  redis.call('SET', KEYS[3], '1', 'PX', left)
+  local hold = math.max(left, tonumber(ARGV[2]))
+  redis.call('PEXPIRE', KEYS[1], hold)
+  redis.call('SET', KEYS[2], '${RESERVED}' .. ARGV[1], 'PX', hold + tonumber(ARGV[3]))
+  return value
+end
+${GONE}`;
+
+/**
+ * KEYS: entry, state, original expiry. ARGV: reservation id, tombstone ms,
+ * '1' to claim (else release). Ends a reservation held under the id: a
+ * claimed single-use entry is consumed, anything else goes back to live for
+ * what is left of its original TTL (expired when nothing is). Returns, for a
+ * claim, the sealed value, for a release 'live' or 'expired'; or 'reserved'
+ * (another id holds it), 'not_reserved', 'consumed', 'expired' or 'unknown'.
+ */
+const END_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+local state = redis.call('GET', KEYS[2])
+if value then
+  if state ~= '${RESERVED}' .. ARGV[1] then
+    if state and string.sub(state, 1, ${RESERVED.length}) == '${RESERVED}' then
+      return 'reserved'
+    end
+    return 'not_reserved'
+  end
+  local claim = ARGV[3] == '1'
+  local left = redis.call('PTTL', KEYS[3])
+  redis.call('DEL', KEYS[3])
+  if claim and string.sub(value, 1, 5) == '${FORMAT}.s.' then
+    redis.call('DEL', KEYS[1])
+    redis.call('SET', KEYS[2], '${CONSUMED}', 'PX', ARGV[2])
+    return value
+  end
+  local now = 'expired'
+  if left > 0 then
+    redis.call('PEXPIRE', KEYS[1], left)
+    redis.call('SET', KEYS[2], 'issued', 'PX', left + tonumber(ARGV[2]))
+    now = 'live'
+  else
+    redis.call('DEL', KEYS[1])
+    redis.call('SET', KEYS[2], 'issued', 'PX', ARGV[2])
+  end
+  if claim then return value end
+  return now
+end
+${GONE}`;
 
 interface Script {
   source: string;
@@ -130,6 +223,8 @@ function script(source: string): Script {
 
 const PUT = script(PUT_SCRIPT);
 const LOOKUP = script(LOOKUP_SCRIPT);
+const RESERVE = script(RESERVE_SCRIPT);
+const END = script(END_SCRIPT);
 
 /** Handle entries in Redis, encrypted, with server-side expiry and atomic single use. */
 export class RedisHandleStore implements HandleStore {
@@ -227,7 +322,67 @@ export class RedisHandleStore implements HandleStore {
   }
 
   /**
-   * Number of live entries under the prefix, counted with SCAN (see the module
+   * Reserves a live entry in one server-side step (see the module doc).
+   *
+   * @throws {RangeError} `holdMs` is not a positive whole number or the id is malformed
+   * @throws {HandleStoreError} when Redis cannot be reached or the entry fails its integrity check
+   */
+  async reserve(
+    keys: HandleKeys,
+    reservationId: string,
+    holdMs: number,
+  ): Promise<LookupResult> {
+    checkReservationArguments(reservationId, holdMs);
+    const reply = await this.#run(RESERVE, this.#reservationKeys(keys), [
+      reservationId,
+      String(holdMs),
+      String(this.#tombstoneMs),
+    ]);
+    const result = await this.#result(keys, reply);
+    if (result.status === "not_reserved") throw unexpectedReply();
+    return result;
+  }
+
+  /**
+   * Returns a reserved entry and ends its reservation in one server-side
+   * step: a single-use entry is deleted and tombstoned, a reusable one gets
+   * back what was left of its TTL.
+   *
+   * @throws {HandleStoreError} when Redis cannot be reached or the entry fails its integrity check
+   */
+  async claim(keys: HandleKeys, reservationId: string): Promise<ClaimResult> {
+    checkReservationArguments(reservationId);
+    const reply = await this.#run(END, this.#reservationKeys(keys), [
+      reservationId,
+      String(this.#tombstoneMs),
+      "1",
+    ]);
+    return await this.#result(keys, reply);
+  }
+
+  /**
+   * Ends a reservation without using the entry, in one server-side step.
+   *
+   * @throws {HandleStoreError} when Redis cannot be reached
+   */
+  async release(
+    keys: HandleKeys,
+    reservationId: string,
+  ): Promise<ReleaseStatus> {
+    checkReservationArguments(reservationId);
+    const reply = await this.#run(END, this.#reservationKeys(keys), [
+      reservationId,
+      String(this.#tombstoneMs),
+      "0",
+    ]);
+    if (reply === "live") return "live";
+    const result = await this.#result(keys, reply);
+    if (result.status === "live") throw unexpectedReply();
+    return result.status;
+  }
+
+  /**
+   * Number of entries that hold a secret (live or reserved) under the prefix, counted with SCAN (see the module
    * doc); exact up to about a million keys in the database, a lower bound beyond.
    *
    * @throws {HandleStoreError} when Redis cannot be reached
@@ -265,19 +420,21 @@ export class RedisHandleStore implements HandleStore {
       consume ? "1" : "0",
       String(this.#tombstoneMs),
     ]);
-    if (typeof reply !== "string") {
-      throw new HandleStoreError(
-        "integrity",
-        "Handle store answered an unexpected value; check that REDIS_URL points at Redis 6 or later and that nothing else writes under REDIS_KEY_PREFIX",
-      );
-    }
+    const result = await this.#result(keys, reply);
+    if (result.status === "not_reserved") throw unexpectedReply();
+    return result;
+  }
+
+  /** A script's reply as a result: a status word, or a sealed entry (opened). */
+  async #result(keys: HandleKeys, reply: unknown): Promise<ClaimResult> {
+    if (typeof reply !== "string") throw unexpectedReply();
     switch (reply) {
+      case "reserved":
+      case "not_reserved":
       case CONSUMED:
-        return { status: "consumed" };
       case "expired":
-        return { status: "expired" };
       case "unknown":
-        return { status: "unknown" };
+        return { status: reply };
       default:
         return { status: "live", entry: await openEntry(keys, reply) };
     }
@@ -291,19 +448,25 @@ export class RedisHandleStore implements HandleStore {
     return [entry, `${entry}:state`];
   }
 
+  /** The entry and state keys, and the key whose TTL keeps a reserved entry's original expiry. */
+  #reservationKeys(keys: HandleKeys): [string, string, string] {
+    const [entry, state] = this.#keys(keys);
+    return [entry, state, `${entry}:expiry`];
+  }
+
   async #run(
     { source, sha }: Script,
-    keys: [string, string],
+    keys: string[],
     args: string[],
   ): Promise<unknown> {
     return await this.#call(async () => {
       try {
-        return await this.#client.evalsha(sha, 2, ...keys, ...args);
+        return await this.#client.evalsha(sha, keys.length, ...keys, ...args);
       } catch (error) {
         if (!String((error as Error)?.message).startsWith("NOSCRIPT")) {
           throw error;
         }
-        return await this.#client.eval(source, 2, ...keys, ...args);
+        return await this.#client.eval(source, keys.length, ...keys, ...args);
       }
     });
   }
@@ -342,6 +505,13 @@ export class RedisHandleStore implements HandleStore {
       300,
     );
   }
+}
+
+function unexpectedReply(): HandleStoreError {
+  return new HandleStoreError(
+    "integrity",
+    "Handle store answered an unexpected value; check that REDIS_URL points at Redis 6 or later and that nothing else writes under REDIS_KEY_PREFIX",
+  );
 }
 
 /** What {@linkcode redisClientOptions} gives ioredis. */
@@ -409,6 +579,7 @@ function serializeEntry(entry: HandleEntry): Uint8Array<ArrayBuffer> {
       scope: { protocol: entry.scope.protocol, ports: entry.scope.ports },
     }),
     ...(entry.principal === undefined ? {} : { principal: entry.principal }),
+    ...(entry.reason === undefined ? {} : { reason: entry.reason }),
   }));
 }
 
@@ -454,6 +625,10 @@ function parseEntry(json: string): HandleEntry | undefined {
   if (v.principal !== undefined && typeof v.principal !== "string") {
     return undefined;
   }
+  // A reason is optional, and entries written before reasons have none.
+  if (v.reason !== undefined && typeof v.reason !== "string") {
+    return undefined;
+  }
   return {
     secret: new Secret(v.secret as string),
     ...(v.passphrase === undefined
@@ -471,6 +646,7 @@ function parseEntry(json: string): HandleEntry | undefined {
       ? {}
       : { scope: { protocol: v.scope.protocol, ports: [...v.scope.ports] } }),
     ...(v.principal === undefined ? {} : { principal: v.principal }),
+    ...(v.reason === undefined ? {} : { reason: v.reason }),
   };
 }
 

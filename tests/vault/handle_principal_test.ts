@@ -56,6 +56,7 @@ vaultTest(
       objectName: "linux-root",
       folder: "Root",
       address: "server01.internal",
+      username: "root",
     });
     assertEquals((await vault.redeem(handle, AT_HOME)).principal, "alice");
   },

@@ -401,6 +401,9 @@ function writtenByOldVersion(store: HandleStore): HandleStore {
     },
     peek: (keys) => store.peek(keys),
     take: (keys) => store.take(keys),
+    reserve: (keys, id, holdMs) => store.reserve(keys, id, holdMs),
+    claim: (keys, id) => store.claim(keys, id),
+    release: (keys, id) => store.release(keys, id),
     size: () => store.size(),
     close: () => store.close(),
   };
