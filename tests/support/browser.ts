@@ -192,27 +192,59 @@ async function newTestPage(browser: Browser): Promise<TestPage> {
     ),
   );`);
 
-  const waitFor = async (
-    selector: string,
-    options: WaitOptions = {},
-  ): Promise<ElementHandle> => {
-    const found = await page.waitForSelector(selector, {
-      visible: true,
-      timeout: options.timeoutMs ?? DEFAULT_WAIT_MS,
-    });
-    if (found === null) throw new Error(`No element matches ${selector}`);
-    return found;
+  /** What the page shows, for the message of a wait that failed. */
+  const describe = async (): Promise<string> => {
+    let text = "";
+    try {
+      text = await page.$eval("body", (body) => body.innerText);
+    } catch {
+      text = "(no body)";
+    }
+    const seen = problems.map((p) => `\n  ${p.kind}: ${p.text}`).join("");
+    return `page ${page.url()} says:\n${text.slice(0, 2000)}${
+      seen === "" ? "" : `\nproblems so far:${seen}`
+    }`;
   };
-  const textOf = async (
+  const waited = async <T>(
+    what: string,
+    wait: () => Promise<T>,
+  ): Promise<T> => {
+    try {
+      return await wait();
+    } catch (error) {
+      throw new Error(`${what} failed; ${await describe()}`, { cause: error });
+    }
+  };
+  const waitFor = (
     selector: string,
     options: WaitOptions = {},
+  ): Promise<ElementHandle> =>
+    waited(`Waiting for a visible ${selector}`, async () => {
+      const found = await page.waitForSelector(selector, {
+        visible: true,
+        timeout: options.timeoutMs ?? DEFAULT_WAIT_MS,
+      });
+      if (found === null) throw new Error(`No element matches ${selector}`);
+      return found;
+    });
+  const readText = async (
+    selector: string,
+    timeoutMs: number,
   ): Promise<string> => {
     const element = await page.waitForSelector(selector, {
-      timeout: options.timeoutMs ?? DEFAULT_WAIT_MS,
+      timeout: timeoutMs,
     });
     if (element === null) throw new Error(`No element matches ${selector}`);
     return await element.evaluate((e) => e.textContent ?? "");
   };
+  const textOf = (
+    selector: string,
+    options: WaitOptions = {},
+  ): Promise<string> =>
+    waited(
+      `Reading the text of ${selector}`,
+      () => readText(selector, options.timeoutMs ?? DEFAULT_WAIT_MS),
+    );
   return {
     page,
     problems,
@@ -221,25 +253,38 @@ async function newTestPage(browser: Browser): Promise<TestPage> {
     },
     waitFor,
     async waitForGone(selector, options = {}): Promise<void> {
-      await page.waitForSelector(selector, {
-        hidden: true,
-        timeout: options.timeoutMs ?? DEFAULT_WAIT_MS,
-      });
+      await waited(
+        `Waiting until ${selector} is gone`,
+        () =>
+          page.waitForSelector(selector, {
+            hidden: true,
+            timeout: options.timeoutMs ?? DEFAULT_WAIT_MS,
+          }),
+      );
     },
     textOf,
     waitForText(selector, expected, options = {}): Promise<string> {
-      return eventually(async () => {
-        const text = await textOf(selector, { timeoutMs: 1_000 });
-        const ok = typeof expected === "string"
-          ? text.includes(expected)
-          : expected.test(text);
-        if (!ok) {
-          throw new Error(
-            `${selector} says ${JSON.stringify(text)}, not ${String(expected)}`,
-          );
-        }
-        return text;
-      }, { timeoutMs: options.timeoutMs ?? DEFAULT_WAIT_MS, intervalMs: 100 });
+      return waited(
+        `Waiting for ${selector} to say ${String(expected)}`,
+        () =>
+          eventually(async () => {
+            const text = await readText(selector, 1_000);
+            const ok = typeof expected === "string"
+              ? text.includes(expected)
+              : expected.test(text);
+            if (!ok) {
+              throw new Error(
+                `${selector} says ${JSON.stringify(text)}, not ${
+                  String(expected)
+                }`,
+              );
+            }
+            return text;
+          }, {
+            timeoutMs: options.timeoutMs ?? DEFAULT_WAIT_MS,
+            intervalMs: 100,
+          }),
+      );
     },
     async screenshot(name: string): Promise<string> {
       const dir = artifactsDir();
