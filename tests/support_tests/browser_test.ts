@@ -155,3 +155,26 @@ Deno.test({
       assertStringIncludes(thrown.message, "csp: script-src-elem");
     }),
 });
+
+Deno.test({
+  name:
+    "a wait that fails names the selector and says what the page shows instead",
+  ignore: browserSkip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withBrowser(async (browser, baseUrl) => {
+      const tab = await browser.newPage();
+      await tab.goto(`${baseUrl}/`);
+      let thrown: unknown;
+      try {
+        await tab.waitFor("#missing", { timeoutMs: 200 });
+      } catch (error) {
+        thrown = error;
+      }
+      assert(thrown instanceof Error, "waitFor() did not throw");
+      assertStringIncludes(thrown.message, "Waiting for a visible #missing");
+      assertStringIncludes(thrown.message, `page ${baseUrl}/ says:`);
+      assertStringIncludes(thrown.message, "Strict CSP");
+    }),
+});
