@@ -23,7 +23,11 @@ export type AuditEvent =
   | "db_queried"
   | "policy_denied"
   | "policy_loaded"
-  | "policy_reload_failed";
+  | "policy_reload_failed"
+  | "approval_requested"
+  | "approval_granted"
+  | "approval_denied"
+  | "approval_expired";
 
 /** A flat audit field value. */
 export type AuditValue = string | number | boolean | null;

@@ -53,7 +53,13 @@ export function parseApiKeyConfig(
   }
   const raw = values.MCP_API_KEYS_FILE?.trim() ?? "";
   const file = raw === "" ? undefined : expandHome(raw, context.home);
-  if (file !== undefined) principals.push(...readApiKeysFile(file));
+  if (file !== undefined) {
+    for (
+      const { name, sha256 } of readKeyDigestFile("MCP_API_KEYS_FILE", file)
+    ) {
+      principals.push({ name, sha256, source: "MCP_API_KEYS_FILE" });
+    }
+  }
   if (principals.length === 0) {
     throw new ConfigError(
       "MCP_API_KEYS",
@@ -62,28 +68,39 @@ export function parseApiKeyConfig(
         : `is not set and MCP_API_KEYS_FILE names no key; add NAME:SHA256HEX lines to the file or set MCP_API_KEYS`,
     );
   }
-  checkUnique(principals);
+  checkUniqueKeys(principals, "principal");
   return file === undefined ? { principals } : { principals, file };
 }
 
+/** A name and the SHA-256 of its key, as a digest file holds them. */
+export interface NamedDigest {
+  readonly name: string;
+  /** Lowercase hex SHA-256 of the key. */
+  readonly sha256: Secret;
+}
+
 /**
- * Reads `NAME:SHA256HEX` lines; `#` comments and blank lines are skipped.
+ * Reads a file of `NAME:SHA256HEX` lines (`MCP_API_KEYS_FILE`,
+ * `APPROVERS_FILE`); `#` comments and blank lines are skipped.
  *
- * @throws {ConfigError} naming MCP_API_KEYS_FILE, the file and the line
+ * @throws {ConfigError} naming `variable`, the file and the line
  */
-function readApiKeysFile(path: string): ApiKeyPrincipal[] {
+export function readKeyDigestFile(
+  variable: string,
+  path: string,
+): NamedDigest[] {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
   } catch (error) {
     throw new ConfigError(
-      "MCP_API_KEYS_FILE",
+      variable,
       `"${path}" cannot be read (${
         fileErrorName(error)
       }); set it to the path of a NAME:SHA256HEX file readable by the service user`,
     );
   }
-  const principals: ApiKeyPrincipal[] = [];
+  const digests: NamedDigest[] = [];
   for (const [index, rawLine] of text.split(/\r?\n/).entries()) {
     const line = rawLine.trim();
     if (line === "" || line.startsWith("#")) continue;
@@ -93,49 +110,59 @@ function readApiKeysFile(path: string): ApiKeyPrincipal[] {
     const digest = colon < 0 ? "" : line.slice(colon + 1).trim();
     if (colon < 0 || !PRINCIPAL_NAME_PATTERN.test(name)) {
       throw new ConfigError(
-        "MCP_API_KEYS_FILE",
+        variable,
         `${at} has no valid name (1 to 64 letters, digits, '.', '_' or '-') before a colon; ${LINE_FIX}`,
       );
     }
     if (!/^[0-9a-f]{64}$/.test(digest)) {
       throw new ConfigError(
-        "MCP_API_KEYS_FILE",
+        variable,
         `${at} (${name}) has no SHA-256 digest of 64 lowercase hex digits after the colon; ${LINE_FIX}`,
       );
     }
-    principals.push({
-      name,
-      sha256: new Secret(digest),
-      source: "MCP_API_KEYS_FILE",
-    });
+    digests.push({ name, sha256: new Secret(digest) });
   }
-  return principals;
+  return digests;
 }
 
-function checkUnique(principals: readonly ApiKeyPrincipal[]): void {
-  const names = new Map<string, ApiKeyPrincipal>();
-  const digests = new Map<string, ApiKeyPrincipal>();
-  for (const principal of principals) {
-    const digest = principal.sha256.reveal();
+/** A named key digest and the setting it came from, for {@linkcode checkUniqueKeys}. */
+export interface SourcedDigest extends NamedDigest {
+  /** The variable that configured it. */
+  readonly source: string;
+}
+
+/**
+ * Refuses two entries with one name or one key.
+ *
+ * @throws {ConfigError} naming the setting of the second entry
+ */
+export function checkUniqueKeys(
+  entries: readonly SourcedDigest[],
+  noun: "principal" | "approver",
+): void {
+  const names = new Map<string, SourcedDigest>();
+  const digests = new Map<string, SourcedDigest>();
+  for (const entry of entries) {
+    const digest = entry.sha256.reveal();
     const sameKey = digests.get(digest);
     if (sameKey !== undefined) {
       throw new ConfigError(
-        principal.source,
-        `gives "${sameKey.name}" and "${principal.name}" the same key; give each principal its own key (${KEY_HINT})`,
+        entry.source,
+        `gives "${sameKey.name}" and "${entry.name}" the same key; give each ${noun} its own key (${KEY_HINT})`,
       );
     }
-    const sameName = names.get(principal.name);
+    const sameName = names.get(entry.name);
     if (sameName !== undefined) {
       throw new ConfigError(
-        principal.source,
-        `names the principal "${principal.name}" twice${
-          sameName.source === principal.source
+        entry.source,
+        `names the ${noun} "${entry.name}" twice${
+          sameName.source === entry.source
             ? ""
-            : ` (in MCP_API_KEYS and MCP_API_KEYS_FILE)`
-        }; give each principal its own name`,
+            : ` (in ${sameName.source} and ${entry.source})`
+        }; give each ${noun} its own name`,
       );
     }
-    names.set(principal.name, principal);
-    digests.set(digest, principal);
+    names.set(entry.name, entry);
+    digests.set(digest, entry);
   }
 }

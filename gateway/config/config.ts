@@ -12,6 +12,7 @@ import type {
   PowershellOperation,
 } from "../../executors/protocol/mod.ts";
 import type { HandleScopeRules } from "../../vault/handle_scope.ts";
+import type { Approver } from "../approvals/approval.ts";
 import type { Policy } from "../policy/policy.ts";
 import type { RedisConnectionOptions } from "../../vault/redis_handle_store.ts";
 import type { Secret } from "../../vault/secret.ts";
@@ -110,6 +111,22 @@ export interface PolicyConfig {
   readonly policy: Policy | undefined;
 }
 
+/** Four-eyes approvals: who approves, how long a call waits, where requests are announced. */
+export interface ApprovalsConfig {
+  /** `APPROVERS` and `APPROVERS_FILE` together; names and keys unique, no key also an API key. */
+  readonly approvers: readonly Approver[];
+  /** `APPROVAL_TIMEOUT_SECONDS`: how long a call waits for a decision. */
+  readonly timeoutSeconds: number;
+  /** `APPROVAL_WEBHOOK_URL` (holds a token: never log more than its origin). */
+  readonly webhookUrl?: URL;
+  /** `APPROVAL_CONSOLE_URL`: the console's public URL, linked in webhook messages. */
+  readonly consoleUrl?: URL;
+  /** `APPROVAL_SESSION_SECONDS`: lifetime of a console session. */
+  readonly sessionSeconds: number;
+  /** The `APPROVERS_FILE` read, `~` expanded. */
+  readonly file?: string;
+}
+
 /** HTTP listener settings. */
 export interface HttpConfig {
   hostname: string;
@@ -184,6 +201,8 @@ export interface Config {
   databases: DatabaseConfig;
   /** The policy file and the policy read from it at start-up. */
   policy: PolicyConfig;
+  /** Approvers and the settings of four-eyes approvals. */
+  approvals: ApprovalsConfig;
   /** Non-fatal findings to log as warnings once logging is up. */
   warnings: string[];
 }

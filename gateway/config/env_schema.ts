@@ -47,6 +47,8 @@ export const LOG_FORMATS: readonly LogFormat[] = ["json", "console"];
 const KEY_HINT = "generate one with: openssl rand -hex 32";
 const API_KEYS_FIX =
   `set one or more comma-separated NAME:KEY entries, keys of at least ${MIN_API_KEY_LENGTH} characters (${KEY_HINT}), or set MCP_API_KEYS_FILE`;
+const APPROVERS_FIX =
+  `set one or more comma-separated NAME:KEY entries, one per approver, keys of at least ${MIN_API_KEY_LENGTH} characters (${KEY_HINT}), or set APPROVERS_FILE`;
 const CCP_URL_FIX =
   "set it to the CCP Accounts endpoint, e.g. https://cyberark.example.internal/AIMWebService/api/Accounts";
 const APP_ID_FIX =
@@ -75,11 +77,26 @@ export interface ApiKeyEntry {
 /** A principal's name: letters, digits, '.', '_' and '-', at most 64. */
 export const PRINCIPAL_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
-const apiKeysSchema = z.string().optional()
-  .transform((raw, ctx) => {
+/** How {@linkcode keyEntries} reads one list of keys. */
+interface KeyEntriesOptions {
+  /** The fix named when the list is empty or a key is too short. */
+  readonly fix: string;
+  /** Whether every entry needs a `NAME:` (approvers) or may be a bare key (API keys). */
+  readonly nameRequired: boolean;
+}
+
+/**
+ * A comma-separated list of `NAME:KEY` entries (or bare keys), each key at
+ * least {@linkcode MIN_API_KEY_LENGTH} printable characters and never the
+ * placeholder: `MCP_API_KEYS` and `APPROVERS`.
+ */
+function keyEntries(
+  options: KeyEntriesOptions,
+): z.ZodType<ApiKeyEntry[] | undefined, string | undefined> {
+  return z.string().optional().transform((raw, ctx) => {
     if (raw === undefined) return undefined;
     if (raw.trim() === "") {
-      ctx.addIssue({ code: "custom", message: `is empty; ${API_KEYS_FIX}` });
+      ctx.addIssue({ code: "custom", message: `is empty; ${options.fix}` });
       return z.NEVER;
     }
     const entries = raw.split(",");
@@ -93,6 +110,8 @@ const apiKeysSchema = z.string().optional()
       const key = colon < 0 ? entry : entry.slice(colon + 1);
       const problem = entry.trim() !== entry || key === ""
         ? "is empty or has spaces around a comma; list keys as NAME1:KEY1,NAME2:KEY2 with no spaces"
+        : name === undefined && options.nameRequired
+        ? "has no NAME: in front; write it as NAME:KEY, e.g. alice:KEY"
         : name !== undefined && !PRINCIPAL_NAME_PATTERN.test(name)
         ? `has a name that is not 1 to 64 letters, digits, '.', '_' or '-'; write it as NAME:KEY, e.g. ci-bot:KEY`
         : /changeme/i.test(key)
@@ -110,6 +129,7 @@ const apiKeysSchema = z.string().optional()
     }
     return parsed;
   });
+}
 
 const ccpUrlSchema = z.string({ error: `is not set; ${CCP_URL_FIX}` })
   .transform((raw, ctx) => {
@@ -153,9 +173,23 @@ const appIdSchema = z.string({ error: `is not set; ${APP_ID_FIX}` })
 const text = (): z.ZodOptional<z.ZodString> => z.string().optional();
 
 const envSchema = z.object({
-  MCP_API_KEYS: apiKeysSchema,
+  MCP_API_KEYS: keyEntries({ fix: API_KEYS_FIX, nameRequired: false }),
   MCP_API_KEYS_FILE: text(),
   POLICY_FILE: text(),
+  APPROVERS: keyEntries({ fix: APPROVERS_FIX, nameRequired: true }),
+  APPROVERS_FILE: text(),
+  APPROVAL_TIMEOUT_SECONDS: wholeNumber("seconds", {
+    min: 10,
+    max: 3600,
+    fallback: 300,
+  }),
+  APPROVAL_WEBHOOK_URL: text(),
+  APPROVAL_CONSOLE_URL: text(),
+  APPROVAL_SESSION_SECONDS: wholeNumber("seconds", {
+    min: 60,
+    max: 43_200,
+    fallback: 900,
+  }),
   CYBERARK_CCP_URL: ccpUrlSchema,
   CYBERARK_APP_ID: appIdSchema,
   CYBERARK_VERIFY_SSL: text(),

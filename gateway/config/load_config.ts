@@ -6,6 +6,7 @@
  * @module
  */
 import { parseApiKeyConfig } from "./api_keys.ts";
+import { parseApprovalsConfig } from "./approvals.ts";
 import type { Config } from "./config.ts";
 import { parseCyberArkConfig } from "./cyberark.ts";
 import { parseDatabaseConfig } from "./databases.ts";
@@ -34,7 +35,7 @@ export interface LoadConfigOptions {
 
 /**
  * Reads and validates the configuration. Every file it names (CA bundles,
- * MCP_API_KEYS_FILE, POLICY_FILE) is read here; a changed file takes effect
+ * MCP_API_KEYS_FILE, POLICY_FILE, APPROVERS_FILE) is read here; a changed file takes effect
  * at the next start (POLICY_FILE also on SIGHUP or when it changes, see
  * `gateway/policy/policy_holder.ts`).
  *
@@ -62,6 +63,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const databases = parseDatabaseConfig(values, context);
   const executors = parseExecutorConfig(values);
   const policy = parsePolicyConfig(values, context);
+  const approvals = parseApprovalsConfig(values, context, {
+    apiKeys,
+    policy: policy.policy,
+  });
   return {
     apiKeys,
     cyberark,
@@ -76,6 +81,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     executors,
     databases,
     policy,
+    approvals,
     warnings: context.warnings,
   };
 }

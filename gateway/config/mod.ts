@@ -13,6 +13,7 @@ export type {
   ApiKeyConfig,
   ApiKeyPrincipal,
   ApiKeySource,
+  ApprovalsConfig,
   Config,
   CyberArkConfig,
   DatabaseConfig,
@@ -30,6 +31,7 @@ export type {
   WinrmTlsConfig,
 } from "./config.ts";
 export { apiKeyDigest, unnamedKeyName } from "./api_keys.ts";
+export { approveRuleNames } from "./approvals.ts";
 export { ConfigError } from "./config_error.ts";
 export { CONFIG_VARIABLES, MIN_API_KEY_LENGTH } from "./env_schema.ts";
 export { type KeyStrength, keyStrength } from "./key_strength.ts";

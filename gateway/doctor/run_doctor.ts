@@ -8,8 +8,9 @@
 import type { CcpClient } from "../../vault/ccp_client.ts";
 import type { HandleStore } from "../../vault/handle_store.ts";
 import type { ExecutorSpawner } from "../../executors/spawner/mod.ts";
-import type { Config } from "../config/mod.ts";
+import { approveRuleNames, type Config } from "../config/mod.ts";
 import { checkApiKeys, checkChangeme } from "./api_keys.ts";
+import { checkApprovals } from "./approvals.ts";
 import { probeCcp } from "./ccp_probe.ts";
 import type { CheckResult } from "./check_result.ts";
 import { checkExecutorMemory, hostMemoryMb } from "./executor_memory.ts";
@@ -60,6 +61,10 @@ export async function runDoctor(
   const results: CheckResult[] = [
     checkApiKeys(config.apiKeys),
     checkPolicy(config.policy),
+    checkApprovals(config.approvals, {
+      approveRules: approveRuleNames(config.policy.policy),
+      user: options.user,
+    }),
     checkChangeme(config.cyberark.pfxPassword),
     ...checkHandles(config.handles),
     checkCyberArkTls(config.cyberark),

@@ -13,6 +13,7 @@ Deno.test("runDoctor() runs the checks in the order of the manual's checklist, p
   assertEquals(results.map((r) => r.check), [
     "api-keys",
     "policy",
+    "approvals",
     "changeme",
     "handle-single-use",
     "handle-ttl",
