@@ -39,10 +39,12 @@ export interface SiteRewrite {
   keyPem: string;
   /** Port for `listen 443` (IPv4 only; the `[::]:443` line is dropped). */
   listenPort: number;
-  /** Replaces the port of `proxy_pass http://127.0.0.1:8443`. */
+  /** Replaces the port of every `proxy_pass http://127.0.0.1:8443`. */
   upstreamPort?: number;
-  /** Extra `allow` lines placed before the site's own. */
+  /** Extra `allow` lines placed before the site's own (server level). */
   allow?: string[];
+  /** Extra `allow` lines placed before those of `location /approvals/`. */
+  approversAllow?: string[];
 }
 
 /** A temporary nginx prefix holding the rewritten site. */
@@ -73,7 +75,7 @@ export async function writeNginxPrefix(
     .replace(/listen 443 ssl;/, `listen 127.0.0.1:${rewrite.listenPort} ssl;`)
     .replace(/\n\s*listen \[::\]:443 ssl;/, "");
   if (rewrite.upstreamPort !== undefined) {
-    site = site.replace(
+    site = site.replaceAll(
       "proxy_pass http://127.0.0.1:8443;",
       `proxy_pass http://127.0.0.1:${rewrite.upstreamPort};`,
     );
@@ -84,6 +86,21 @@ export async function writeNginxPrefix(
       (_match, indent: string) =>
         `\n${
           rewrite.allow!.map((a) => `${indent}allow ${a};\n`).join("")
+        }${indent}allow `,
+    );
+  }
+  if (rewrite.approversAllow !== undefined) {
+    const start = site.indexOf("location /approvals/ {");
+    if (start < 0) {
+      throw new Error("The site file has no location /approvals/ block");
+    }
+    site = site.slice(0, start) + site.slice(start).replace(
+      /\n(\s*)allow /,
+      (_match, indent: string) =>
+        `\n${
+          rewrite.approversAllow!.map((a) => `${indent}allow ${a};\n`).join(
+            "",
+          )
         }${indent}allow `,
     );
   }

@@ -66,6 +66,10 @@ export interface HarnessOptions {
   /** Failed logins per address before 429 (default 5). */
   failureLimit?: number;
   timeoutSeconds?: number;
+  /** `ALLOWED_HOSTS` of the gateway in front; default `[HOST]`. */
+  allowedHosts?: string[];
+  /** `TRUSTED_PROXIES`; default none. */
+  trustedProxies?: string[];
 }
 
 /** A mounted console with its broker. */
@@ -107,8 +111,14 @@ export function approvalsHarness(options: HarnessOptions = {}): Harness {
     toolCalls: { limit: 0, windowSeconds: 60 },
   });
   const app = new Hono<GatewayEnv>();
-  app.use("/approvals/*", clientIp({ trustedProxies: [] }));
-  app.use("/approvals/*", hostGuard({ allowedHosts: [HOST] }));
+  app.use(
+    "/approvals/*",
+    clientIp({ trustedProxies: options.trustedProxies ?? [] }),
+  );
+  app.use(
+    "/approvals/*",
+    hostGuard({ allowedHosts: options.allowedHosts ?? [HOST] }),
+  );
   app.route(
     "/approvals",
     approvalRoutes({
