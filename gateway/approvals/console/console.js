@@ -146,6 +146,15 @@
     setField(article, "reason", request.reason);
     setField(article, "handle-id", request.handleId);
     setField(article, "command", request.command);
+    // Rows that do not apply (no database for ssh_execute, no reason given)
+    // are hidden rather than shown empty.
+    for (const name of ["database", "reason", "handle-id", "client-ip"]) {
+      const dd = article.querySelector(`dd[data-field="${name}"]`);
+      if (dd !== null && dd.textContent === "") {
+        dd.hidden = true;
+        dd.previousElementSibling.hidden = true;
+      }
+    }
     article.querySelector('button[data-action="approve"]').addEventListener(
       "click",
       () => decide(request.id, "approve", article),

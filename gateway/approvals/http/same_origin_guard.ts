@@ -11,9 +11,11 @@ import { unbracket } from "../../ip_address.ts";
 
 /**
  * Refuses with 403 a POST whose `Sec-Fetch-Site` is `cross-site` or
- * `same-site`, whose `Origin` is `null`, or whose `Origin` names another host
- * than `Host` (nginx passes the client's Host without its port, so host names
- * are compared).
+ * `same-site`, or whose `Origin` names another host than `Host` (nginx
+ * passes the client's Host without its port, so host names are compared).
+ * `Origin: null` is refused unless the browser vouches with
+ * `Sec-Fetch-Site: same-origin`: under `Referrer-Policy: no-referrer`
+ * Chromium sends `null` for the console's own login form.
  */
 export function sameOriginGuard(): MiddlewareHandler {
   return async (c, next): Promise<Response | void> => {
@@ -40,6 +42,9 @@ export function crossOriginReason(
     "Cross-origin request refused; use the approvals console itself or the API with Authorization: Bearer";
   if (fetchSite === "cross-site" || fetchSite === "same-site") return refusal;
   if (origin === undefined) return undefined;
+  if (origin === "null") {
+    return fetchSite === "same-origin" ? undefined : refusal;
+  }
   let originHost: string;
   let ownHost: string;
   try {

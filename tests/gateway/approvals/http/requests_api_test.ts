@@ -387,6 +387,25 @@ Deno.test("requests API: a cross-origin POST is refused before it is looked at",
       assertEquals(login.headers.get("set-cookie"), null);
       await login.body?.cancel();
     }
+    // The console's own login form: Chromium sends Origin: null under
+    // Referrer-Policy: no-referrer, and Sec-Fetch-Site: same-origin.
+    const form = await h.request("/login", {
+      method: "POST",
+      headers: { origin: "null", "sec-fetch-site": "same-origin" },
+      body: new URLSearchParams({ key: ALICE_KEY }),
+    });
+    assertEquals(form.status, 303);
+    await form.body?.cancel();
+    const spoofed = await h.request("/login", {
+      method: "POST",
+      headers: {
+        origin: "https://evil.example",
+        "sec-fetch-site": "same-origin",
+      },
+      body: new URLSearchParams({ key: ALICE_KEY }),
+    });
+    assertEquals(spoofed.status, 403, "a foreign Origin is refused anyway");
+    await spoofed.body?.cancel();
     // The console's own origin (any port: nginx passes Host without it).
     const same = await post(h, `/api/requests/${id}/approve`, {}, {
       cookie,
