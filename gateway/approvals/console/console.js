@@ -266,10 +266,12 @@
       connection.textContent = "reconnecting…";
       connection.classList.remove("ok");
       // A stream refused with 401 (session over) does not reconnect.
+      // A 401 from api/session goes to the login page; anything else (the
+      // gateway restarting, a proxy error) tries again.
       if (events.readyState === EventSource.CLOSED) {
         api("api/session").then(
           () => setTimeout(listen, 2000),
-          () => {},
+          () => setTimeout(listen, 5000),
         );
       }
     });

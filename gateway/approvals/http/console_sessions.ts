@@ -10,6 +10,7 @@
  * @module
  */
 import type { RedisConnectionOptions } from "../../../vault/redis_handle_store.ts";
+import type { HandleStoreConfig } from "../../config/mod.ts";
 import { MemoryConsoleSessions } from "./memory_console_sessions.ts";
 import { RedisConsoleSessions } from "./redis_console_sessions.ts";
 
@@ -60,5 +61,25 @@ export function createConsoleSessions(
   }
   return new MemoryConsoleSessions(
     options.now === undefined ? {} : { now: options.now },
+  );
+}
+
+/**
+ * The session store that goes with the handle store: in Redis (same
+ * connection and `REDIS_KEY_PREFIX`) with `HANDLE_STORE=redis`, so every
+ * replica accepts a cookie; else in memory.
+ */
+export function consoleSessionsFor(
+  handleStore: HandleStoreConfig,
+): ConsoleSessions {
+  return createConsoleSessions(
+    handleStore.kind === "redis"
+      ? {
+        redis: {
+          ...handleStore.connection,
+          keyPrefix: handleStore.keyPrefix,
+        },
+      }
+      : {},
   );
 }

@@ -13,6 +13,7 @@ export type { ApprovalsEnv } from "./approvals_env.ts";
 export {
   type ConsoleSession,
   type ConsoleSessions,
+  consoleSessionsFor,
   type ConsoleSessionsOptions,
   createConsoleSessions,
   type NewConsoleSession,

@@ -13,6 +13,7 @@ import {
   type ApprovalState,
   type ApprovalVerdict,
 } from "../approval.ts";
+import { MAX_APPROVAL_COMMENT_CHARS } from "../broker.ts";
 import type { ApprovalsEnv } from "./approvals_env.ts";
 import { isApprovalId } from "./approval_id.ts";
 
@@ -27,8 +28,6 @@ export const APPROVAL_STATES: readonly ApprovalState[] = [
 export const DEFAULT_LIST_LIMIT = 100;
 /** The largest `?limit=`. */
 export const MAX_LIST_LIMIT = 500;
-/** The longest comment, in characters. */
-export const MAX_COMMENT_LENGTH = 2000;
 
 const STATUS_OF: Record<ApprovalErrorReason, 400 | 403 | 404 | 409> = {
   invalid: 400,
@@ -144,10 +143,10 @@ async function readComment(
   if (typeof comment !== "string") {
     return badRequest(c, "comment must be a string");
   }
-  if (comment.length > MAX_COMMENT_LENGTH) {
+  if (comment.length > MAX_APPROVAL_COMMENT_CHARS) {
     return badRequest(
       c,
-      `comment is longer than ${MAX_COMMENT_LENGTH} characters; shorten it`,
+      `comment is longer than ${MAX_APPROVAL_COMMENT_CHARS} characters; shorten it`,
     );
   }
   return comment;

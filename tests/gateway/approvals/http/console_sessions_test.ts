@@ -14,6 +14,7 @@ import {
   SHARED_REDIS,
 } from "../../../support/redis.ts";
 import {
+  consoleSessionsFor,
   createConsoleSessions,
   MemoryConsoleSessions,
   RedisConsoleSessions,
@@ -46,6 +47,19 @@ Deno.test("memoryConsoleSessions keeps a session until it ends, then forgets it"
 
 Deno.test("createConsoleSessions() keeps sessions in memory without Redis", () => {
   assert(createConsoleSessions() instanceof MemoryConsoleSessions);
+});
+
+Deno.test("consoleSessionsFor() follows HANDLE_STORE: memory, or Redis under the same prefix", async () => {
+  assert(
+    consoleSessionsFor({ kind: "memory" }) instanceof MemoryConsoleSessions,
+  );
+  const redis = consoleSessionsFor({
+    kind: "redis",
+    keyPrefix: "mcp:",
+    connection: { host: "127.0.0.1", port: 6379, db: 0, tls: false },
+  });
+  assert(redis instanceof RedisConsoleSessions);
+  await redis.close();
 });
 
 Deno.test("the CSRF token is derived from the session token and differs per session", () => {

@@ -5,6 +5,7 @@ import {
   assertStringIncludes,
 } from "../../../support/assert.ts";
 import { captureLogLines } from "../../../support/log_lines.ts";
+import { MAX_APPROVAL_COMMENT_CHARS } from "../../../../gateway/approvals/broker.ts";
 import {
   ALICE_KEY,
   approvalsHarness,
@@ -231,7 +232,7 @@ Deno.test("requests API: a malformed id, state, limit or body is a 400 with a me
     assertEquals(form.status, 400);
     await form.body?.cancel();
     const long = await post(h, `/api/requests/${id}/approve`, {
-      comment: "x".repeat(2001),
+      comment: "x".repeat(MAX_APPROVAL_COMMENT_CHARS + 1),
     });
     assertEquals(long.status, 400);
     await long.body?.cancel();
