@@ -434,3 +434,20 @@ Deno.test("requests API: GET /api/session names a Bearer approver without a CSRF
     await h.close();
   }
 });
+
+Deno.test("requests API: a request whose wait ran out is listed as expired and cannot be approved (409)", async () => {
+  const h = approvalsHarness({ timeoutSeconds: 1 });
+  try {
+    const { id, outcome } = await h.file();
+    assertEquals((await outcome).state, "expired");
+    const expired = await (await h.request("/api/requests?state=expired", {
+      headers: bearer(),
+    })).json();
+    assertEquals(expired.requests.map((r: { id: string }) => r.id), [id]);
+    const late = await post(h, `/api/requests/${id}/approve`, { comment: "" });
+    assertEquals(late.status, 409);
+    assertEquals((await late.json()).error, "not_pending");
+  } finally {
+    await h.close();
+  }
+});
