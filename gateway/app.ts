@@ -1,7 +1,8 @@
 /**
- * The HTTP gateway: `/health`, and the four MCP endpoints behind the
- * middleware chain of `gateway/http/` (client address, Host/Origin check,
- * failed-authentication limit, API key, body size limit).
+ * The HTTP gateway: `/health`, the four MCP endpoints behind the middleware
+ * chain of `gateway/http/` (client address, Host/Origin check,
+ * failed-authentication limit, API key, body size limit), and the approvals
+ * console at `/approvals/`.
  *
  * @module
  */
@@ -16,6 +17,8 @@ import {
   methodNotAllowed,
   requestBodyLimit,
 } from "./http/mod.ts";
+import { approvalRoutes } from "./approvals/http/mod.ts";
+import type { Config } from "./config/mod.ts";
 import { ENDPOINT_NAMES, handleMcpRequest } from "./mcp_endpoints.ts";
 import type { GatewayServices } from "./tool_context.ts";
 
@@ -53,6 +56,22 @@ export function createApp(services: GatewayServices): Hono<GatewayEnv> {
   );
   app.use("/mcp/*", requestBodyLimit({ maxBytes: http.maxRequestBytes }));
 
+  // The approvals console and its API: approvers, not MCP principals, so
+  // they bring their own authentication (approver keys, sessions, CSRF).
+  app.use("/approvals/*", clientIp({ trustedProxies: http.trustedProxies }));
+  app.use("/approvals/*", hostGuard({ allowedHosts: http.allowedHosts }));
+  app.route(
+    "/approvals",
+    approvalRoutes({
+      broker: services.approvals,
+      approvers: services.config.approvals.approvers,
+      sessionSeconds: services.config.approvals.sessionSeconds,
+      sessions: services.consoleSessions,
+      secureCookies: secureConsoleCookies(services.config),
+      failures: services.rateLimits.authFailures,
+    }),
+  );
+
   for (const endpoint of ENDPOINT_NAMES) {
     app.post(`/mcp/${endpoint}`, (c) =>
       handleMcpRequest(endpoint, c.req.raw, {
@@ -74,4 +93,15 @@ export function createApp(services: GatewayServices): Hono<GatewayEnv> {
     return c.json({ error: "internal", message: "Internal error" }, 500);
   });
   return app;
+}
+
+/**
+ * Whether console cookies are `Secure`: when approvers reach the service
+ * over TLS, i.e. through a trusted TLS proxy (`TRUSTED_PROXIES`) or at an
+ * `https://` `APPROVAL_CONSOLE_URL`. A plain-HTTP local demo gets cookies
+ * a browser sends back over HTTP.
+ */
+function secureConsoleCookies(config: Config): boolean {
+  return config.http.trustedProxies.length > 0 ||
+    config.approvals.consoleUrl?.protocol === "https:";
 }

@@ -69,14 +69,101 @@ export async function handleMcpRequest(
     );
   }
   for (const register of tools) register(server, context);
+  const body = await readBody(request);
+  // A tool call that asked for progress gets an event stream, so that its
+  // progress notifications (and keep-alive comments) reach the client while
+  // it waits; everything else is answered with plain JSON.
+  const streamed = body.ok && asksForProgress(body.value);
   const transport = new WebStandardStreamableHTTPServerTransport({
     sessionIdGenerator: undefined,
-    enableJsonResponse: true,
+    enableJsonResponse: !streamed,
   });
   await server.connect(transport);
+  let response: Response;
   try {
-    return await transport.handleRequest(request);
-  } finally {
+    response = body.ok
+      ? await transport.handleRequest(request, { parsedBody: body.value })
+      : await transport.handleRequest(
+        new Request(request.url, {
+          method: request.method,
+          headers: request.headers,
+          body: body.text,
+        }),
+      );
+  } catch (error) {
     await server.close();
+    throw error;
   }
+  if (!streamed || response.body === null) {
+    await server.close();
+    return response;
+  }
+  // The server lives until its stream ends: closing it earlier would end the
+  // stream before the result. A client that goes away cancels the stream,
+  // and closing the server then aborts the waiting call's signal.
+  return new Response(closingWith(response.body, () => server.close()), {
+    status: response.status,
+    headers: response.headers,
+  });
+}
+
+/** The request body as text, and as JSON when it parses. */
+async function readBody(
+  request: Request,
+): Promise<{ ok: true; value: unknown } | { ok: false; text: string }> {
+  const text = await request.text();
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, text };
+  }
+}
+
+/** Whether a JSON-RPC message (or batch) is a tools/call with a progress token. */
+function asksForProgress(value: unknown): boolean {
+  const messages = Array.isArray(value) ? value : [value];
+  return messages.some((message) => {
+    if (typeof message !== "object" || message === null) return false;
+    const { method, params } = message as {
+      method?: unknown;
+      params?: { _meta?: { progressToken?: unknown } };
+    };
+    const token = params?._meta?.progressToken;
+    return method === "tools/call" &&
+      (typeof token === "string" || typeof token === "number");
+  });
+}
+
+/** `body`, calling `onEnd` once when it is read to the end or cancelled. */
+function closingWith(
+  body: ReadableStream<Uint8Array>,
+  onEnd: () => Promise<void>,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let ended = false;
+  const end = async (): Promise<void> => {
+    if (ended) return;
+    ended = true;
+    await onEnd().catch(() => {});
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller): Promise<void> {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          await end();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (error) {
+        controller.error(error);
+        await end();
+      }
+    },
+    async cancel(reason): Promise<void> {
+      await reader.cancel(reason).catch(() => {});
+      await end();
+    },
+  });
 }

@@ -1,8 +1,9 @@
 /**
  * Where a tool call meets the policy: `enforcePolicy()` asks the policy in
- * force and throws {@linkcode PolicyDeniedError} for anything it does not
- * allow, before any secret moves (get_credential asks before the CCP is
- * called; a target tool before its handle is taken).
+ * force and throws {@linkcode PolicyDeniedError} for anything it denies,
+ * before any secret moves (get_credential asks before the CCP is called; a
+ * target tool before its handle is taken). A decision of `approve` is
+ * returned: the caller sends the call to an approver (`approval_gate.ts`).
  *
  * @module
  */
@@ -22,14 +23,14 @@ const NO_POLICY: PolicyDecision = {
 };
 
 /**
- * A call the policy does not allow. Its message names the deciding rule
+ * A call the policy denies. Its message names the deciding rule
  * (never the policy's other contents) and the fix; the audit line is
  * written where tool errors are mapped.
  */
 export class PolicyDeniedError extends Error {
   /** The request as the policy saw it (for the audit line). */
   readonly request: PolicyRequest;
-  /** What the policy decided (`deny` or `approve`). */
+  /** What the policy decided (`deny`). */
   readonly decision: PolicyDecision;
   /** The id of the handle the call presented (target tools). */
   readonly handleId: string | undefined;
@@ -51,8 +52,8 @@ export class PolicyDeniedError extends Error {
 /**
  * Asks the policy in force about one call.
  *
- * @returns the allowing decision (its `readOnly` binds db_query)
- * @throws {PolicyDeniedError} when a rule denies it, a rule asks for an approval, or no rule allows it
+ * @returns the decision, `allow` or `approve` (its `readOnly` binds db_query)
+ * @throws {PolicyDeniedError} when a rule denies it or no rule allows it
  */
 export function enforcePolicy(
   context: ToolContext,
@@ -62,7 +63,7 @@ export function enforcePolicy(
   const policy = context.services.policy.current();
   if (policy === undefined) return NO_POLICY;
   const decision = policy.evaluate(request);
-  if (decision.effect !== "allow") {
+  if (decision.effect === "deny") {
     throw new PolicyDeniedError(request, decision, handleId);
   }
   return decision;
@@ -77,9 +78,6 @@ function deniedText(request: PolicyRequest, decision: PolicyDecision): string {
     return `Refused by policy: no rule allows ${who} to ${
       describeCall(request.tool, request)
     }; ask an administrator to add a rule that allows it to the policy file (POLICY_FILE)`;
-  }
-  if (decision.effect === "approve") {
-    return `Refused by policy rule "${decision.rule}": it requires a second person's approval, which this service does not offer yet; have the operation run by someone the policy allows, or ${FIX}`;
   }
   return `Refused by policy rule "${decision.rule}": ${who} may not ${
     describeCall(request.tool, request)

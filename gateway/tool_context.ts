@@ -7,6 +7,8 @@
 import type { ExecutorRunner } from "../executors/spawner/mod.ts";
 import type { CcpClient } from "../vault/ccp_client.ts";
 import type { HandleVault } from "../vault/handle_vault.ts";
+import type { ApprovalBroker } from "./approvals/approval.ts";
+import type { ConsoleSessions } from "./approvals/http/mod.ts";
 import type { Config } from "./config/mod.ts";
 import type { PolicyHolder } from "./policy/policy.ts";
 import type { RateLimits } from "./rate_limits.ts";
@@ -22,6 +24,10 @@ export interface GatewayServices {
   rateLimits: RateLimits;
   /** The policy in force (POLICY_FILE), reloaded on SIGHUP and file change. */
   policy: PolicyHolder;
+  /** Pending four-eyes approvals (`effect: approve` rules). */
+  approvals: ApprovalBroker;
+  /** Signed-in approvers of the approvals console. */
+  consoleSessions: ConsoleSessions;
 }
 
 /** How a principal proved who it is (OAuth may come later). */

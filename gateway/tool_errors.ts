@@ -15,6 +15,7 @@ import { HandleStoreError } from "../vault/handle_store_error.ts";
 import { HandleError } from "../vault/handle_vault.ts";
 import { audit } from "./audit.ts";
 import { InputError } from "./input_error.ts";
+import { ApprovalRefusedError } from "./approval_gate.ts";
 import { PolicyDeniedError } from "./policy_gate.ts";
 import { ToolCallLimitError } from "./rate_limits.ts";
 import { redactHandles } from "./redact_handles.ts";
@@ -72,7 +73,7 @@ export interface MapToolErrorOptions {
 function leavesHandleUsable(error: unknown): boolean {
   if (error instanceof HandleError) {
     return error.reason === "host_mismatch" || error.reason === "scope" ||
-      error.reason === "principal_mismatch";
+      error.reason === "principal_mismatch" || error.reason === "reserved";
   }
   return !(error instanceof HandleStoreError);
 }
@@ -179,6 +180,26 @@ function mapError(
       effect: decision.effect,
       matched_rules: decision.matched.join(","),
     }, "warning");
+    return toolError(error.message);
+  }
+  if (error instanceof ApprovalRefusedError) {
+    // Denials and expiries were audited by the broker; a rule that asks for
+    // approval on a service without approvers is a policy refusal.
+    if (error.refusal === "no_approvers") {
+      const { subject } = error;
+      audit("policy_denied", {
+        ...base,
+        safe: subject.safe,
+        object_name: subject.object,
+        ...(subject.host === undefined ? {} : { host: subject.host }),
+        ...(subject.handleId === undefined
+          ? {}
+          : { handle_id: subject.handleId }),
+        rule: subject.rule,
+        effect: "approve",
+        matched_rules: subject.rule,
+      }, "warning");
+    }
     return toolError(error.message);
   }
   if (error instanceof InputError) {

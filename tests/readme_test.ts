@@ -13,11 +13,9 @@ import {
   ConfigError,
   loadConfig,
 } from "../gateway/config/mod.ts";
+import { createServices } from "../gateway/services.ts";
 import { createCcpClient } from "../gateway/ccp_setup.ts";
 import { ENDPOINT_NAMES, handleMcpRequest } from "../gateway/mcp_endpoints.ts";
-import { createRateLimits } from "../gateway/rate_limits.ts";
-import { ExecutorSpawner } from "../executors/spawner/mod.ts";
-import { HandleVault } from "../vault/handle_vault.ts";
 
 const README = await Deno.readTextFile(`${PROJECT_ROOT}README.md`);
 const DOCS = await Promise.all(
@@ -48,14 +46,9 @@ async function listTools(): Promise<
   Record<string, { name: string; args: string[] }[]>
 > {
   const config = loadConfig({ env: BASE_ENV, home: "/nonexistent" });
-  const services = {
-    config,
-    ccp: createCcpClient(config.cyberark),
-    vault: new HandleVault(config.handles),
-    executors: new ExecutorSpawner(),
-    rateLimits: createRateLimits(config.rateLimits),
-    policy: { current: () => undefined },
-  };
+  const ccp = createCcpClient(config.cyberark);
+  const running = createServices(config, ccp);
+  const { services } = running;
   const out: Record<string, { name: string; args: string[] }[]> = {};
   for (const endpoint of ENDPOINT_NAMES) {
     const response = await handleMcpRequest(
@@ -82,8 +75,8 @@ async function listTools(): Promise<
       args: Object.keys(tool.inputSchema.properties ?? {}).sort(),
     }));
   }
-  services.ccp.close();
-  await services.vault.close();
+  ccp.close();
+  await running.close();
   return out;
 }
 

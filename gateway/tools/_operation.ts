@@ -12,6 +12,8 @@
  * 3a. ask the policy (POLICY_FILE) about the principal, the tool, the host,
  *    the command and the Safe and object the handle was fetched from; a
  *    denial refuses the call here (a `read_only` rule binds db_query);
+ * 3b. a rule that asks for approval: hold the handle for this call and wait
+ *    for a second person; anything but an approval releases it unspent;
  * 4. hold a free executor slot (a busy service refuses here);
  * 5. redeem the handle (the same checks, atomically);
  * 6. warn about every insecure setting in use;
@@ -37,13 +39,18 @@ import type {
 import {
   type ExecutorCredential,
   type ExecutorKind,
+  type ExecutorReservation,
   type ResultOf,
   validateTarget,
 } from "../../executors/spawner/mod.ts";
 import type {
+  HandleReservation,
   RedeemedCredential,
   RedeemTarget,
 } from "../../vault/handle_vault.ts";
+import type { ApprovalOutcome } from "../approvals/approval.ts";
+import { approvedLine, awaitApproval } from "../approval_gate.ts";
+import { type CallControl, NO_CONTROL } from "../call_control.ts";
 import { enforcePolicy } from "../policy_gate.ts";
 import type { PolicyTool } from "../policy/policy.ts";
 import type { HandleProtocol } from "../../vault/handle_scope.ts";
@@ -53,6 +60,12 @@ import { validateInput } from "../input_error.ts";
 import { limitToolCall } from "../rate_limits.ts";
 import { callerFields, type ToolContext } from "../tool_context.ts";
 import { mapToolError, toolError } from "../tool_errors.ts";
+
+/**
+ * Seconds a held handle outlives the approval timeout besides the
+ * operation's own limit, so an approved call always finds it.
+ */
+const APPROVAL_HOLD_MARGIN_S = 30;
 
 /** The `secret_handle` argument. */
 export const secretHandleArgument = z.string().min(1).max(100).describe(
@@ -181,6 +194,8 @@ export interface TargetTool<K extends TargetKind, P> {
   domain?(redeemed: RedeemedCredential, target: Target): string | undefined;
   /** Audit fields known before the run (command, database...). */
   auditFields(prepared: P, grant: OperationGrant): AuditFields;
+  /** The database an approver is shown, e.g. `orders (postgres)` (db_query). */
+  approvalDatabase?(prepared: P): string;
   /** The result as the model sees it, and its audit fields. */
   succeeded(result: ResultOf<K>, facts: RunFacts<P>): ToolOutcome;
   /** The failure as the model sees it, and its audit fields. */
@@ -195,6 +210,7 @@ export async function runTargetOperation<K extends TargetKind, P>(
   tool: TargetTool<K, P>,
   call: TargetCall,
   context: ToolContext,
+  control: CallControl = NO_CONTROL,
 ): Promise<CallToolResult> {
   const scope = {
     tool: tool.name,
@@ -235,11 +251,54 @@ export async function runTargetOperation<K extends TargetKind, P>(
       rule: decision.rule,
     };
     const limitMs = timeoutMs(call.timeoutSeconds, config.executors);
+    // A rule that asks for approval: the handle is held for this call while
+    // a second person decides (nobody else can redeem it, and it cannot
+    // expire meanwhile); anything but an approval releases it unspent.
+    let approval: ApprovalOutcome | undefined;
+    let held: HandleReservation | undefined;
+    if (decision.effect === "approve") {
+      held = await vault.reserve(
+        call.secretHandle,
+        bound,
+        (context.services.approvals.timeoutSeconds + APPROVAL_HOLD_MARGIN_S) *
+            1000 + limitMs,
+      );
+      try {
+        approval = await awaitApproval(context, control, {
+          principal: context.principal.name,
+          clientIp: context.clientIp,
+          tool: tool.name,
+          host: target.host,
+          port: target.port,
+          safe: facts.safe,
+          object: facts.objectName,
+          username: facts.username,
+          command: tool.command,
+          ...(tool.approvalDatabase === undefined
+            ? {}
+            : { database: tool.approvalDatabase(prepared) }),
+          rule: decision.rule ?? "",
+          ...(facts.reason === undefined ? {} : { reason: facts.reason }),
+          handleId: facts.handleId,
+        });
+      } catch (error) {
+        await held.release();
+        throw error;
+      }
+    }
     // Hold an executor slot before taking the handle: a busy service
     // refuses the call without spending it.
-    const reservation = await executors.reserve({ timeoutMs: limitMs });
+    let reservation: ExecutorReservation;
     try {
-      const redeemed = await vault.redeem(call.secretHandle, bound);
+      reservation = await executors.reserve({ timeoutMs: limitMs });
+    } catch (error) {
+      await held?.release();
+      throw error;
+    }
+    try {
+      const redeemed = held === undefined
+        ? await vault.redeem(call.secretHandle, bound)
+        : await held.claim();
       handleSpent = true;
       tool.warnInsecure?.({ target, prepared });
       const outcome = await reservation.run({
@@ -264,12 +323,20 @@ export async function runTargetOperation<K extends TargetKind, P>(
         handle_id: redeemed.handleId,
         ...callerFields(context),
         policy_rule: grant.rule ?? null,
+        ...(approval === undefined ? {} : {
+          approval_id: approval.id,
+          approved_by: approval.approver ?? null,
+        }),
         duration_ms: Math.round(performance.now() - started),
         ...result.audit,
       }, result.level ?? (outcome.ok ? "info" : "warning"));
+      // An approved call says who approved it, first.
+      const text = approval === undefined
+        ? result.text
+        : `${approvedLine(approval)}\n${result.text}`;
       return outcome.ok
-        ? { content: [{ type: "text", text: result.text }] }
-        : toolError(result.text);
+        ? { content: [{ type: "text", text }] }
+        : toolError(text);
     } finally {
       reservation.release();
     }

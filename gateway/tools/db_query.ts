@@ -16,6 +16,7 @@ import type {
 import { type Config, insecureDbTls } from "../config/mod.ts";
 import { type DbType, validateDatabaseName } from "../database_name.ts";
 import { formatDbResult } from "../format_db_result.ts";
+import { callControl, type ToolExtra } from "../call_control.ts";
 import type { ToolContext } from "../tool_context.ts";
 import {
   genericFailureText,
@@ -97,14 +98,19 @@ export function registerDbQuery(server: McpServer, context: ToolContext): void {
       },
       annotations: { destructiveHint: true, openWorldHint: true },
     },
-    (args: DbQueryArgs): Promise<CallToolResult> =>
-      runTargetOperation(dbTool(args, context), {
-        host: args.host,
-        port: args.port ?? DEFAULT_DB_PORTS[args.db_type],
-        secretHandle: args.secret_handle,
-        timeoutSeconds: args.timeout_seconds,
-        refusalFields: { db_type: args.db_type },
-      }, context),
+    (args: DbQueryArgs, extra: ToolExtra): Promise<CallToolResult> =>
+      runTargetOperation(
+        dbTool(args, context),
+        {
+          host: args.host,
+          port: args.port ?? DEFAULT_DB_PORTS[args.db_type],
+          secretHandle: args.secret_handle,
+          timeoutSeconds: args.timeout_seconds,
+          refusalFields: { db_type: args.db_type },
+        },
+        context,
+        callControl(extra),
+      ),
   );
 }
 
@@ -137,6 +143,7 @@ export function dbTool(
       ...operation,
       readOnly: grant.readOnly,
     }),
+    approvalDatabase: (operation) => `${operation.database} (${dbType})`,
     auditFields: (operation, grant) => ({
       read_only: grant.readOnly,
       database: operation.database,

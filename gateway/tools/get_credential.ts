@@ -16,6 +16,14 @@ import {
 } from "../../vault/handle_vault.ts";
 import { audit } from "../audit.ts";
 import { validateInput } from "../input_error.ts";
+import { approvedLine, awaitApproval } from "../approval_gate.ts";
+import type { ApprovalOutcome } from "../approvals/approval.ts";
+import {
+  type CallControl,
+  callControl,
+  NO_CONTROL,
+  type ToolExtra,
+} from "../call_control.ts";
 import { enforcePolicy } from "../policy_gate.ts";
 import { SetupError } from "../setup_error.ts";
 import { limitToolCall } from "../rate_limits.ts";
@@ -70,14 +78,15 @@ export function registerGetCredential(
       inputSchema: GetCredentialArguments.shape,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    (args: GetCredentialArgs): Promise<CallToolResult> =>
-      getCredential(args, context),
+    (args: GetCredentialArgs, extra: ToolExtra): Promise<CallToolResult> =>
+      getCredential(args, context, callControl(extra)),
   );
 }
 
 async function getCredential(
   args: GetCredentialArgs,
   context: ToolContext,
+  control: CallControl = NO_CONTROL,
 ): Promise<CallToolResult> {
   const { ccp } = context.services;
   const scope = {
@@ -97,13 +106,26 @@ async function getCredential(
       ...(args.reason === undefined ? {} : { reason: args.reason }),
     };
     validateInput(() => validateCcpQuery(query));
-    // Before the CCP is asked: a denied principal moves no secret.
-    enforcePolicy(context, {
+    // Before the CCP is asked: a denied principal moves no secret, and a
+    // rule that asks for approval waits for a second person first.
+    const decision = enforcePolicy(context, {
       principal: context.principal.name,
       tool: GET_CREDENTIAL,
       safe: args.safe,
       object: args.object_name,
     });
+    let approval: ApprovalOutcome | undefined;
+    if (decision.effect === "approve") {
+      approval = await awaitApproval(context, control, {
+        principal: context.principal.name,
+        clientIp: context.clientIp,
+        tool: GET_CREDENTIAL,
+        safe: args.safe,
+        object: args.object_name,
+        rule: decision.rule ?? "",
+        ...(args.reason === undefined ? {} : { reason: args.reason }),
+      });
+    }
     const account = await ccp.retrieve(query);
     const issued = await issue(context, {
       secret: account.content,
@@ -118,6 +140,8 @@ async function getCredential(
       properties: account.properties,
       // Only this principal may redeem the handle.
       principal: context.principal.name,
+      // Shown to an approver of a call that uses the handle.
+      ...(args.reason === undefined ? {} : { reason: args.reason }),
     });
     audit("credential_fetched", {
       app_id: ccp.appId,
@@ -126,8 +150,12 @@ async function getCredential(
       handle_id: issued.handleId,
       ttl_seconds: issued.ttlSeconds,
       ...callerFields(context),
+      ...(approval === undefined
+        ? {}
+        : { approval_id: approval.id, approved_by: approval.approver ?? null }),
     });
     const lines = [
+      ...(approval === undefined ? [] : [approvedLine(approval)]),
       `Handle: ${issued.handle}`,
       `Username: ${issued.username}`,
       `Address: ${issued.address}`,

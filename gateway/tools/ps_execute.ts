@@ -26,6 +26,7 @@ import type { RedeemedCredential } from "../../vault/handle_vault.ts";
 import type { WinrmTlsConfig } from "../config/mod.ts";
 import { InputError } from "../input_error.ts";
 import { isIp } from "../ip_address.ts";
+import { callControl, type ToolExtra } from "../call_control.ts";
 import type { ToolContext } from "../tool_context.ts";
 import {
   hostArgument,
@@ -93,14 +94,19 @@ export function registerPsExecute(
       timeout_seconds: timeoutArgument(context.services.config.executors),
     },
     annotations: { destructiveHint: true, openWorldHint: true },
-  }, (args: PsExecuteArgs): Promise<CallToolResult> => {
+  }, (args: PsExecuteArgs, extra: ToolExtra): Promise<CallToolResult> => {
     const useSsl = args.use_ssl ?? false;
-    return runTargetOperation(psTool(args, context), {
-      host: args.host,
-      port: args.port ?? (useSsl ? WINRM_HTTPS_PORT : WINRM_HTTP_PORT),
-      secretHandle: args.secret_handle,
-      timeoutSeconds: args.timeout_seconds,
-    }, context);
+    return runTargetOperation(
+      psTool(args, context),
+      {
+        host: args.host,
+        port: args.port ?? (useSsl ? WINRM_HTTPS_PORT : WINRM_HTTP_PORT),
+        secretHandle: args.secret_handle,
+        timeoutSeconds: args.timeout_seconds,
+      },
+      context,
+      callControl(extra),
+    );
   });
 }
 

@@ -23,6 +23,7 @@ import {
   parseKnownHostsDetailed,
 } from "../known_hosts.ts";
 import { SetupError } from "../setup_error.ts";
+import { callControl, type ToolExtra } from "../call_control.ts";
 import type { ToolContext } from "../tool_context.ts";
 import {
   genericFailureText,
@@ -80,13 +81,18 @@ export function registerSshExecute(
       },
       annotations: { destructiveHint: true, openWorldHint: true },
     },
-    (args: SshExecuteArgs): Promise<CallToolResult> =>
-      runTargetOperation(sshTool(args, context), {
-        host: args.host,
-        port: args.port ?? SSH_PORT,
-        secretHandle: args.secret_handle,
-        timeoutSeconds: args.timeout_seconds,
-      }, context),
+    (args: SshExecuteArgs, extra: ToolExtra): Promise<CallToolResult> =>
+      runTargetOperation(
+        sshTool(args, context),
+        {
+          host: args.host,
+          port: args.port ?? SSH_PORT,
+          secretHandle: args.secret_handle,
+          timeoutSeconds: args.timeout_seconds,
+        },
+        context,
+        callControl(extra),
+      ),
   );
 }
 

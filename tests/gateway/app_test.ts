@@ -6,17 +6,14 @@ import { LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
 import { assert, assertEquals } from "../support/assert.ts";
 import { assertAuditLine, captureLogLines } from "../support/log_lines.ts";
 import { createApp } from "../../gateway/app.ts";
+import { createServices } from "../../gateway/services.ts";
 import { createCcpClient } from "../../gateway/ccp_setup.ts";
-import { createRateLimits } from "../../gateway/rate_limits.ts";
 import {
   apiKeyDigest,
   loadConfig,
   unnamedKeyName,
 } from "../../gateway/config/mod.ts";
 import { ApiKeyVerifier } from "../../gateway/http/api_key_auth.ts";
-import type { GatewayServices } from "../../gateway/tool_context.ts";
-import { ExecutorSpawner } from "../../executors/spawner/mod.ts";
-import { HandleVault } from "../../vault/handle_vault.ts";
 
 const KEY = "k".repeat(8) + "0123456789abcdef0123456789abcdef";
 const BASE_ENV: Record<string, string> = {
@@ -58,19 +55,13 @@ async function withApp(
     env: { ...BASE_ENV, ...env },
     home: "/nonexistent",
   });
-  const services: GatewayServices = {
-    config,
-    ccp: createCcpClient(config.cyberark),
-    vault: new HandleVault(config.handles),
-    executors: new ExecutorSpawner(),
-    rateLimits: createRateLimits(config.rateLimits),
-    policy: { current: () => undefined },
-  };
+  const ccp = createCcpClient(config.cyberark);
+  const running = createServices(config, ccp);
   try {
-    await fn(createApp(services));
+    await fn(createApp(running.services));
   } finally {
-    services.ccp.close();
-    await services.vault.close();
+    ccp.close();
+    await running.close();
   }
 }
 

@@ -19,6 +19,8 @@ import { createCcpClient } from "../../../gateway/ccp_setup.ts";
 import { loadConfig } from "../../../gateway/config/mod.ts";
 import { formatJson } from "../../../gateway/logging.ts";
 import { createRateLimits } from "../../../gateway/rate_limits.ts";
+import { createApprovalBroker } from "../../../gateway/approvals/mod.ts";
+import { createConsoleSessions } from "../../../gateway/approvals/http/mod.ts";
 import type { Policy } from "../../../gateway/policy/policy.ts";
 import type { ToolContext } from "../../../gateway/tool_context.ts";
 import {
@@ -140,6 +142,8 @@ export interface HarnessOptions {
   policy?: Policy;
   /** The calling principal (default `agent-1`); handles are issued to it. */
   principal?: string;
+  /** How long an approval waits, in ms (default: `APPROVAL_TIMEOUT_SECONDS`). */
+  approvalTimeoutMs?: number;
 }
 
 /** The harness's calling principal unless told otherwise. */
@@ -193,6 +197,14 @@ export async function harness(
   const handle = await issue();
   const runner = new RecordingRunner(answer);
   const ccp = createCcpClient(config.cyberark);
+  const approvals = createApprovalBroker({
+    timeoutSeconds: config.approvals.timeoutSeconds,
+    ...(options.approvalTimeoutMs === undefined
+      ? {}
+      : { timeoutMs: options.approvalTimeoutMs }),
+    progressIntervalMs: 50,
+  });
+  const consoleSessions = createConsoleSessions();
   return {
     context: {
       services: {
@@ -202,6 +214,8 @@ export async function harness(
         executors: runner,
         rateLimits: createRateLimits(config.rateLimits),
         policy: { current: () => options.policy },
+        approvals,
+        consoleSessions,
       },
       clientIp: "192.0.2.7",
       principal: { name: principal, auth: "api_key" },
@@ -220,6 +234,8 @@ export async function harness(
     },
     async close(): Promise<void> {
       ccp.close();
+      await approvals.close();
+      await consoleSessions.close();
       await vault.close();
       await reset();
     },

@@ -1,0 +1,120 @@
+/**
+ * `createServices()`: the long-lived services of one gateway process, built
+ * from the configuration in dependency order (handle store -> vault;
+ * executors; rate limits; policy; approvals and console sessions), and
+ * closed in the reverse order.
+ *
+ * With `HANDLE_STORE=redis` every shared piece (handles, rate-limit
+ * counters, approval requests, console sessions) lives in the same Redis
+ * under `REDIS_KEY_PREFIX`, so any replica can serve any request.
+ *
+ * @module
+ */
+import { ExecutorSpawner } from "../executors/spawner/mod.ts";
+import type { CcpClient } from "../vault/ccp_client.ts";
+import type { HandleStore } from "../vault/handle_store.ts";
+import { HandleVault } from "../vault/handle_vault.ts";
+import { MemoryHandleStore } from "../vault/memory_handle_store.ts";
+import { RedisHandleStore } from "../vault/redis_handle_store.ts";
+import {
+  createApprovalBroker,
+  createApprovalStore,
+  createApprovalWebhook,
+} from "./approvals/mod.ts";
+import { createConsoleSessions } from "./approvals/http/mod.ts";
+import type { Config } from "./config/mod.ts";
+import {
+  createPolicyHolder,
+  type ReloadablePolicyHolder,
+} from "./policy/policy_holder.ts";
+import { createRateLimits } from "./rate_limits.ts";
+import type { GatewayServices } from "./tool_context.ts";
+
+/** The services, what start-up logs about them, and how to stop them. */
+export interface RunningServices {
+  readonly services: GatewayServices;
+  /** `memory`, or the Redis endpoint without credentials. */
+  readonly handleStoreName: string;
+  /** The policy holder (its rule count for `service_started`). */
+  readonly policy: ReloadablePolicyHolder;
+  /** Closes everything: waiting approvals expire, handles in memory are dropped. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the services and starts the policy's reload watchers. Redis
+ * connects in the background: an unreachable Redis is logged at once and
+ * fails each call that needs it until it is back.
+ */
+export function createServices(
+  config: Config,
+  ccp: CcpClient,
+): RunningServices {
+  const redis = config.handleStore.kind === "redis"
+    ? {
+      ...config.handleStore.connection,
+      keyPrefix: config.handleStore.keyPrefix,
+    }
+    : undefined;
+  let store: HandleStore;
+  let handleStoreName = "memory";
+  if (redis !== undefined) {
+    const shared = new RedisHandleStore(redis);
+    store = shared;
+    handleStoreName = shared.endpoint;
+  } else {
+    store = new MemoryHandleStore();
+  }
+  const vault = new HandleVault({ ...config.handles, store });
+  const executors = new ExecutorSpawner({
+    maxConcurrent: config.executors.maxConcurrent,
+    maxQueued: config.executors.maxQueued,
+    defaultTimeoutMs: config.executors.defaultTimeoutSeconds * 1000,
+    defaultMaxOutputBytes: config.executors.maxOutputBytes,
+    maxMemoryMb: config.executors.maxMemoryMb,
+  });
+  const rateLimits = createRateLimits(
+    config.rateLimits,
+    redis === undefined ? {} : { redis },
+  );
+  // The policy read by the configuration; SIGHUP or a change of the file
+  // replaces it, a bad new file leaves it in force.
+  const policy = createPolicyHolder(config.policy);
+  policy.start();
+  const { webhookUrl, consoleUrl } = config.approvals;
+  const approvals = createApprovalBroker({
+    timeoutSeconds: config.approvals.timeoutSeconds,
+    store: createApprovalStore(config.handleStore),
+    ...(webhookUrl === undefined ? {} : {
+      notifier: createApprovalWebhook({
+        url: webhookUrl,
+        ...(consoleUrl === undefined ? {} : { consoleUrl }),
+      }),
+    }),
+  });
+  const consoleSessions = createConsoleSessions(
+    redis === undefined ? {} : { redis },
+  );
+  return {
+    services: {
+      config,
+      ccp,
+      vault,
+      executors,
+      rateLimits,
+      policy,
+      approvals,
+      consoleSessions,
+    },
+    handleStoreName,
+    policy,
+    close: async () => {
+      await policy.close();
+      // Waiting calls expire (fail closed) before their handles go.
+      await approvals.close();
+      await consoleSessions.close();
+      await vault.close();
+      await rateLimits.close();
+    },
+  };
+}
