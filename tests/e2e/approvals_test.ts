@@ -61,6 +61,11 @@ rules:
     tools: [ssh_execute]
     commands: ["apt-get install"]
     effect: approve
+  - name: break-glass-needs-approval
+    principals: ["*"]
+    tools: [get_credential]
+    objects: [break-glass]
+    effect: approve
   - name: db-writes-need-approval
     principals: ["*"]
     tools: [db_query]
@@ -123,6 +128,8 @@ interface Setup {
   sshd: SshdFixture;
   pg: DbFixture;
   keys: { alice: string; bob: string; aliceApproves: string };
+  /** CCP requests answered so far. */
+  ccpRequests(): number;
   /** Environment of a gateway with this setup. */
   env: Record<string, string>;
   close(): Promise<void>;
@@ -133,6 +140,7 @@ async function setUp(): Promise<Setup> {
   const pg = await createPostgresFixture();
   const ccp = await startCcpFixture("PROD-LINUX", [
     sshdAccount(sshd, "svc_admin"),
+    sshdAccount(sshd, "break-glass"),
     {
       Safe: "PROD-DB",
       Name: "pg-admin",
@@ -154,6 +162,7 @@ async function setUp(): Promise<Setup> {
     sshd,
     pg,
     keys,
+    ccpRequests: () => ccp.emulator.requests,
     env: {
       ...ccp.gatewayEnv,
       MCP_API_KEYS: `alice:${keys.alice}`,
@@ -407,6 +416,48 @@ Deno.test({
               .map((r) => Number(r[0])),
             [42],
           );
+        },
+      );
+
+      await t.step(
+        "a break-glass account is fetched only after approval, and the CCP is asked only then",
+        async () => {
+          const before = setup.ccpRequests();
+          const call = callToolText(alice.cyberark, {
+            name: "get_credential",
+            arguments: {
+              safe: "PROD-LINUX",
+              object_name: "break-glass",
+              reason: "INC-4711 disk full on web01",
+            },
+          });
+          let request: Record<string, unknown> | undefined;
+          await eventually(async () => {
+            request = (await bob.pending()).find((r) =>
+              r.object === "break-glass"
+            );
+            assert(request !== undefined, "no pending get_credential");
+          });
+          assertEquals(request!.tool, "get_credential");
+          assertEquals(request!.reason, "INC-4711 disk full on web01");
+          assertEquals(request!.rule, "break-glass-needs-approval");
+          assertEquals(
+            setup.ccpRequests(),
+            before,
+            "CCP asked before approval",
+          );
+          await bob.decide(String(request!.id), "approve", "go");
+          const out = await call;
+          assertEquals(out.isError, false, out.text);
+          assert(
+            out.text.startsWith(
+              `Approved by: bob (approval request ${
+                request!.id
+              }): go\nHandle: secret://`,
+            ),
+            out.text,
+          );
+          assert(setup.ccpRequests() > before);
         },
       );
 
