@@ -21,7 +21,7 @@ import {
   createApprovalStore,
   createApprovalWebhook,
 } from "./approvals/mod.ts";
-import { createConsoleSessions } from "./approvals/http/mod.ts";
+import { consoleSessionsFor } from "./approvals/http/mod.ts";
 import type { Config } from "./config/mod.ts";
 import {
   createPolicyHolder,
@@ -92,9 +92,7 @@ export function createServices(
       }),
     }),
   });
-  const consoleSessions = createConsoleSessions(
-    redis === undefined ? {} : { redis },
-  );
+  const consoleSessions = consoleSessionsFor(config.handleStore);
   return {
     services: {
       config,

@@ -25,7 +25,9 @@ import {
   type GatewayProcess,
   startGateway,
 } from "../support/gateway_process.ts";
+import { operatorEnv } from "../support/deno_task.ts";
 import { assertNoLeak } from "../support/log_lines.ts";
+import { PROJECT_ROOT } from "../support/paths.ts";
 import {
   callToolText,
   connectMcp,
@@ -458,6 +460,45 @@ Deno.test({
             out.text,
           );
           assert(setup.ccpRequests() > before);
+        },
+      );
+
+      await t.step(
+        "deno task approvals lists the waiting call and approves it",
+        async () => {
+          const call = ssh(alice, sshd, "echo apt-get install via-cli");
+          const request = await bob.waitFor("apt-get install via-cli");
+          const cli = async (args: string[]): Promise<Deno.CommandOutput> =>
+            await new Deno.Command(Deno.execPath(), {
+              args: ["task", "--quiet", "approvals", ...args],
+              cwd: PROJECT_ROOT,
+              clearEnv: true,
+              env: {
+                ...operatorEnv("/nonexistent/.env"),
+                APPROVALS_URL: `${gateway.baseUrl}/approvals`,
+                APPROVER_KEY: keys.bob,
+              },
+              stdin: "null",
+            }).output();
+          const listed = await cli(["list", "--state", "pending"]);
+          const listing = new TextDecoder().decode(listed.stdout);
+          assertEquals(listed.code, 0, listing);
+          assertStringIncludes(listing, String(request.id));
+          const approved = await cli([
+            "approve",
+            String(request.id),
+            "--comment",
+            "via the CLI",
+          ]);
+          assertEquals(
+            approved.code,
+            0,
+            new TextDecoder().decode(approved.stderr),
+          );
+          const out = await call;
+          assertEquals(out.isError, false, out.text);
+          assertStringIncludes(out.text, "Approved by: bob");
+          assertStringIncludes(out.text, "via the CLI");
         },
       );
 
