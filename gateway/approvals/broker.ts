@@ -105,6 +105,8 @@ class Broker implements ApprovalBroker {
   readonly #pollIntervalMs: number;
   readonly #waiters = new Map<string, Waiter>();
   readonly #listeners = new Set<(request: ApprovalRequest) => void>();
+  /** `id:state` already told to the listeners, oldest first (bounded). */
+  readonly #announced = new Set<string>();
   readonly #unsubscribe: () => void;
   #closed = false;
 
@@ -154,6 +156,7 @@ class Broker implements ApprovalBroker {
       timeout_seconds: this.timeoutSeconds,
     });
     this.#notify("approval_requested", request);
+    this.#announce(request);
     return await this.#wait(request, options);
   }
 
@@ -239,6 +242,7 @@ class Broker implements ApprovalBroker {
         const late = (result.request.decidedAt ?? Date.now()) >
           result.request.expiresAt;
         this.#expired(result.request, late ? "late_decision" : "waiter_gone");
+        this.#announce(result.request);
         this.#waiters.get(id)?.wake(result.request);
         throw notPending(result.request);
       }
@@ -258,6 +262,7 @@ class Broker implements ApprovalBroker {
           granted ? "info" : "warning",
         );
         this.#notify(granted ? "approval_granted" : "approval_denied", decided);
+        this.#announce(decided);
         this.#waiters.get(id)?.wake(decided);
         return decided;
       }
@@ -319,6 +324,7 @@ class Broker implements ApprovalBroker {
             }
             if (result.outcome === "changed") {
               this.#expired(result.request, reason);
+              this.#announce(result.request);
             }
             // What the store says: a decision that won the race stands.
             finish(outcomeOf(result.request));
@@ -382,13 +388,36 @@ class Broker implements ApprovalBroker {
     }
   }
 
+  /**
+   * A change from the store (this replica's own ones echo back through
+   * Redis): wakes a waiter here, and tells the listeners what they have not
+   * heard yet.
+   */
   async #onChange(event: ApprovalStoreEvent): Promise<void> {
     const waiter = this.#waiters.get(event.id);
     const wakes = waiter !== undefined && event.state !== "pending";
-    if (!wakes && this.#listeners.size === 0) return;
+    const news = this.#listeners.size > 0 &&
+      !this.#announced.has(`${event.id}:${event.state}`);
+    if (!wakes && !news) return;
     const request = await this.#store.get(event.id);
     if (request === undefined) return;
     if (wakes) waiter.wake(request);
+    this.#announce(request);
+  }
+
+  /**
+   * Tells the listeners of a request's state once. This replica's own steps
+   * are told at once, not when Redis echoes them (a subscriber still
+   * connecting would miss that echo).
+   */
+  #announce(request: ApprovalRequest): void {
+    const key = `${request.id}:${request.state}`;
+    if (this.#announced.has(key)) return;
+    this.#announced.add(key);
+    if (this.#announced.size > 2 * MAX_LISTED_APPROVALS) {
+      const oldest = this.#announced.values().next().value;
+      if (oldest !== undefined) this.#announced.delete(oldest);
+    }
     const seen = shown(request, Date.now());
     for (const listener of [...this.#listeners]) {
       try {
