@@ -16,6 +16,7 @@ import { HandleError } from "../vault/handle_vault.ts";
 import { audit } from "./audit.ts";
 import { InputError } from "./input_error.ts";
 import { ApprovalRefusedError } from "./approval_gate.ts";
+import { ApprovalStoreError } from "./approvals/mod.ts";
 import { PolicyDeniedError } from "./policy_gate.ts";
 import { ToolCallLimitError } from "./rate_limits.ts";
 import { redactHandles } from "./redact_handles.ts";
@@ -180,6 +181,15 @@ function mapError(
       effect: decision.effect,
       matched_rules: decision.matched.join(","),
     }, "warning");
+    return toolError(error.message);
+  }
+  if (error instanceof ApprovalStoreError) {
+    // Redis unreachable while filing or watching an approval request: the
+    // message names the store and the fix, never a password.
+    log.error("{tool}: approval store unavailable: {message}", {
+      tool: scope.tool,
+      message: error.message,
+    });
     return toolError(error.message);
   }
   if (error instanceof ApprovalRefusedError) {

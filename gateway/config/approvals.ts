@@ -7,11 +7,9 @@
  *
  * @module
  */
-import { parse } from "yaml";
 import { Secret } from "../../vault/secret.ts";
 import type { Approver } from "../approvals/approval.ts";
 import type { Policy } from "../policy/policy.ts";
-import { PolicyDocumentSchema } from "../policy/policy_schema.ts";
 import {
   apiKeyDigest,
   checkUniqueKeys,
@@ -100,25 +98,9 @@ export function parseApprovalsConfig(
   };
 }
 
-/**
- * The names of a policy's `effect: approve` rules, in file order; none
- * without a policy. Read again from the policy's source file, which the
- * configuration has just validated.
- */
+/** The names of a policy's `effect: approve` rules, in file order; none without a policy. */
 export function approveRuleNames(policy: Policy | undefined): string[] {
-  if (policy === undefined) return [];
-  let data: unknown;
-  try {
-    data = parse(Deno.readTextFileSync(policy.source), { maxAliasCount: 100 });
-  } catch {
-    return [];
-  }
-  const parsed = PolicyDocumentSchema.safeParse(data);
-  return parsed.success
-    ? parsed.data.rules.filter((rule) => rule.effect === "approve").map((
-      rule,
-    ) => rule.name)
-    : [];
+  return policy === undefined ? [] : [...policy.approveRules];
 }
 
 /** One person must not both ask (API key) and approve (approver key). */

@@ -126,6 +126,9 @@ export function parsePolicy(text: string, source: string): Policy {
     source,
     sha256: createHash("sha256").update(text).digest("hex"),
     ruleCount: rules.length,
+    approveRules: rules.filter((rule) => rule.effect === "approve").map((
+      rule,
+    ) => rule.name),
     evaluate: (request) => evaluateRules(rules, request),
   };
 }

@@ -64,6 +64,8 @@ export interface Policy {
   readonly sha256: string;
   /** Number of rules. */
   readonly ruleCount: number;
+  /** The names of the `effect: approve` rules, in file order (they need approvers). */
+  readonly approveRules: readonly string[];
   /** Decides one request; never throws. */
   evaluate(request: PolicyRequest): PolicyDecision;
 }

@@ -19,7 +19,10 @@ import { createCcpClient } from "../../../gateway/ccp_setup.ts";
 import { loadConfig } from "../../../gateway/config/mod.ts";
 import { formatJson } from "../../../gateway/logging.ts";
 import { createRateLimits } from "../../../gateway/rate_limits.ts";
-import { createApprovalBroker } from "../../../gateway/approvals/mod.ts";
+import {
+  type ApprovalStore,
+  createApprovalBroker,
+} from "../../../gateway/approvals/mod.ts";
 import { createConsoleSessions } from "../../../gateway/approvals/http/mod.ts";
 import type { Policy } from "../../../gateway/policy/policy.ts";
 import type { ToolContext } from "../../../gateway/tool_context.ts";
@@ -144,6 +147,8 @@ export interface HarnessOptions {
   principal?: string;
   /** How long an approval waits, in ms (default: `APPROVAL_TIMEOUT_SECONDS`). */
   approvalTimeoutMs?: number;
+  /** Where approval requests live (default: memory). */
+  approvalStore?: ApprovalStore;
 }
 
 /** The harness's calling principal unless told otherwise. */
@@ -203,6 +208,9 @@ export async function harness(
       ? {}
       : { timeoutMs: options.approvalTimeoutMs }),
     progressIntervalMs: 50,
+    ...(options.approvalStore === undefined
+      ? {}
+      : { store: options.approvalStore }),
   });
   const consoleSessions = createConsoleSessions();
   return {

@@ -15,10 +15,14 @@ import {
 } from "../../../gateway/tools/_operation.ts";
 import { dbTool } from "../../../gateway/tools/db_query.ts";
 import { sshTool } from "../../../gateway/tools/ssh_execute.ts";
+import { RedisApprovalStore } from "../../../gateway/approvals/mod.ts";
 import { Secret } from "../../../vault/secret.ts";
+import { eventually } from "../../support/eventually.ts";
+import { freePort } from "../../support/free_port.ts";
 import {
   assert,
   assertEquals,
+  assertRejects,
   assertStringIncludes,
 } from "../../support/assert.ts";
 import {
@@ -400,5 +404,84 @@ Deno.test("policy: without read_only db_query stays read-write", async () => {
     },
     { policyId: "PostgreSQL", port: 5432, protocol: "postgres" },
     { policy: policy(writable) },
+  );
+});
+
+Deno.test("approvals: an unreachable approval store is a clear tool error and the held handle is released", async () => {
+  const port = freePort();
+  await withHarness(
+    async (h) => {
+      const result = await runSsh(h, "modprobe br_netfilter");
+      assertEquals(result.isError, true);
+      assertStringIncludes(text(result), "Approval store unavailable");
+      assertStringIncludes(text(result), `127.0.0.1:${port}`);
+      assertStringIncludes(text(result), "the handle was not used");
+      assertEquals(h.runner.calls.length, 0);
+      await stillRedeemable(h);
+    },
+    undefined,
+    undefined,
+    {
+      policy: policy(),
+      env: { APPROVERS: `bob:${"b".repeat(40)}` },
+      approvalStore: new RedisApprovalStore({
+        host: "127.0.0.1",
+        port,
+        db: 0,
+        tls: false,
+        keyPrefix: "mcp-test-unreachable:",
+        connectTimeoutMs: 500,
+        commandTimeoutMs: 500,
+      }),
+    },
+  );
+});
+
+Deno.test("approvals: an approved call runs with the held handle and says who approved; an expired one runs nothing and keeps the handle", async () => {
+  await withHarness(
+    async (h) => {
+      const call = runSsh(h, "modprobe br_netfilter");
+      let id = "";
+      await eventually(async () => {
+        const pending = await h.context.services.approvals.list({
+          state: "pending",
+        });
+        assertEquals(pending.length, 1);
+        id = pending[0]!.id;
+        assertEquals(pending[0]!.command, "modprobe br_netfilter");
+        assertEquals(pending[0]!.username, "root");
+      });
+      // Held: nobody else can redeem it while the call waits.
+      await assertRejects(() => h.vault.redeem(h.handle, h.bound));
+      await h.context.services.approvals.decide(id, "bob", "approve", "ok");
+      const result = await call;
+      assertEquals(result.isError, undefined, text(result));
+      assert(
+        text(result).startsWith(
+          `Approved by: bob (approval request ${id}): ok\n`,
+        ),
+      );
+      assertEquals(h.runner.calls.length, 1);
+    },
+    undefined,
+    undefined,
+    { policy: policy(), env: { APPROVERS: `bob:${"b".repeat(40)}` } },
+  );
+  await withHarness(
+    async (h) => {
+      const result = await runSsh(h, "modprobe br_netfilter");
+      assertEquals(result.isError, true);
+      assertStringIncludes(text(result), "No approver decided within");
+      assertStringIncludes(text(result), "the handle was not used");
+      assertEquals(h.runner.calls.length, 0);
+      await stillRedeemable(h);
+    },
+    undefined,
+    undefined,
+    {
+      policy: policy(),
+      env: { APPROVERS: `bob:${"b".repeat(40)}` },
+      approvalTimeoutMs: 200,
+    },
   );
 });
