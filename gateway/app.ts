@@ -9,16 +9,23 @@
 import { getLogger } from "@logtape/logtape";
 import { Hono } from "hono";
 import {
-  apiKeyAuth,
+  ApiKeyVerifier,
   authFailureLimit,
   clientIp,
   type GatewayEnv,
   hostGuard,
+  mcpAuth,
   methodNotAllowed,
   requestBodyLimit,
 } from "./http/mod.ts";
 import { approvalRoutes } from "./approvals/http/mod.ts";
 import type { Config } from "./config/mod.ts";
+import {
+  PROTECTED_RESOURCE_PATH,
+  type ProtectedResource,
+  protectedResourceHandler,
+  protectedResourceMetadataUrl,
+} from "./http/protected_resource.ts";
 import { ENDPOINT_NAMES, handleMcpRequest } from "./mcp_endpoints.ts";
 import type { GatewayServices } from "./tool_context.ts";
 
@@ -32,10 +39,20 @@ const log = getLogger(["gateway", "http"]);
  * @throws {RangeError} when `services.config.apiKeys` holds no principal
  */
 export function createApp(services: GatewayServices): Hono<GatewayEnv> {
-  const { apiKeys, http } = services.config;
+  const { http } = services.config;
   const app = new Hono<GatewayEnv>();
 
   app.get("/health", (c) => c.json({ status: "ok" }));
+
+  // Where MCP clients find the identity provider (RFC 9728); public, like
+  // any discovery document, but only for the service's own host names.
+  const resource = protectedResource(services.config);
+  app.use(
+    `${PROTECTED_RESOURCE_PATH}*`,
+    hostGuard({ allowedHosts: http.allowedHosts }),
+  );
+  app.get(PROTECTED_RESOURCE_PATH, protectedResourceHandler(resource));
+  app.get(`${PROTECTED_RESOURCE_PATH}/*`, protectedResourceHandler(resource));
 
   // In this order: the address comes first so the auth_failure line can name
   // it; a foreign Host is refused before its key is looked at; an address
@@ -47,13 +64,7 @@ export function createApp(services: GatewayServices): Hono<GatewayEnv> {
     "/mcp/*",
     authFailureLimit({ failures: services.rateLimits.authFailures }),
   );
-  app.use(
-    "/mcp/*",
-    apiKeyAuth({
-      principals: apiKeys.principals,
-      failures: services.rateLimits.authFailures,
-    }),
-  );
+  app.use("/mcp/*", mcpAuthFor(services));
   app.use("/mcp/*", requestBodyLimit({ maxBytes: http.maxRequestBytes }));
 
   // The approvals console and its API: approvers, not MCP principals, so
@@ -104,4 +115,42 @@ export function createApp(services: GatewayServices): Hono<GatewayEnv> {
 function secureConsoleCookies(config: Config): boolean {
   return config.http.trustedProxies.length > 0 ||
     config.approvals.consoleUrl?.protocol === "https:";
+}
+
+/** The OAuth resource the metadata describes, when OAuth is on. */
+function protectedResource(config: Config): ProtectedResource | undefined {
+  const { oauth } = config;
+  if (
+    oauth.mode === "api_key" || oauth.issuer === undefined ||
+    oauth.resource === undefined
+  ) return undefined;
+  return {
+    resource: oauth.resource,
+    issuer: oauth.issuer,
+    scopes: oauth.requiredScopes,
+  };
+}
+
+/** The MCP authentication `MCP_AUTH` asks for: API keys, OAuth tokens, or both. */
+function mcpAuthFor(
+  services: GatewayServices,
+): ReturnType<typeof mcpAuth> {
+  const { config, tokens, rateLimits } = services;
+  const { mode, resource } = config.oauth;
+  const keys = mode === "oauth" ? undefined : config.apiKeys.principals;
+  if (mode !== "api_key" && (tokens === undefined || resource === undefined)) {
+    throw new RangeError(
+      `MCP_AUTH=${mode} needs a token verifier and OAUTH_RESOURCE`,
+    );
+  }
+  return mcpAuth({
+    ...(keys === undefined ? {} : { apiKeys: new ApiKeyVerifier(keys) }),
+    ...(mode === "api_key" ? {} : {
+      oauth: {
+        verifier: tokens!,
+        resourceMetadataUrl: protectedResourceMetadataUrl(resource!),
+      },
+    }),
+    failures: rateLimits.authFailures,
+  });
 }

@@ -49,17 +49,27 @@ export class PolicyDeniedError extends Error {
   }
 }
 
+/** A call as the policy sees it, less who makes it (the context says). */
+export type PolicyCall = Omit<PolicyRequest, "principal" | "groups">;
+
 /**
- * Asks the policy in force about one call.
+ * Asks the policy in force about one call by the context's principal (with
+ * its identity provider groups).
  *
  * @returns the decision, `allow` or `approve` (its `readOnly` binds db_query)
  * @throws {PolicyDeniedError} when a rule denies it or no rule allows it
  */
 export function enforcePolicy(
   context: ToolContext,
-  request: PolicyRequest,
+  call: PolicyCall,
   handleId?: string,
 ): PolicyDecision {
+  const { name, groups } = context.principal;
+  const request: PolicyRequest = {
+    principal: name,
+    ...(groups === undefined || groups.length === 0 ? {} : { groups }),
+    ...call,
+  };
   const policy = context.services.policy.current();
   if (policy === undefined) return NO_POLICY;
   const decision = policy.evaluate(request);

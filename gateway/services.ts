@@ -23,6 +23,7 @@ import {
 } from "./approvals/mod.ts";
 import { consoleSessionsFor } from "./approvals/http/mod.ts";
 import type { Config } from "./config/mod.ts";
+import { createTokenVerifier } from "./oauth/create_token_verifier.ts";
 import {
   createPolicyHolder,
   type ReloadablePolicyHolder,
@@ -93,6 +94,12 @@ export function createServices(
     }),
   });
   const consoleSessions = consoleSessionsFor(config.handleStore);
+  // MCP_AUTH=oauth|both: bearer tokens checked against the issuer, which is
+  // discovered lazily (an unreachable issuer refuses tokens with 503 until
+  // it is back; the service starts regardless).
+  const tokens = config.oauth.mode === "api_key"
+    ? undefined
+    : createTokenVerifier(config.oauth);
   return {
     services: {
       config,
@@ -103,6 +110,7 @@ export function createServices(
       policy,
       approvals,
       consoleSessions,
+      ...(tokens === undefined ? {} : { tokens }),
     },
     handleStoreName,
     policy,
@@ -111,6 +119,7 @@ export function createServices(
       // Waiting calls expire (fail closed) before their handles go.
       await approvals.close();
       await consoleSessions.close();
+      await tokens?.close();
       await vault.close();
       await rateLimits.close();
     },

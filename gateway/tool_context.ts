@@ -10,6 +10,7 @@ import type { HandleVault } from "../vault/handle_vault.ts";
 import type { ApprovalBroker } from "./approvals/approval.ts";
 import type { ConsoleSessions } from "./approvals/http/mod.ts";
 import type { Config } from "./config/mod.ts";
+import type { TokenVerifier } from "./oauth/token_verifier.ts";
 import type { PolicyHolder } from "./policy/policy.ts";
 import type { RateLimits } from "./rate_limits.ts";
 
@@ -28,16 +29,27 @@ export interface GatewayServices {
   approvals: ApprovalBroker;
   /** Signed-in approvers of the approvals console. */
   consoleSessions: ConsoleSessions;
+  /** Bearer token validation, when `MCP_AUTH` accepts OAuth. */
+  tokens?: TokenVerifier;
 }
 
-/** How a principal proved who it is (OAuth may come later). */
-export type AuthMethod = "api_key";
+/** How a principal proved who it is: an API key, or an OAuth bearer token. */
+export type AuthMethod = "api_key" | "oauth";
 
 /** The authenticated caller of a request, as audit lines name it. */
 export interface Principal {
-  /** The principal's configured name (or its key's id for an unnamed key). */
+  /**
+   * The principal's configured name (or its key's id for an unnamed key),
+   * or the token's `OAUTH_PRINCIPAL_CLAIM`.
+   */
   readonly name: string;
   readonly auth: AuthMethod;
+  /** The identity provider's groups of an OAuth principal (policy `group:NAME`). */
+  readonly groups?: readonly string[];
+  /** The token's `jti`, or a hash prefix of it (OAuth; never the token). */
+  readonly tokenId?: string;
+  /** The OAuth client the token was issued to. */
+  readonly clientId?: string;
 }
 
 /** One MCP request's caller and the services. */
@@ -49,13 +61,30 @@ export interface ToolContext {
   principal: Principal;
 }
 
-/** The audit fields that say who made a call: address, principal, method. */
-export function callerFields(
-  context: ToolContext,
-): { client_ip: string; principal: string; auth: AuthMethod } {
+/** The audit fields of who made a call. */
+export interface CallerFields {
+  client_ip: string;
+  principal: string;
+  auth: AuthMethod;
+  /** OAuth only: the token's id (`jti` or hash prefix). */
+  token_id?: string;
+  /** OAuth only: the client the token was issued to, when it says. */
+  client_id?: string;
+}
+
+/**
+ * The audit fields that say who made a call: address, principal, method,
+ * and for an OAuth token its id and client.
+ */
+export function callerFields(context: ToolContext): CallerFields {
+  const { principal } = context;
   return {
     client_ip: context.clientIp,
-    principal: context.principal.name,
-    auth: context.principal.auth,
+    principal: principal.name,
+    auth: principal.auth,
+    ...(principal.tokenId === undefined ? {} : { token_id: principal.tokenId }),
+    ...(principal.clientId === undefined
+      ? {}
+      : { client_id: principal.clientId }),
   };
 }

@@ -3,7 +3,7 @@
  * rule?" for operators, and validates a policy file.
  *
  * ```sh
- * deno task policy explain --principal P --tool T [--safe S] [--object O] [--host H] [--command C] [--file F]
+ * deno task policy explain --principal P --tool T [--safe S] [--object O] [--host H] [--command C] [--group G ...] [--file F]
  * deno task policy check [--file F]
  * ```
  *
@@ -17,7 +17,10 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError, policyFileSetting } from "../gateway/config/mod.ts";
-import { PRINCIPAL_NAME_PATTERN } from "../gateway/config/env_schema.ts";
+import {
+  GROUP_NAME_PATTERN,
+  POLICY_PRINCIPAL_PATTERN,
+} from "../gateway/policy/policy_schema.ts";
 import { loadPolicyFile } from "../gateway/policy/load_policy.ts";
 import {
   type Policy,
@@ -29,13 +32,14 @@ import {
 import { PolicyError } from "../gateway/policy/policy_error.ts";
 
 const USAGE =
-  `usage: deno task policy explain --principal P --tool T [--safe S] [--object O] [--host H] [--command C] [--file F]
+  `usage: deno task policy explain --principal P --tool T [--safe S] [--object O] [--host H] [--command C] [--group G ...] [--file F]
        deno task policy check [--file F]
 
 explain  says whether the policy allows the call and by which rule; exit 0 when
          allowed, 1 when denied or an approval is required
 check    validates the policy file and prints its rule count and SHA-256
 --tool   one of ${POLICY_TOOLS.join(", ")}
+--group  an identity provider group of the principal (OAUTH_GROUPS_CLAIM), repeatable
 --file   the policy file (default: POLICY_FILE from the environment or .env)`;
 const EXIT_DENIED = 1;
 const EXIT_USAGE = 2;
@@ -70,6 +74,7 @@ function parseCli(args: string[]): Cli {
         object: { type: "string" },
         host: { type: "string" },
         command: { type: "string" },
+        group: { type: "string", multiple: true },
         file: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -89,7 +94,15 @@ function parseCli(args: string[]): Cli {
   if (values.file === "") throw new UsageError("--file is empty");
   const file = values.file;
   if (command === "check") {
-    const given = ["principal", "tool", "safe", "object", "host", "command"]
+    const given = [
+      "principal",
+      "tool",
+      "safe",
+      "object",
+      "host",
+      "command",
+      "group",
+    ]
       .find((name) => values[name as keyof typeof values] !== undefined);
     if (given !== undefined) {
       throw new UsageError(`check takes only --file, not --${given}`);
@@ -101,10 +114,15 @@ function parseCli(args: string[]): Cli {
   }
   const principal = values.principal;
   if (principal === undefined) throw new UsageError("--principal is missing");
-  if (!PRINCIPAL_NAME_PATTERN.test(principal)) {
+  if (!POLICY_PRINCIPAL_PATTERN.test(principal)) {
     throw new UsageError(
-      `--principal "${principal}" is not a principal name (1 to 64 letters, digits, '.', '_' or '-')`,
+      `--principal "${principal}" is not a principal name (1 to 256 letters, digits, '.', '_', '@', '+' or '-')`,
     );
+  }
+  const groups = values.group ?? [];
+  const badGroup = groups.find((group) => !GROUP_NAME_PATTERN.test(group));
+  if (badGroup !== undefined) {
+    throw new UsageError(`--group "${badGroup}" is not a group name`);
   }
   const tool = values.tool;
   if (tool === undefined) throw new UsageError("--tool is missing");
@@ -126,6 +144,7 @@ function parseCli(args: string[]): Cli {
     file,
     request: {
       principal,
+      ...(groups.length === 0 ? {} : { groups }),
       tool: tool as PolicyTool,
       safe: values.safe ?? "",
       object: values.object ?? "",

@@ -1,16 +1,16 @@
 /**
- * `apiKeyAuth()`: `X-API-Key` hashed and compared in constant time against
- * the SHA-256 digest of every principal's key; a refusal writes an
- * `auth_failure` audit line.
+ * API keys: `X-API-Key` hashed and compared in constant time against the
+ * SHA-256 digest of every principal's key ({@linkcode ApiKeyVerifier}), and
+ * `apiKeyAuth()`, the MCP authentication with API keys alone.
  *
  * @module
  */
 import type { MiddlewareHandler } from "hono";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Secret } from "../../vault/secret.ts";
-import { audit } from "../audit.ts";
 import type { RateLimit } from "../rate_limits.ts";
 import type { GatewayEnv } from "./gateway_env.ts";
+import { mcpAuth } from "./mcp_auth.ts";
 
 /** A principal as the verifier needs it: a name and its key's digest. */
 export interface KeyedPrincipal {
@@ -28,41 +28,18 @@ export interface ApiKeyAuthOptions {
 }
 
 /**
- * Refuses with 401, and an `auth_failure` audit line naming `c.var.clientIp`,
- * a request without a valid `X-API-Key`, and counts it in `options.failures`;
- * otherwise sets `c.var.principal` (a success counts nothing). Runs after
- * `clientIp()` and `authFailureLimit()`.
+ * Accepts only `X-API-Key` (`MCP_AUTH=api_key`): {@linkcode mcpAuth} with
+ * API keys alone.
  *
- * @throws {RangeError} when no principal is configured
+ * @throws {RangeError} when no principal is given
  */
 export function apiKeyAuth(
   options: ApiKeyAuthOptions,
 ): MiddlewareHandler<GatewayEnv> {
-  const verifier = new ApiKeyVerifier(options.principals);
-  return async (c, next): Promise<Response | void> => {
-    const ip: string | undefined = c.get("clientIp");
-    if (ip === undefined) {
-      throw new TypeError(
-        "apiKeyAuth() found no client address to audit; register clientIp() before it",
-      );
-    }
-    const name = verifier.verify(c.req.header("x-api-key"));
-    if (name === undefined) {
-      audit("auth_failure", {
-        reason: "invalid_or_missing_api_key",
-        client_ip: ip,
-        path: c.req.path,
-      }, "warning");
-      await options.failures?.count(ip);
-      return c.json({
-        error: "unauthorized",
-        message:
-          "Missing or invalid X-API-Key header; use a key from MCP_API_KEYS",
-      }, 401);
-    }
-    c.set("principal", { name, auth: "api_key" });
-    await next();
-  };
+  return mcpAuth({
+    apiKeys: new ApiKeyVerifier(options.principals),
+    ...(options.failures === undefined ? {} : { failures: options.failures }),
+  });
 }
 
 /** Checks presented API keys against the SHA-256 digests of the principals' keys. */

@@ -47,8 +47,14 @@ export interface CompiledRule {
   readonly name: string;
   readonly effect: PolicyEffect;
   readonly readOnly: boolean;
-  /** Whether the principal matches (names, groups, `*`). */
-  readonly principal: (principal: string) => boolean;
+  /**
+   * Whether the principal matches (names, `*`, or `group:NAME` by the
+   * file's members or the identity provider's groups of the caller).
+   */
+  readonly principal: (
+    principal: string,
+    groups: readonly string[],
+  ) => boolean;
   readonly safes?: readonly ((safe: string) => boolean)[];
   readonly objects?: readonly ((object: string) => boolean)[];
   readonly tools?: ReadonlySet<PolicyTool>;
@@ -76,13 +82,14 @@ function compileRule(
 ): CompiledRule {
   const names = new Set<string>();
   const members: ReadonlySet<string>[] = [];
+  const groupNames: string[] = [];
   let anyone = false;
   for (const reference of rule.principals) {
     if (reference === "*") anyone = true;
     else if (reference.startsWith(GROUP_PREFIX)) {
-      members.push(
-        groups.get(reference.slice(GROUP_PREFIX.length)) ?? new Set(),
-      );
+      const group = reference.slice(GROUP_PREFIX.length);
+      groupNames.push(group);
+      members.push(groups.get(group) ?? new Set());
     } else names.add(reference);
   }
   // deny and approve see every line of a command; allow the whole text.
@@ -91,9 +98,10 @@ function compileRule(
     name: rule.name,
     effect: rule.effect,
     readOnly: rule.read_only === true,
-    principal: (principal) =>
+    principal: (principal, callerGroups) =>
       anyone || names.has(principal) ||
-      members.some((group) => group.has(principal)),
+      members.some((group) => group.has(principal)) ||
+      groupNames.some((group) => callerGroups.includes(group)),
     ...(rule.safes === undefined ? {} : { safes: rule.safes.map(compileGlob) }),
     ...(rule.objects === undefined
       ? {}
@@ -121,7 +129,7 @@ export function ruleMatches(
   rule: CompiledRule,
   request: PolicyRequest,
 ): boolean {
-  if (!rule.principal(request.principal)) return false;
+  if (!rule.principal(request.principal, request.groups ?? [])) return false;
   if (rule.tools !== undefined && !rule.tools.has(request.tool)) return false;
   if (
     rule.safes !== undefined && !rule.safes.some((m) => m(request.safe))

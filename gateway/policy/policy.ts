@@ -30,6 +30,11 @@ export type PolicyEffect = "allow" | "deny" | "approve";
 export interface PolicyRequest {
   /** The calling principal's name. */
   readonly principal: string;
+  /**
+   * The identity provider's groups of an OAuth principal
+   * (`OAUTH_GROUPS_CLAIM`); a rule's `group:NAME` matches them too.
+   */
+  readonly groups?: readonly string[];
   readonly tool: PolicyTool;
   /** The CyberArk Safe (get_credential: the argument; target tools: the handle's). */
   readonly safe: string;

@@ -19,7 +19,6 @@
  * @module
  */
 import { z } from "zod";
-import { PRINCIPAL_NAME_PATTERN } from "../config/env_schema.ts";
 import {
   compileCommandPattern,
   globProblem,
@@ -47,7 +46,22 @@ export const RULE_FIELDS = [
 export const RULE_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 /** Prefix of a principal reference that names a group. */
 export const GROUP_PREFIX = "group:";
+/**
+ * A principal name in a rule: an API key principal's name, or what an
+ * identity provider's token names (`OAUTH_PRINCIPAL_CLAIM`: a user name, an
+ * e-mail address, an object id).
+ */
+export const POLICY_PRINCIPAL_PATTERN = /^[A-Za-z0-9._@+-]{1,256}$/;
+/**
+ * A group name: the file's own groups and the identity provider's group
+ * names or ids (`OAUTH_GROUPS_CLAIM`), which may hold spaces and paths.
+ */
+export const GROUP_NAME_PATTERN =
+  /^[A-Za-z0-9._@+:\/-](?:[A-Za-z0-9 ._@+:\/-]{0,126}[A-Za-z0-9._@+:\/-])?$/;
 const NAME_WORDS = "1 to 64 letters, digits, '.', '_' or '-'";
+const PRINCIPAL_WORDS = "1 to 256 letters, digits, '.', '_', '@', '+' or '-'";
+const GROUP_WORDS =
+  "1 to 128 letters, digits, spaces (not at the ends), '.', '_', '@', '+', ':', '/' or '-'";
 
 /** A list field: at least one entry, each checked by `item`. */
 function list<T extends z.ZodType>(
@@ -72,19 +86,21 @@ function checkedText(
 }
 
 const principalName = checkedText((text) =>
-  PRINCIPAL_NAME_PATTERN.test(text)
+  POLICY_PRINCIPAL_PATTERN.test(text)
     ? undefined
-    : `"${text}" is not a principal name; names are ${NAME_WORDS}`
+    : `"${text}" is not a principal name; names are ${PRINCIPAL_WORDS}`
 );
 
 const principalReference = checkedText((text) => {
   if (text === "*") return undefined;
-  const name = text.startsWith(GROUP_PREFIX)
-    ? text.slice(GROUP_PREFIX.length)
-    : text;
-  return PRINCIPAL_NAME_PATTERN.test(name)
+  if (text.startsWith(GROUP_PREFIX)) {
+    return GROUP_NAME_PATTERN.test(text.slice(GROUP_PREFIX.length))
+      ? undefined
+      : `"${text}" is not group:NAME; group names are ${GROUP_WORDS}`;
+  }
+  return POLICY_PRINCIPAL_PATTERN.test(text)
     ? undefined
-    : `"${text}" is not a principal name, group:NAME or "*"; names are ${NAME_WORDS}`;
+    : `"${text}" is not a principal name, group:NAME or "*"; names are ${PRINCIPAL_WORDS}`;
 });
 
 const glob = checkedText(globProblem);
@@ -121,15 +137,18 @@ export const PolicyRuleSchema = z.strictObject({
 export type PolicyRuleDocument = z.infer<typeof PolicyRuleSchema>;
 
 const groupName = checkedText((text) =>
-  PRINCIPAL_NAME_PATTERN.test(text)
+  GROUP_NAME_PATTERN.test(text)
     ? undefined
-    : `"${text}" is not a group name; use ${NAME_WORDS}`
+    : `"${text}" is not a group name; use ${GROUP_WORDS}`
 );
 
-/** The whole policy file. */
+/**
+ * The whole policy file. A group's member list may be empty: its members
+ * then come only from the identity provider's groups claim
+ * (`OAUTH_GROUPS_CLAIM`), which also adds members to a group listed here.
+ */
 export const PolicyDocumentSchema = z.strictObject({
-  groups: z.record(groupName, list(principalName, "principal name"))
-    .optional(),
+  groups: z.record(groupName, z.array(principalName)).optional(),
   rules: z.array(PolicyRuleSchema).min(1, {
     error:
       "is empty; a policy without rules denies every call, add at least one rule",
@@ -160,7 +179,7 @@ export const PolicyDocumentSchema = z.strictObject({
           code: "custom",
           path: at("principals", i),
           message:
-            `"${reference}" names a group that is not defined; add ${group} under groups: or fix the name`,
+            `"${reference}" names a group that is not defined; add ${group} under groups: (with an empty list, [], for a group of the identity provider) or fix the name`,
         });
       }
     }

@@ -239,7 +239,6 @@ export async function runTargetOperation<K extends TargetKind, P>(
     // The policy sees the Safe and object the handle was fetched from, so a
     // handle carries no rights of its own into this call.
     const decision = enforcePolicy(context, {
-      principal: context.principal.name,
       tool: tool.name,
       safe: facts.safe,
       object: facts.objectName,

@@ -109,7 +109,6 @@ async function getCredential(
     // Before the CCP is asked: a denied principal moves no secret, and a
     // rule that asks for approval waits for a second person first.
     const decision = enforcePolicy(context, {
-      principal: context.principal.name,
       tool: GET_CREDENTIAL,
       safe: args.safe,
       object: args.object_name,

@@ -248,7 +248,7 @@ Deno.test("deno task check-config validates POLICY_FILE: a bad policy is one lin
     assertEquals(bad.code, 2);
     assertEquals(
       bad.stderr.trim(),
-      `Invalid configuration: POLICY_FILE ${file} line 5, rule "dba-read-prod-db": principals[0] "group:dbas" names a group that is not defined; add dbas under groups: or fix the name`,
+      `Invalid configuration: POLICY_FILE ${file} line 5, rule "dba-read-prod-db": principals[0] "group:dbas" names a group that is not defined; add dbas under groups: (with an empty list, [], for a group of the identity provider) or fix the name`,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
