@@ -28,13 +28,21 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import Provider from "oidc-provider";
 
-/** A sign-in account of the provider: its password and its claims. */
+/**
+ * A sign-in account of the provider (keyed by its user name): its subject,
+ * password and claims.
+ */
 export interface OidcAccount {
+  /**
+   * The account's `sub`: an opaque id, as Keycloak, Entra ID and Okta use,
+   * so that a principal taken from `preferred_username` differs from it.
+   */
+  sub: string;
   /** What the login form must be given. */
   password: string;
   /**
-   * Claims of the account (besides `sub`, which is the account's name):
-   * put into its ID tokens, userinfo and access tokens.
+   * Claims of the account besides `sub` (e.g. `preferred_username`,
+   * `email`, `groups`): put into its ID tokens, userinfo and access tokens.
    */
   claims: Record<string, unknown>;
 }
@@ -163,6 +171,14 @@ export interface OidcProviderFixture {
 /** The redirect URI of the pre-registered public `cli` client (never served). */
 export const CLI_REDIRECT_URI = "http://127.0.0.1/oauth/callback";
 
+/**
+ * The `preferred_username` of a client's own (client-credentials) tokens,
+ * as Keycloak names service accounts: `service-account-CLIENT_ID`.
+ */
+export function serviceAccountName(clientId: string): string {
+  return `service-account-${clientId}`;
+}
+
 /** The default scopes of every resource server. */
 export const DEFAULT_RESOURCE_SCOPES = "mcp:tools mcp:admin";
 
@@ -173,6 +189,7 @@ export const DEFAULT_RESOURCE_SCOPES = "mcp:tools mcp:admin";
 export function defaultOidcAccounts(): Record<string, OidcAccount> {
   return {
     alice: {
+      sub: crypto.randomUUID(),
       password: `alice-${randomId(12)}`,
       claims: {
         preferred_username: "alice",
@@ -183,6 +200,7 @@ export function defaultOidcAccounts(): Record<string, OidcAccount> {
       },
     },
     bob: {
+      sub: crypto.randomUUID(),
       password: `bob-${randomId(12)}`,
       claims: {
         preferred_username: "bob",
@@ -532,8 +550,9 @@ function newProvider(state: ProviderState): OidcProviderInstance {
 function configuration(state: ProviderState): Record<string, unknown> {
   const { clients } = state;
   const accountClaims = (
-    accountId: string,
-  ): Record<string, unknown> | undefined => state.accounts[accountId]?.claims;
+    sub: string,
+  ): Record<string, unknown> | undefined =>
+    Object.values(state.accounts).find((a) => a.sub === sub)?.claims;
   return {
     adapter: state.adapter,
     clients: [
@@ -575,11 +594,17 @@ function configuration(state: ProviderState): Record<string, unknown> {
       return { accountId: sub, claims: () => ({ sub, ...claims }) };
     },
     // Access tokens of a signed-in account carry its name and groups, as
-    // Entra ID, Okta and Keycloak can be configured to do.
-    extraTokenClaims: (_ctx: unknown, token: { accountId?: string }) =>
-      token.accountId === undefined
-        ? undefined
-        : accountClaims(token.accountId),
+    // Entra ID, Okta and Keycloak can be configured to do; a client's own
+    // (client-credentials) tokens name its service account, as Keycloak's do.
+    extraTokenClaims: (
+      _ctx: unknown,
+      token: { kind: string; accountId?: string; clientId?: string },
+    ) =>
+      token.accountId !== undefined
+        ? accountClaims(token.accountId)
+        : token.kind === "ClientCredentials"
+        ? { preferred_username: serviceAccountName(token.clientId ?? "") }
+        : undefined,
     interactions: {
       url: (_ctx: unknown, interaction: { uid: string }) =>
         `/interaction/${interaction.uid}`,
@@ -679,7 +704,7 @@ async function handleInteraction(
       return;
     }
     await provider.interactionFinished(req, res, {
-      login: { accountId: username },
+      login: { accountId: account.sub },
     }, { mergeWithLastSubmission: false });
     return;
   }

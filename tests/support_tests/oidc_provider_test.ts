@@ -20,6 +20,7 @@ import {
 import {
   CLI_REDIRECT_URI,
   type OidcProviderFixture,
+  serviceAccountName,
   startOidcProvider,
 } from "../support/oidc_provider.ts";
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
@@ -91,6 +92,12 @@ Deno.test("oidcProvider issues a client-credentials JWT whose audience is the re
     assertEquals(claims.aud, RESOURCE);
     assertEquals(claims.scope, "mcp:tools");
     assertEquals(claims.client_id, idp.clients.workload.clientId);
+    assertEquals(claims.sub, idp.clients.workload.clientId);
+    assertEquals(
+      claims.preferred_username,
+      serviceAccountName(idp.clients.workload.clientId),
+    );
+    assertEquals(claims.groups, undefined);
     assertEquals(typeof claims.jti, "string");
     assertEquals(
       (claims.exp as number) - (claims.iat as number),
@@ -134,7 +141,7 @@ Deno.test("authorizationCodeFlow() signs alice in with PKCE and gets a token for
     assertEquals(tokens.tokenType, "Bearer");
     assert(tokens.idToken !== undefined, "an ID token for scope openid");
     const claims = jwtPart(tokens.accessToken, 1);
-    assertEquals(claims.sub, "alice");
+    assertEquals(claims.sub, idp.accounts.alice!.sub);
     assertEquals(claims.preferred_username, "alice");
     assertEquals(claims.groups, ["oncall", "dba"]);
     assertEquals(claims.aud, RESOURCE);
@@ -179,7 +186,7 @@ Deno.test("oidcProvider registers a public client dynamically and signs bob in f
       password: idp.accounts.bob!.password,
     });
     const claims = jwtPart(tokens.accessToken, 1);
-    assertEquals(claims.sub, "bob");
+    assertEquals(claims.sub, idp.accounts.bob!.sub);
     assertEquals(claims.groups, ["readonly"]);
     assertEquals(claims.client_id, client.clientId);
   });
@@ -225,7 +232,7 @@ Deno.test("oidcProvider introspection of an opaque code-flow token carries the a
     });
     const answer = await idp.introspect(tokens.accessToken);
     assertEquals(answer.active, true);
-    assertEquals(answer.sub, "alice");
+    assertEquals(answer.sub, idp.accounts.alice!.sub);
     assertEquals(answer.preferred_username, "alice");
     assertEquals(answer.groups, ["oncall", "dba"]);
   }, { accessTokenFormat: "opaque" });
@@ -267,7 +274,10 @@ Deno.test("oidcProvider over HTTPS serves discovery and tokens trusted through i
       password: idp.accounts.alice!.password,
       caCertPem: tls.caCertPem,
     });
-    assertEquals(jwtPart(tokens.accessToken, 1).sub, "alice");
+    assertEquals(
+      jwtPart(tokens.accessToken, 1).preferred_username,
+      "alice",
+    );
   }, {
     tls: {
       certPem: tls.serverCertPem,
