@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { Secret } from "../../vault/secret.ts";
-import type { ApiKeyConfig, ApiKeyPrincipal } from "./config.ts";
+import type { ApiKeyConfig, ApiKeyPrincipal, McpAuthMode } from "./config.ts";
 import { ConfigError } from "./config_error.ts";
 import { type EnvValues, PRINCIPAL_NAME_PATTERN } from "./env_schema.ts";
 import { keyStrength } from "./key_strength.ts";
@@ -32,15 +32,35 @@ export function unnamedKeyName(key: string): string {
     .digest("hex").slice(0, 8);
 }
 
+/** What {@linkcode parseApiKeyConfig} needs to know of the other settings. */
+export interface ApiKeyConfigOptions {
+  /** `MCP_AUTH` (default `api_key`): keys are required unless it is `oauth`, and refused then. */
+  readonly authMode?: McpAuthMode;
+}
+
 /**
  * Builds the principals from both settings; the file is read here, once.
  *
- * @throws {ConfigError} when neither setting holds a key, a file line is bad, or a name or key repeats
+ * @throws {ConfigError} when neither setting holds a key although MCP_AUTH accepts keys, either is set although MCP_AUTH=oauth, a file line is bad, or a name or key repeats
  */
 export function parseApiKeyConfig(
   values: EnvValues,
   context: ParseContext,
+  options: ApiKeyConfigOptions = {},
 ): ApiKeyConfig {
+  const authMode = options.authMode ?? "api_key";
+  if (authMode === "oauth") {
+    const set = (["MCP_API_KEYS", "MCP_API_KEYS_FILE"] as const).find((v) =>
+      values[v] !== undefined
+    );
+    if (set !== undefined) {
+      throw new ConfigError(
+        set,
+        "is set but MCP_AUTH=oauth accepts no API key, so its keys would never be accepted; remove it, or set MCP_AUTH=both to accept keys and tokens",
+      );
+    }
+    return { principals: [] };
+  }
   const principals: ApiKeyPrincipal[] = [];
   for (const entry of values.MCP_API_KEYS ?? []) {
     const key = entry.key.reveal();
@@ -64,7 +84,11 @@ export function parseApiKeyConfig(
     throw new ConfigError(
       "MCP_API_KEYS",
       values.MCP_API_KEYS_FILE === undefined
-        ? `is not set; set NAME:KEY entries (${KEY_HINT}) or point MCP_API_KEYS_FILE at a file of NAME:SHA256HEX lines`
+        ? `is not set; set NAME:KEY entries (${KEY_HINT}) or point MCP_API_KEYS_FILE at a file of NAME:SHA256HEX lines${
+          authMode === "both"
+            ? " (MCP_AUTH=both accepts keys and OAuth tokens; set MCP_AUTH=oauth for tokens only)"
+            : ""
+        }`
         : `is not set and MCP_API_KEYS_FILE names no key; add NAME:SHA256HEX lines to the file or set MCP_API_KEYS`,
     );
   }

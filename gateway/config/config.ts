@@ -97,10 +97,57 @@ export interface ApiKeyPrincipal {
 
 /** The callers: `MCP_API_KEYS` and `MCP_API_KEYS_FILE` together. */
 export interface ApiKeyConfig {
-  /** At least one, names and keys unique. */
+  /** At least one (none when `MCP_AUTH=oauth`), names and keys unique. */
   readonly principals: readonly ApiKeyPrincipal[];
   /** The `MCP_API_KEYS_FILE` read, `~` expanded. */
   readonly file?: string;
+}
+
+/** `MCP_AUTH`: which credentials the MCP endpoints accept. */
+export type McpAuthMode = "api_key" | "oauth" | "both";
+
+/** `OAUTH_TOKEN_MODE`: how bearer tokens are checked. */
+export type OAuthTokenMode = "jwt" | "introspection" | "auto";
+
+/** The client the gateway authenticates as at the RFC 7662 introspection endpoint. */
+export interface OAuthIntrospectionClient {
+  /** `OAUTH_INTROSPECTION_CLIENT_ID`. */
+  readonly clientId: string;
+  /** `OAUTH_INTROSPECTION_CLIENT_SECRET` (never shown). */
+  readonly clientSecret: Secret;
+}
+
+/**
+ * `MCP_AUTH` and the `OAUTH_*` settings: the MCP endpoints as an OAuth 2.1
+ * resource server. `issuer` and `resource` are set whenever `mode` is not
+ * `api_key`.
+ */
+export interface OAuthConfig {
+  /** `MCP_AUTH`: `api_key` without OAUTH_ISSUER, `both` with it, unless set. */
+  readonly mode: McpAuthMode;
+  /**
+   * `OAUTH_ISSUER` exactly as configured (trimmed): the metadata's `issuer`
+   * and every token's `iss` must equal it character for character.
+   */
+  readonly issuer?: string;
+  /** `OAUTH_RESOURCE` exactly as configured: the audience tokens must name (RFC 8707). */
+  readonly resource?: string;
+  /** `OAUTH_REQUIRED_SCOPES`: every token must carry all of them. */
+  readonly requiredScopes: readonly string[];
+  /** `OAUTH_PRINCIPAL_CLAIM` (default `sub`). */
+  readonly principalClaim: string;
+  /** `OAUTH_GROUPS_CLAIM`; no groups without it. */
+  readonly groupsClaim?: string;
+  /** `OAUTH_TOKEN_MODE` (default `jwt`). */
+  readonly tokenMode: OAuthTokenMode;
+  /** Both `OAUTH_INTROSPECTION_CLIENT_*` settings, when set. */
+  readonly introspection?: OAuthIntrospectionClient;
+  /** `OAUTH_CA_BUNDLE`, `~` expanded (for messages). */
+  readonly caBundlePath?: string;
+  /** The PEM text of `caBundlePath`, trusted in addition to the system roots. */
+  readonly caPem?: string;
+  /** `OAUTH_CLOCK_SKEW_SECONDS` (default 60, at most 300). */
+  readonly clockSkewSeconds: number;
 }
 
 /** `POLICY_FILE`: who may do what, read and validated at start-up. */
@@ -203,6 +250,8 @@ export interface Config {
   policy: PolicyConfig;
   /** Approvers and the settings of four-eyes approvals. */
   approvals: ApprovalsConfig;
+  /** `MCP_AUTH` and the OAuth resource-server settings. */
+  oauth: OAuthConfig;
   /** Non-fatal findings to log as warnings once logging is up. */
   warnings: string[];
 }

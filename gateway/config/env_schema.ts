@@ -41,6 +41,12 @@ import { ConfigError } from "./config_error.ts";
 export const MIN_API_KEY_LENGTH = 32;
 /** Where handles live (`HANDLE_STORE`). */
 export const HANDLE_STORES = ["memory", "redis"] as const;
+/** Which credentials the MCP endpoints accept (`MCP_AUTH`). */
+export const MCP_AUTH_MODES = ["api_key", "oauth", "both"] as const;
+/** How bearer tokens are checked (`OAUTH_TOKEN_MODE`). */
+export const OAUTH_TOKEN_MODES = ["jwt", "introspection", "auto"] as const;
+/** Largest `OAUTH_CLOCK_SKEW_SECONDS`. */
+export const MAX_OAUTH_CLOCK_SKEW_SECONDS = 300;
 /** Log output formats (`LOG_FORMAT`). */
 export const LOG_FORMATS: readonly LogFormat[] = ["json", "console"];
 
@@ -176,6 +182,21 @@ const envSchema = z.object({
   MCP_API_KEYS: keyEntries({ fix: API_KEYS_FIX, nameRequired: false }),
   MCP_API_KEYS_FILE: text(),
   POLICY_FILE: text(),
+  MCP_AUTH: text(),
+  OAUTH_ISSUER: text(),
+  OAUTH_RESOURCE: text(),
+  OAUTH_REQUIRED_SCOPES: text(),
+  OAUTH_PRINCIPAL_CLAIM: text(),
+  OAUTH_GROUPS_CLAIM: text(),
+  OAUTH_TOKEN_MODE: oneOf(OAUTH_TOKEN_MODES, "jwt"),
+  OAUTH_INTROSPECTION_CLIENT_ID: text(),
+  OAUTH_INTROSPECTION_CLIENT_SECRET: text(),
+  OAUTH_CA_BUNDLE: text(),
+  OAUTH_CLOCK_SKEW_SECONDS: wholeNumber("seconds", {
+    min: 0,
+    max: MAX_OAUTH_CLOCK_SKEW_SECONDS,
+    fallback: 60,
+  }),
   APPROVERS: keyEntries({ fix: APPROVERS_FIX, nameRequired: true }),
   APPROVERS_FILE: text(),
   APPROVAL_TIMEOUT_SECONDS: wholeNumber("seconds", {

@@ -17,6 +17,7 @@ import { parseHandleStoreConfig } from "./handle_store.ts";
 import { parseHandleConfig } from "./handles.ts";
 import { parseHttpConfig } from "./http.ts";
 import { parseLogConfig } from "./log.ts";
+import { parseMcpAuthMode, parseOAuthConfig } from "./oauth.ts";
 import type { ParseContext } from "./_parse_context.ts";
 import { parsePolicyConfig } from "./policy.ts";
 import { parseRateLimitConfig } from "./rate_limits.ts";
@@ -35,7 +36,7 @@ export interface LoadConfigOptions {
 
 /**
  * Reads and validates the configuration. Every file it names (CA bundles,
- * MCP_API_KEYS_FILE, POLICY_FILE, APPROVERS_FILE) is read here; a changed file takes effect
+ * MCP_API_KEYS_FILE, POLICY_FILE, APPROVERS_FILE, OAUTH_CA_BUNDLE) is read here; a changed file takes effect
  * at the next start (POLICY_FILE also on SIGHUP or when it changes, see
  * `gateway/policy/policy_holder.ts`).
  *
@@ -51,7 +52,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   };
   // The sections run in this order so that the first error and the order
   // of the warnings stay as the operations manual shows them.
-  const apiKeys = parseApiKeyConfig(values, context);
+  const authMode = parseMcpAuthMode(values);
+  const apiKeys = parseApiKeyConfig(values, context, { authMode });
   const cyberark = parseCyberArkConfig(values, context);
   const handles = parseHandleConfig(values, context);
   const handleStore = parseHandleStoreConfig(values, context);
@@ -67,6 +69,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     apiKeys,
     policy: policy.policy,
   });
+  const oauth = parseOAuthConfig(values, context, authMode);
   return {
     apiKeys,
     cyberark,
@@ -82,6 +85,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     databases,
     policy,
     approvals,
+    oauth,
     warnings: context.warnings,
   };
 }

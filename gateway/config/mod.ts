@@ -23,6 +23,10 @@ export type {
   HttpConfig,
   LogFormat,
   LogLevelName,
+  McpAuthMode,
+  OAuthConfig,
+  OAuthIntrospectionClient,
+  OAuthTokenMode,
   PolicyConfig,
   RateLimitConfig,
   RateLimitWindow,
@@ -33,7 +37,13 @@ export type {
 export { apiKeyDigest, unnamedKeyName } from "./api_keys.ts";
 export { approveRuleNames } from "./approvals.ts";
 export { ConfigError } from "./config_error.ts";
-export { CONFIG_VARIABLES, MIN_API_KEY_LENGTH } from "./env_schema.ts";
+export {
+  CONFIG_VARIABLES,
+  MAX_OAUTH_CLOCK_SKEW_SECONDS,
+  MCP_AUTH_MODES,
+  MIN_API_KEY_LENGTH,
+  OAUTH_TOKEN_MODES,
+} from "./env_schema.ts";
 export { type KeyStrength, keyStrength } from "./key_strength.ts";
 export { type DbEngine, insecureDbTls } from "./insecure_db_tls.ts";
 export { loadConfig, type LoadConfigOptions } from "./load_config.ts";

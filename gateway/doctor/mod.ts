@@ -7,7 +7,7 @@
  * executor's outcomes) to one {@linkcode CheckResult}; {@linkcode runDoctor}
  * gathers those observations. No check ever puts a key, a password or a
  * retrieved secret into its result. One file per group of checks:
- * `api_keys.ts`, `policy.ts`, `approvals.ts`, `settings.ts`, `host_checks.ts`, `ccp_probe.ts`,
+ * `api_keys.ts`, `oauth.ts`, `policy.ts`, `approvals.ts`, `settings.ts`, `host_checks.ts`, `ccp_probe.ts`,
  * `handle_store_probe.ts`, `executor_sandbox.ts`.
  *
  * @module
@@ -60,6 +60,7 @@ export {
   probeCcp,
 } from "./ccp_probe.ts";
 export { checkHandleStore } from "./handle_store_probe.ts";
+export { checkOAuth, type CheckOAuthOptions } from "./oauth.ts";
 export { checkPolicy } from "./policy.ts";
 export { checkApprovals, type CheckApprovalsOptions } from "./approvals.ts";
 export {

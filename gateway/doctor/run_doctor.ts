@@ -16,6 +16,7 @@ import type { CheckResult } from "./check_result.ts";
 import { checkExecutorMemory, hostMemoryMb } from "./executor_memory.ts";
 import { checkExecutorSandbox } from "./executor_sandbox.ts";
 import { checkHandleStore } from "./handle_store_probe.ts";
+import { checkOAuth, type CheckOAuthOptions } from "./oauth.ts";
 import { checkPolicy } from "./policy.ts";
 import {
   checkEnvFile,
@@ -26,6 +27,7 @@ import {
   knownHostsFacts,
   type RunningUser,
 } from "./host_checks.ts";
+import { pass } from "./_verdicts.ts";
 import {
   checkAllowedHosts,
   checkCyberArkTls,
@@ -51,6 +53,8 @@ export interface DoctorOptions {
   readonly handleStore?: HandleStore;
   /** The host's memory in MiB (default: asked of the system, when allowed). */
   readonly hostMemoryMb?: number;
+  /** How the OAuth check reaches the issuer (default: as the gateway does). */
+  readonly oauth?: CheckOAuthOptions;
 }
 
 /** Runs every check in the order of the manual's checklist. */
@@ -59,7 +63,10 @@ export async function runDoctor(
   options: DoctorOptions,
 ): Promise<CheckResult[]> {
   const results: CheckResult[] = [
-    checkApiKeys(config.apiKeys),
+    config.oauth.mode === "oauth"
+      ? pass("api-keys", "API keys off (MCP_AUTH=oauth)")
+      : checkApiKeys(config.apiKeys),
+    await checkOAuth(config.oauth, options.oauth),
     checkPolicy(config.policy),
     checkApprovals(config.approvals, {
       approveRules: approveRuleNames(config.policy.policy),

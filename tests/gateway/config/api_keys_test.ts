@@ -189,3 +189,43 @@ Deno.test("loadConfig() without MCP_API_KEYS or MCP_API_KEYS_FILE names both", (
   assertStringIncludes(error.message, "MCP_API_KEYS_FILE");
   assertStringIncludes(error.message, "openssl rand -hex 32");
 });
+
+Deno.test("loadConfig() with MCP_AUTH=oauth needs no API key and keeps no principal", () => {
+  const config = load({
+    MCP_API_KEYS: undefined,
+    MCP_AUTH: "oauth",
+    OAUTH_ISSUER: "https://idp.example.com",
+    OAUTH_RESOURCE: "https://mcp.example.com/mcp",
+  });
+  assertEquals(config.apiKeys.principals, []);
+  assertEquals(config.oauth.mode, "oauth");
+});
+
+Deno.test("loadConfig() with MCP_AUTH=oauth refuses API keys that would never be accepted", () => {
+  const oauth = {
+    MCP_AUTH: "oauth",
+    OAUTH_ISSUER: "https://idp.example.com",
+    OAUTH_RESOURCE: "https://mcp.example.com/mcp",
+  };
+  assertOneLineErrors([
+    [oauth, "MCP_API_KEYS", "MCP_AUTH=oauth accepts no API key"],
+    [
+      { ...oauth, MCP_API_KEYS: undefined, MCP_API_KEYS_FILE: "/etc/keys" },
+      "MCP_API_KEYS_FILE",
+      "set MCP_AUTH=both",
+    ],
+  ]);
+  const error = failure(oauth);
+  assert(!error.message.includes(KEY), "the key is not echoed");
+});
+
+Deno.test("loadConfig() with MCP_AUTH=both still needs an API key, and says how to go without", () => {
+  const error = failure({
+    MCP_API_KEYS: undefined,
+    OAUTH_ISSUER: "https://idp.example.com",
+    OAUTH_RESOURCE: "https://mcp.example.com/mcp",
+  });
+  assertEquals(error.variable, "MCP_API_KEYS");
+  assertStringIncludes(error.message, "set MCP_AUTH=oauth for tokens only");
+  assertMatch(error.message, /is not set/);
+});

@@ -25,6 +25,13 @@ Deno.test("loadConfig() applies the manual's defaults", () => {
   assertEquals(config.http.hostname, "0.0.0.0");
   assertEquals(config.http.port, 8443);
   assertEquals(config.apiKeys.principals.length, 1);
+  assertEquals(config.oauth, {
+    mode: "api_key",
+    requiredScopes: [],
+    principalClaim: "sub",
+    tokenMode: "jwt",
+    clockSkewSeconds: 60,
+  });
   assertEquals(config.warnings, []);
 });
 

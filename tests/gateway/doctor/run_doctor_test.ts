@@ -12,6 +12,7 @@ Deno.test("runDoctor() runs the checks in the order of the manual's checklist, p
   });
   assertEquals(results.map((r) => r.check), [
     "api-keys",
+    "oauth",
     "policy",
     "approvals",
     "changeme",
