@@ -86,6 +86,8 @@ export function looksLikeJwt(token: string): boolean {
 export class JwtVerifier {
   readonly #options: JwtVerifierOptions;
   #jwks: { uri: string; set: RemoteJWKSet } | undefined;
+  /** Whether the last JWKS fetch failed (logged once per outage). */
+  #jwksOutage = false;
 
   /** Prepares the verifier; the JWKS is fetched on first use. */
   constructor(options: JwtVerifierOptions) {
@@ -162,7 +164,11 @@ export class JwtVerifier {
         requiredClaims: ["exp"],
       });
       payload = result.payload as Record<string, unknown>;
+      this.#jwksReachable(metadata.jwksUri);
     } catch (error) {
+      if (!(error instanceof JwksUnavailable)) {
+        this.#jwksReachable(metadata.jwksUri);
+      }
       throw this.#refusal(error, {
         alg: String(alg),
         kid,
@@ -198,6 +204,16 @@ export class JwtVerifier {
     return this.#jwks.set;
   }
 
+  /** Ends a JWKS outage, logging it once. */
+  #jwksReachable(jwksUri: string): void {
+    if (!this.#jwksOutage) return;
+    this.#jwksOutage = false;
+    log.info("oauth_jwks_reachable", {
+      issuer: this.#options.issuer,
+      jwks_uri: jwksUri,
+    });
+  }
+
   /** The TokenError for a failed jose check, logged without the token. */
   #refusal(
     error: unknown,
@@ -212,12 +228,15 @@ export class JwtVerifier {
     if (error instanceof TokenError) return error;
     if (error instanceof JwksUnavailable) {
       const reason = describeFetchError(error.cause);
-      log.error("oauth_jwks_unavailable", {
-        issuer,
-        jwks_uri: context.jwksUri,
-        kid: context.kid,
-        reason,
-      });
+      if (!this.#jwksOutage) {
+        this.#jwksOutage = true;
+        log.error("oauth_jwks_unavailable", {
+          issuer,
+          jwks_uri: context.jwksUri,
+          kid: context.kid,
+          reason,
+        });
+      }
       return new TokenError(
         "temporarily_unavailable",
         `Cannot fetch the signing keys of issuer ${issuer} from ${context.jwksUri} (${reason}); check that the issuer is reachable from this host (OAUTH_CA_BUNDLE for a private CA)`,

@@ -422,22 +422,29 @@ Deno.test("createTokenVerifier() refuses every token while the issuer is down at
   });
 });
 
-Deno.test("createTokenVerifier() refuses tokens while the JWKS cannot be fetched", async () => {
+Deno.test("createTokenVerifier() refuses tokens while the JWKS cannot be fetched, logging that once", async () => {
   await withIssuer(async (issuer) => {
     issuer.metadata = {
       jwks_uri: `${new URL(issuer.issuer).origin}/no-jwks-here`,
     };
     const verifier = createTokenVerifier(oauthConfig(issuer.issuer), FAST);
-    try {
-      await refused(
-        verifier,
-        await issuer.sign(),
-        "temporarily_unavailable",
-        "signing keys",
-      );
-    } finally {
-      await verifier.close();
-    }
+    const lines = await captureLogLines(async () => {
+      try {
+        for (let i = 0; i < 3; i++) {
+          await refused(
+            verifier,
+            await issuer.sign(),
+            "temporarily_unavailable",
+            "signing keys",
+          );
+        }
+      } finally {
+        await verifier.close();
+      }
+    });
+    const outages = lines.filter((l) => l.event === "oauth_jwks_unavailable");
+    assertEquals(outages.length, 1, "one error line per outage");
+    assertEquals(outages[0]!.kid, "rsa-1");
   });
 });
 
