@@ -587,7 +587,17 @@ function configuration(state: ProviderState): Record<string, unknown> {
       email: ["email", "email_verified"],
       groups: ["groups"],
     },
-    scopes: ["openid", "offline_access", "profile", "email", "groups"],
+    // The resource scopes are announced too (scopes_supported), as Keycloak
+    // and Okta announce custom scopes: dynamic registration checks a
+    // client's `scope` against them (the MCP SDK registers with one).
+    scopes: [
+      "openid",
+      "offline_access",
+      "profile",
+      "email",
+      "groups",
+      ...state.resourceScopes.split(" ").filter((s) => s !== ""),
+    ],
     findAccount: (_ctx: unknown, sub: string) => {
       const claims = accountClaims(sub);
       if (claims === undefined) return undefined;
