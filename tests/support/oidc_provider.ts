@@ -125,6 +125,11 @@ export interface OidcProviderFixture {
   /** Whether the server is accepting connections (between stop and restart it is not). */
   readonly running: boolean;
   /**
+   * Every request received so far, as `METHOD /path` (no query string, so
+   * no code or token), for tests that check who discovered what.
+   */
+  readonly requests: readonly string[];
+  /**
    * A client-credentials access token for `resource` with `scope`.
    *
    * @throws {Error} when the provider refuses (the message quotes its answer)
@@ -326,8 +331,10 @@ export async function startOidcProvider(
 
   let provider = newProvider(state);
   let handle = provider.callback();
+  const requests: string[] = [];
   const requestListener = (req: IncomingMessage, res: ServerResponse): void => {
     const path = new URL(req.url ?? "/", issuer).pathname;
+    requests.push(`${req.method} ${path}`);
     if (path.startsWith("/interaction/")) {
       handleInteraction(provider, state, req, res).catch((error) => {
         if (!res.headersSent) {
@@ -394,6 +401,7 @@ export async function startOidcProvider(
     get running() {
       return running;
     },
+    requests,
     async clientCredentialsToken(
       clientId,
       secret,
