@@ -132,6 +132,12 @@ export interface OAuthConfig {
   readonly issuer?: string;
   /** `OAUTH_RESOURCE` exactly as configured: the audience tokens must name (RFC 8707). */
   readonly resource?: string;
+  /**
+   * `OAUTH_AUDIENCE`: what tokens must name in `aud` when the identity
+   * provider does not put the resource URL there (Entra ID v2 tokens carry
+   * the application's client id); `resource` when unset.
+   */
+  readonly audience?: string;
   /** `OAUTH_REQUIRED_SCOPES`: every token must carry all of them. */
   readonly requiredScopes: readonly string[];
   /** `OAUTH_PRINCIPAL_CLAIM` (default `sub`). */

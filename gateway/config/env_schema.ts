@@ -185,6 +185,7 @@ const envSchema = z.object({
   MCP_AUTH: text(),
   OAUTH_ISSUER: text(),
   OAUTH_RESOURCE: text(),
+  OAUTH_AUDIENCE: text(),
   OAUTH_REQUIRED_SCOPES: text(),
   OAUTH_PRINCIPAL_CLAIM: text(),
   OAUTH_GROUPS_CLAIM: text(),

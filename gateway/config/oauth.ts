@@ -211,10 +211,18 @@ export function parseOAuthConfig(
     value: values.OAUTH_CA_BUNDLE,
     home: context.home,
   });
+  const audience = values.OAUTH_AUDIENCE?.trim() ?? "";
+  if (/\s/.test(audience)) {
+    throw new ConfigError(
+      "OAUTH_AUDIENCE",
+      "holds whitespace; set the one value the identity provider puts in the tokens' aud claim (e.g. the application's client id), or leave it unset to use OAUTH_RESOURCE",
+    );
+  }
   return {
     ...common,
     issuer,
     resource,
+    ...(audience === "" ? {} : { audience }),
     ...(groupsClaim === undefined ? {} : { groupsClaim }),
     ...(clientId === "" ? {} : {
       introspection: { clientId, clientSecret: new Secret(clientSecret) },

@@ -93,7 +93,9 @@ export function createTokenVerifier(
   const common = {
     ...claimOptions,
     issuer,
-    resource,
+    // What `aud` must name: OAUTH_AUDIENCE where the provider does not put
+    // the resource URL there, else the resource.
+    resource: config.audience ?? resource,
     clockSkewSeconds: config.clockSkewSeconds,
     metadata,
     fetch: issuerFetch.fetch,

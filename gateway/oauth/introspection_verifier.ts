@@ -220,7 +220,7 @@ export class IntrospectionVerifier {
     if (!audiences.includes(resource)) {
       refuse(
         "claim aud",
-        `The token is not meant for ${resource} (its audience does not name OAUTH_RESOURCE); request the token with resource=${resource}`,
+        `The token is not meant for ${resource} (its audience does not name OAUTH_AUDIENCE, or OAUTH_RESOURCE when that is unset); request the token with resource=${resource}`,
       );
     }
     if (

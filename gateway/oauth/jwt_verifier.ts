@@ -275,7 +275,7 @@ export class JwtVerifier {
         message = claim === "iss"
           ? `The token was not issued by ${issuer} (OAUTH_ISSUER); get a token from that issuer`
           : claim === "aud"
-          ? `The token is not meant for ${this.#options.resource} (its audience does not name OAUTH_RESOURCE); request the token with resource=${this.#options.resource}`
+          ? `The token is not meant for ${this.#options.resource} (its audience does not name OAUTH_AUDIENCE, or OAUTH_RESOURCE when that is unset); request the token with resource=${this.#options.resource}`
           : claim === "nbf"
           ? "The token is not valid yet (nbf); check the clocks of this host and the identity provider"
           : claim === "exp"

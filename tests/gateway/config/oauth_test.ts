@@ -224,3 +224,16 @@ Deno.test("loadConfig() checks claim names, scopes, the clock skew and the CA bu
     "http://schemas.example.com/claims/upn",
   );
 });
+
+Deno.test("OAUTH_AUDIENCE: kept as given, refused with whitespace, absent by default", () => {
+  assertEquals(load(OAUTH).oauth.audience, undefined);
+  assertEquals(
+    load({ ...OAUTH, OAUTH_AUDIENCE: " 0b6f3c2a-4d5e-4f60-8a7b-9c0d1e2f3a4b " })
+      .oauth.audience,
+    "0b6f3c2a-4d5e-4f60-8a7b-9c0d1e2f3a4b",
+  );
+  assertStringIncludes(
+    failure({ ...OAUTH, OAUTH_AUDIENCE: "api://a b" }).message,
+    "OAUTH_AUDIENCE holds whitespace",
+  );
+});

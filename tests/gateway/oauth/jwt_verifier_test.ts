@@ -483,3 +483,28 @@ Deno.test("createTokenVerifier() with an unreachable issuer refuses with tempora
     await verifier.close();
   }
 });
+
+Deno.test("createTokenVerifier() with OAUTH_AUDIENCE: tokens must name it instead of the resource URL (Entra ID v2)", async () => {
+  await withIssuer(async (issuer) => {
+    const clientId = "0b6f3c2a-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+    const verifier = createTokenVerifier(
+      oauthConfig(issuer.issuer, { audience: clientId }),
+      FAST,
+    );
+    try {
+      const ok = await verifier.verify(await issuer.sign({ aud: clientId }));
+      assertEquals(ok.principal, "alice");
+      // The resource URL itself is now the wrong audience.
+      await refused(
+        verifier,
+        await issuer.sign({ aud: RESOURCE }),
+        "invalid_token",
+        "OAUTH_AUDIENCE",
+      );
+      // The discovery document still names the resource URL.
+      assertEquals(verifier.resource, RESOURCE);
+    } finally {
+      await verifier.close();
+    }
+  });
+});
