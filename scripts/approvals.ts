@@ -74,7 +74,13 @@ type Cli =
   }
   | { command: "approve" | "deny"; id: string; comment: string };
 
-function parseCli(args: string[]): Cli {
+function parseCli(argv: string[]): Cli {
+  // A request id is base64url and may start with "-": after approve or deny
+  // the next word is the id, whatever it looks like, so the option parser
+  // never sees it.
+  const idFirst = (argv[0] === "approve" || argv[0] === "deny") &&
+    argv[1] !== undefined && ID_PATTERN.test(argv[1]);
+  const args = idFirst ? [argv[0]!, ...argv.slice(2)] : argv;
   let parsed;
   try {
     parsed = parseArgs({
@@ -94,7 +100,10 @@ function parseCli(args: string[]): Cli {
       error instanceof Error ? error.message.split("\n")[0]! : String(error),
     );
   }
-  const { values, positionals } = parsed;
+  const { values } = parsed;
+  const positionals = idFirst
+    ? [parsed.positionals[0]!, argv[1]!, ...parsed.positionals.slice(1)]
+    : parsed.positionals;
   const [command, ...rest] = positionals;
   if (values.help || command === "help") return { command: "help" };
   if (command === undefined) throw new UsageError("Name a command");

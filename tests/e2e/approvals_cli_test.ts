@@ -164,6 +164,26 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a request id that starts with '-' is an id, not an option",
+        async () => {
+          // base64url ids start with "-" one time in 64.
+          const dashed = "-PcV0a1b2c3d4e5f6g7h8A";
+          for (
+            const args of [["approve", dashed], [
+              "deny",
+              dashed,
+              "--comment",
+              "no",
+            ]]
+          ) {
+            const run = await approvalsTask(args, env);
+            assertEquals(run.code, 1, run.stderr);
+            assertStringIncludes(run.stderr, "not_found");
+          }
+        },
+      );
+
       await t.step("usage errors exit 2 and say what to fix", async () => {
         const cases: [string[], Record<string, string>, string][] = [
           [[], env, "Name a command"],
