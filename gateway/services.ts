@@ -73,6 +73,7 @@ export function createServices(
     defaultTimeoutMs: config.executors.defaultTimeoutSeconds * 1000,
     defaultMaxOutputBytes: config.executors.maxOutputBytes,
     maxMemoryMb: config.executors.maxMemoryMb,
+    warmMax: config.executors.warmMax,
   });
   const rateLimits = createRateLimits(
     config.rateLimits,
@@ -121,6 +122,7 @@ export function createServices(
       await consoleSessions.close();
       await tokens?.close();
       await vault.close();
+      await executors.close();
       await rateLimits.close();
     },
   };

@@ -38,12 +38,22 @@ import {
   responseLimitBytes,
   type SealedRequest,
   sealRequest,
+  type Target,
 } from "../protocol/mod.ts";
 import { executorArgs, type ExecutorKind, EXECUTORS } from "./executor_args.ts";
-import { MemoryWatchdog, RssMonitor } from "./memory_watchdog.ts";
-import { validateTarget } from "./target.ts";
+import {
+  type CappedBytes,
+  ExecutorProcess,
+  readCapped,
+  type SpawnFunction,
+  type StopReason,
+} from "./executor_process.ts";
+import { RssMonitor } from "./memory_watchdog.ts";
+import { allowNetFlag, validateTarget } from "./target.ts";
+import { WarmPool } from "./warm_pool.ts";
 
 export type { ExecutorCredential, SecretLike } from "../protocol/mod.ts";
+export type { SpawnFunction } from "./executor_process.ts";
 
 const logger = getLogger(["executors"]);
 
@@ -87,6 +97,13 @@ export const MAX_EXECUTOR_MEMORY_MB = 16 * 1024;
 export const DEFAULT_KILL_GRACE_MS = 1000;
 /** How often the watchdog reads a child's resident memory (ms). */
 export const MEMORY_WATCH_INTERVAL_MS = 100;
+/**
+ * Default number of warm executors waiting at once (`EXECUTOR_WARM_MAX`);
+ * 0 turns warming off.
+ */
+export const DEFAULT_WARM_MAX = 2;
+/** Largest number of warm executors that may wait at once. */
+export const MAX_WARM_MAX = 64;
 
 /**
  * The V8 heap cap of an executor under a memory limit (MiB): the limit less
@@ -126,12 +143,22 @@ export interface ExecutorCall<K extends Operation["kind"] = Operation["kind"]> {
   readonly signal?: AbortSignal;
 }
 
-/** How long a call waited and ran (ms). */
+/** How long a call waited and ran (ms), and which child ran it. */
 export interface ExecutorTiming {
   /** Time spent waiting for a free slot. */
   readonly queuedMs: number;
-  /** Time from spawn to exit of the child; 0 when it never started. */
+  /**
+   * Time from spawn to exit of the child (for a warm child, from the moment
+   * the call took it); 0 when it never started.
+   */
   readonly runMs: number;
+  /**
+   * `warm`: the call ran in a child started ahead for its handle
+   * ({@linkcode ExecutorSpawner.warm}); `cold`: in one started for it.
+   */
+  readonly executor: "warm" | "cold";
+  /** The child's process id; null when none ran. */
+  readonly pid: number | null;
 }
 
 /**
@@ -163,13 +190,27 @@ export interface ExecutorRunner {
   ): Promise<ExecutorOutcome<ResultOf<K>>>;
   /** Holds a free slot for one call (see {@linkcode ExecutorSpawner.reserve}). */
   reserve(options?: ReserveOptions): Promise<ExecutorReservation>;
+  /**
+   * Starts a child ahead of a handle's predicted call (see
+   * {@linkcode ExecutorSpawner.warm}); a runner that does not warm leaves
+   * it out.
+   */
+  warm?(request: WarmRequest): boolean;
+  /** Kills every warm child (see {@linkcode ExecutorSpawner.close}). */
+  close?(): Promise<void>;
 }
 
-/** Starts a child process; replaceable to count or observe spawns in tests. */
-export type SpawnFunction = (
-  command: string,
-  options: Deno.CommandOptions,
-) => Deno.ChildProcess;
+/** A child to start ahead of the one call a handle's scope predicts. */
+export interface WarmRequest {
+  /** The id of the handle (never the handle). */
+  readonly handleId: string;
+  /** The executor the call will need. */
+  readonly kind: ExecutorKind;
+  /** Where the call will connect: the handle's Address and its one port. */
+  readonly target: { readonly host: string; readonly port: number };
+  /** The handle's remaining lifetime (ms): the child is killed then. */
+  readonly ttlMs: number;
+}
 
 /** Options of {@linkcode ExecutorSpawner}. */
 export interface ExecutorSpawnerOptions {
@@ -198,6 +239,13 @@ export interface ExecutorSpawnerOptions {
   readonly modules?: Readonly<Partial<Record<ExecutorKind, URL>>>;
   /** Starts the process (default `new Deno.Command(...).spawn()`). */
   readonly spawn?: SpawnFunction;
+  /**
+   * Warm children waiting at once (default {@linkcode DEFAULT_WARM_MAX}, 0
+   * turns warming off; `EXECUTOR_WARM_MAX`). They are not counted in
+   * `maxConcurrent`, which bounds running calls: a warm child joins those
+   * when a call takes it.
+   */
+  readonly warmMax?: number;
 }
 
 /** Options of {@linkcode ExecutorSpawner.reserve}. */
@@ -206,6 +254,12 @@ export interface ReserveOptions {
   readonly timeoutMs?: number;
   /** Cancels the wait. */
   readonly signal?: AbortSignal;
+  /**
+   * The id of the handle the call will redeem: `run` uses the child warmed
+   * for it when the call matches it exactly, and kills it otherwise;
+   * `release` without `run` kills it too (the handle was spent or is gone).
+   */
+  readonly handleId?: string;
 }
 
 /** A free executor slot held for one call. */
@@ -281,6 +335,8 @@ export class ExecutorSpawner implements ExecutorRunner {
   readonly #modules: Readonly<Partial<Record<ExecutorKind, URL>>>;
   readonly #spawn: SpawnFunction;
   readonly #monitor: RssMonitor | null;
+  readonly #warm: WarmPool;
+  #closed = false;
   #running = 0;
   readonly #queue: Waiter[] = [];
 
@@ -326,6 +382,9 @@ export class ExecutorSpawner implements ExecutorRunner {
     this.#spawn = options.spawn ??
       ((command, spawnOptions) =>
         new Deno.Command(command, spawnOptions).spawn());
+    this.#warm = new WarmPool(
+      checkWarmMax(options.warmMax ?? DEFAULT_WARM_MAX),
+    );
     const denoDir = options.denoDir ?? gatewayDenoDir();
     this.#env = {
       NO_COLOR: "1",
@@ -358,6 +417,58 @@ export class ExecutorSpawner implements ExecutorRunner {
     return this.#maxMemoryMb;
   }
 
+  /** Warm children waiting now. */
+  get warming(): number {
+    return this.#warm.size;
+  }
+
+  /** Process ids of the warm children waiting now, oldest first. */
+  warmPids(): number[] {
+    return this.#warm.pids();
+  }
+
+  /**
+   * Starts a child for the call a handle's scope predicts: spawned with
+   * exactly the command line a cold call of this kind and target gets,
+   * under the same memory watchdog, its modules loading, then blocked on
+   * its stdin, which stays empty until a call takes it. A later call takes
+   * it when it reserves with this `handleId` and its own command line is
+   * the same; otherwise it is killed when the handle's call runs or its
+   * reservation is released, after `ttlMs`, when `warmMax` newer ones
+   * push it out (oldest first), or on {@linkcode ExecutorSpawner.close}.
+   * Returns false when nothing was started (warming off, closed, or a child
+   * waits for this handle already).
+   *
+   * @throws {TypeError} when the target or the kind is invalid (nothing is spawned)
+   */
+  warm(request: WarmRequest): boolean {
+    const target = validateTarget(request.target.host, request.target.port);
+    const args = this.#argsFor(request.kind, target);
+    if (this.#closed || this.#warm.has(request.handleId)) return false;
+    if (!this.#warm.makeRoom()) return false;
+    const process = this.#launch(args);
+    this.#warm.add(
+      {
+        handleId: request.handleId,
+        kind: request.kind,
+        target: allowNetFlag(target).slice("--allow-net=".length),
+      },
+      process,
+      request.ttlMs,
+    );
+    return true;
+  }
+
+  /**
+   * Kills every warm child and waits until they are gone; later `warm`
+   * calls start nothing. Calls already running finish under their own
+   * limits.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#warm.close();
+  }
+
   /**
    * Runs one operation in a fresh child and returns its scrubbed outcome:
    * {@linkcode ExecutorSpawner.reserve} and then the reservation's `run`.
@@ -388,10 +499,15 @@ export class ExecutorSpawner implements ExecutorRunner {
         `The ${job.kind} operation timed out after ${
           seconds(job.timeoutMs)
         } s waiting for a free executor (${this.#maxConcurrent} running); retry later or raise its timeout`,
-        { queuedMs: Math.round(performance.now() - started), runMs: 0 },
+        {
+          queuedMs: Math.round(performance.now() - started),
+          runMs: 0,
+          executor: "cold",
+          pid: null,
+        },
       );
     }
-    return await slot.run(job, call);
+    return await slot.run(job, call, null);
   }
 
   /**
@@ -407,18 +523,37 @@ export class ExecutorSpawner implements ExecutorRunner {
    */
   async reserve(options: ReserveOptions = {}): Promise<ExecutorReservation> {
     const slot = await this.#hold(options);
+    const { handleId } = options;
+    let warmSettled = handleId === undefined;
+    // The handle is spent or gone once its call runs or gives up: a warm
+    // child the call does not take would wait for nothing.
+    const settleWarm = (
+      args: readonly string[] | null,
+    ): ExecutorProcess | null => {
+      if (warmSettled || handleId === undefined) return null;
+      warmSettled = true;
+      if (args === null) {
+        this.#warm.discard(handleId, "consumed");
+        return null;
+      }
+      return this.#warm.take(handleId, args);
+    };
     return {
       run: async (call) => {
         let job;
         try {
           job = this.#prepare(call);
         } catch (error) {
+          settleWarm(null);
           slot.release(); // an invalid call frees the slot, as a run would
           throw error;
         }
-        return await slot.run(job, call);
+        return await slot.run(job, call, settleWarm(job.args));
       },
-      release: slot.release,
+      release: () => {
+        settleWarm(null);
+        slot.release();
+      },
     };
   }
 
@@ -442,8 +577,10 @@ export class ExecutorSpawner implements ExecutorRunner {
       run: async <K extends Operation["kind"]>(
         job: PreparedCall<K>,
         call: ExecutorCall<K>,
+        warm: ExecutorProcess | null,
       ): Promise<ExecutorOutcome<ResultOf<K>>> => {
         if (!held) {
+          void warm?.dispose();
           throw new TypeError(
             "This executor reservation was used or released already; reserve a slot for every call",
           );
@@ -452,6 +589,7 @@ export class ExecutorSpawner implements ExecutorRunner {
           return await this.#runPrepared(job, call, {
             deadline: Math.min(deadline, started + job.timeoutMs),
             queuedMs,
+            warm,
           });
         } finally {
           release();
@@ -475,9 +613,6 @@ export class ExecutorSpawner implements ExecutorRunner {
       );
     }
     const kind = operation.data.kind as K;
-    const modulePath = pathOf(
-      this.#modules[kind] ?? new URL(EXECUTORS[kind].module, import.meta.url),
-    );
     return {
       kind,
       target,
@@ -486,30 +621,77 @@ export class ExecutorSpawner implements ExecutorRunner {
       maxOutputBytes: checkMaxOutput(
         call.maxOutputBytes ?? this.#defaultMaxOutputBytes,
       ),
-      args: executorArgs(kind, target, {
-        configPath: this.#configPath,
-        modulePath,
-        maxHeapMb: executorHeapCapMb(this.#maxMemoryMb),
-      }),
+      args: this.#argsFor(kind, target),
     };
+  }
+
+  /**
+   * The command line of a child of this kind for this target: the one
+   * definition cold and warm children share.
+   */
+  #argsFor(kind: ExecutorKind, target: Target): string[] {
+    if (!Object.hasOwn(EXECUTORS, kind)) {
+      throw new TypeError(
+        `Unknown executor kind "${
+          String(kind).slice(0, 40)
+        }"; add it to EXECUTORS in executors/spawner/executor_args.ts`,
+      );
+    }
+    const modulePath = pathOf(
+      this.#modules[kind] ?? new URL(EXECUTORS[kind].module, import.meta.url),
+    );
+    return executorArgs(kind, target, {
+      configPath: this.#configPath,
+      modulePath,
+      maxHeapMb: executorHeapCapMb(this.#maxMemoryMb),
+    });
+  }
+
+  /** Spawns a child with these arguments under its memory watchdog. */
+  #launch(args: readonly string[]): ExecutorProcess {
+    return new ExecutorProcess({
+      args,
+      env: this.#env,
+      cwd: this.#projectDir,
+      spawn: this.#spawn,
+      monitor: this.#monitor,
+      maxMemoryMb: this.#maxMemoryMb,
+      maxStderrBytes: this.#maxStderrBytes,
+    });
   }
 
   /** Seals the request and runs the child in a slot already held. */
   async #runPrepared<K extends Operation["kind"]>(
     job: PreparedCall<K>,
     call: ExecutorCall<K>,
-    slot: { deadline: number; queuedMs: number },
+    slot: {
+      deadline: number;
+      queuedMs: number;
+      warm: ExecutorProcess | null;
+    },
   ): Promise<ExecutorOutcome<ResultOf<K>>> {
-    call.signal?.throwIfAborted();
-    const sealed = sealRequest(call.credential, {
-      target: job.target,
-      operation: job.operation,
-      limits: {
-        timeoutMs: Math.max(1, Math.round(slot.deadline - performance.now())),
-        maxOutputBytes: job.maxOutputBytes,
-        killGraceMs: this.#killGraceMs,
-      },
-    });
+    if (call.signal?.aborted) {
+      void slot.warm?.dispose();
+      call.signal.throwIfAborted();
+    }
+    let sealed: SealedRequest;
+    try {
+      sealed = sealRequest(call.credential, {
+        target: job.target,
+        operation: job.operation,
+        limits: {
+          timeoutMs: Math.max(
+            1,
+            Math.round(slot.deadline - performance.now()),
+          ),
+          maxOutputBytes: job.maxOutputBytes,
+          killGraceMs: this.#killGraceMs,
+        },
+      });
+    } catch (error) {
+      void slot.warm?.dispose();
+      throw error;
+    }
     if (sealed.unscrubbable) {
       logger.warn(
         "A credential secret of user {username} is shorter than {min} characters and is not scrubbed from executor output; rotate it to a longer one",
@@ -525,6 +707,7 @@ export class ExecutorSpawner implements ExecutorRunner {
       maxOutputBytes: job.maxOutputBytes,
       queuedMs: slot.queuedMs,
       signal: call.signal,
+      warm: slot.warm,
     });
   }
 
@@ -582,31 +765,19 @@ export class ExecutorSpawner implements ExecutorRunner {
     job: ChildJob<K>,
   ): Promise<ExecutorOutcome<ResultOf<K>>> {
     const { kind, sealed } = job;
-    const spawnedAt = performance.now();
-    let child: Deno.ChildProcess;
+    // The request is written below, and only here: a warm child has had an
+    // empty stdin until now.
+    let process: ExecutorProcess;
     try {
-      child = this.#spawn(Deno.execPath(), {
-        args: job.args,
-        clearEnv: true,
-        env: this.#env,
-        cwd: this.#projectDir,
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      });
+      process = job.warm ?? this.#launch(job.args);
     } catch (error) {
       sealed.bytes.fill(0);
       throw error;
     }
-    let stopReason: StopReason | null = null;
-    const stop = (reason: StopReason): void => {
-      stopReason ??= reason;
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already exited.
-      }
-    };
+    const { child } = process;
+    const executor = job.warm === null ? "cold" : "warm";
+    const spawnedAt = job.warm === null ? process.spawnedAt : performance.now();
+    const stop = (reason: StopReason): void => process.stop(reason);
     const timer = setTimeout(
       () => stop("timeout"),
       Math.max(0, job.deadline - performance.now()) + this.#killGraceMs,
@@ -614,16 +785,6 @@ export class ExecutorSpawner implements ExecutorRunner {
     const onAbort = (): void => stop("abort");
     job.signal?.addEventListener("abort", onAbort, { once: true });
     if (job.signal?.aborted) stop("abort");
-    let unwatchable = "";
-    const watchdog = new MemoryWatchdog(this.#monitor, child.pid, {
-      limitMb: this.#maxMemoryMb,
-      onExceeded: () => stop("memory"),
-      onUnwatchable: (why) => {
-        unwatchable = why;
-        stop("unwatchable");
-      },
-    });
-    const watching = watchdog.start();
 
     const responseLimit = responseLimitBytes(job.maxOutputBytes);
     let status: Deno.CommandStatus;
@@ -632,18 +793,21 @@ export class ExecutorSpawner implements ExecutorRunner {
     try {
       [stdout, stderr, status] = await Promise.all([
         readCapped(child.stdout, responseLimit, () => stop("overflow")),
-        readCapped(child.stderr, this.#maxStderrBytes, null),
+        process.stderr,
         writeAndClose(child.stdin, sealed.bytes).then(() => child.status),
       ]);
     } finally {
       clearTimeout(timer);
-      await watching;
-      await watchdog.stop();
+      await process.unwatch();
       job.signal?.removeEventListener("abort", onAbort);
     }
-    const timing = {
+    const stopReason = process.stopReason;
+    const unwatchable = process.unwatchable;
+    const timing: ExecutorTiming = {
       queuedMs: job.queuedMs,
       runMs: Math.round(performance.now() - spawnedAt),
+      executor,
+      pid: child.pid,
     };
     const { scrubber } = sealed;
 
@@ -679,7 +843,7 @@ export class ExecutorSpawner implements ExecutorRunner {
         timing,
       );
     }
-    const peakRssMb = watchdog.peakMb;
+    const peakRssMb = process.peakMb;
     logger.debug("Executor {kind} (pid {pid}) peaked at {peakRssMb} MiB", {
       kind,
       pid: child.pid,
@@ -774,9 +938,6 @@ export class ExecutorSpawner implements ExecutorRunner {
   }
 }
 
-/** Why the parent stopped a child. */
-type StopReason = "timeout" | "overflow" | "abort" | "memory" | "unwatchable";
-
 /** What V8 writes to stderr when a heap cap is reached (it then aborts). */
 const V8_OUT_OF_MEMORY =
   /Fatal JavaScript out of memory|JavaScript heap out of memory|Fatal process out of memory/;
@@ -796,6 +957,7 @@ interface HeldSlot {
   run<K extends Operation["kind"]>(
     job: PreparedCall<K>,
     call: ExecutorCall<K>,
+    warm: ExecutorProcess | null,
   ): Promise<ExecutorOutcome<ResultOf<K>>>;
   release(): void;
 }
@@ -818,56 +980,8 @@ interface ChildJob<K extends Operation["kind"]> {
   readonly maxOutputBytes: number;
   readonly queuedMs: number;
   readonly signal: AbortSignal | undefined;
-}
-
-interface CappedBytes {
-  readonly bytes: Uint8Array;
-  readonly overflowed: boolean;
-}
-
-/**
- * Reads a stream, keeping at most `limit` bytes. On overflow, calls
- * `onOverflow` and stops reading when it is given (the child is killed);
- * otherwise drains and discards the rest so the child never blocks.
- */
-async function readCapped(
-  stream: ReadableStream<Uint8Array>,
-  limit: number,
-  onOverflow: (() => void) | null,
-): Promise<CappedBytes> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let overflowed = false;
-  const reader = stream.getReader();
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (overflowed) continue;
-      if (size + value.length > limit) {
-        chunks.push(value.subarray(0, limit - size));
-        size = limit;
-        overflowed = true;
-        if (onOverflow !== null) {
-          onOverflow();
-          await reader.cancel();
-          break;
-        }
-        continue;
-      }
-      chunks.push(value);
-      size += value.length;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return { bytes, overflowed };
+  /** The warm child taken for this call, or null to start a cold one. */
+  readonly warm: ExecutorProcess | null;
 }
 
 /** Writes the request and closes stdin; a child that exited early is not an error here. */
@@ -958,6 +1072,15 @@ function checkMaxOutput(value: number): number {
   if (!Number.isInteger(value) || value < 1 || value > MAX_OUTPUT_BYTES_LIMIT) {
     throw new RangeError(
       `Invalid executor output cap ${value} bytes: use an integer from 1 to ${MAX_OUTPUT_BYTES_LIMIT}`,
+    );
+  }
+  return value;
+}
+
+function checkWarmMax(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > MAX_WARM_MAX) {
+    throw new RangeError(
+      `Invalid warm executor bound ${value}: use an integer from 0 (warming off) to ${MAX_WARM_MAX}`,
     );
   }
   return value;

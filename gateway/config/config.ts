@@ -219,6 +219,11 @@ export interface ExecutorConfig {
   maxOutputBytes: number;
   /** Memory limit of one executor (MiB). */
   maxMemoryMb: number;
+  /**
+   * Executors started ahead of a handle's predicted call, waiting at once
+   * (`EXECUTOR_WARM_MAX`; 0: warming off). Not counted in `maxConcurrent`.
+   */
+  warmMax: number;
 }
 
 /** `db_query` settings: output caps and TLS per engine. */

@@ -20,9 +20,11 @@ import {
   DEFAULT_EXECUTOR_MEMORY_MB,
   DEFAULT_MAX_CONCURRENT,
   DEFAULT_MAX_QUEUED,
+  DEFAULT_WARM_MAX,
   MAX_EXECUTOR_MEMORY_MB,
   MAX_OUTPUT_BYTES_LIMIT,
   MAX_TIMEOUT_MS,
+  MAX_WARM_MAX,
   MIN_EXECUTOR_MEMORY_MB,
 } from "../../executors/spawner/mod.ts";
 import { UNMAPPED_PLATFORM_MODES } from "../../vault/handle_scope.ts";
@@ -301,6 +303,11 @@ const envSchema = z.object({
     min: MIN_EXECUTOR_MEMORY_MB,
     max: MAX_EXECUTOR_MEMORY_MB,
     fallback: DEFAULT_EXECUTOR_MEMORY_MB,
+  }),
+  EXECUTOR_WARM_MAX: wholeNumber("executors (0 turns warming off)", {
+    min: 0,
+    max: MAX_WARM_MAX,
+    fallback: DEFAULT_WARM_MAX,
   }),
   DB_DEFAULT_MAX_ROWS: wholeNumber("rows", {
     min: 1,

@@ -27,5 +27,6 @@ export function parseExecutorConfig(values: EnvValues): ExecutorConfig {
     maxTimeoutSeconds: values.EXECUTOR_MAX_TIMEOUT_SECONDS,
     maxOutputBytes: values.EXECUTOR_MAX_OUTPUT_BYTES,
     maxMemoryMb: values.EXECUTOR_MAX_MEMORY_MB,
+    warmMax: values.EXECUTOR_WARM_MAX,
   };
 }

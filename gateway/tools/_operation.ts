@@ -14,7 +14,9 @@
  *    denial refuses the call here (a `read_only` rule binds db_query);
  * 3b. a rule that asks for approval: hold the handle for this call and wait
  *    for a second person; anything but an approval releases it unspent;
- * 4. hold a free executor slot (a busy service refuses here);
+ * 4. hold a free executor slot (a busy service refuses here), naming the
+ *    handle, so that the run takes the executor warmed for it by
+ *    get_credential when the call matches it, and kills it otherwise;
  * 5. redeem the handle (the same checks, atomically);
  * 6. warn about every insecure setting in use;
  * 7. run the operation in the held slot;
@@ -289,7 +291,10 @@ export async function runTargetOperation<K extends TargetKind, P>(
     // refuses the call without spending it.
     let reservation: ExecutorReservation;
     try {
-      reservation = await executors.reserve({ timeoutMs: limitMs });
+      reservation = await executors.reserve({
+        timeoutMs: limitMs,
+        handleId: facts.handleId,
+      });
     } catch (error) {
       await held?.release();
       throw error;
@@ -322,6 +327,8 @@ export async function runTargetOperation<K extends TargetKind, P>(
         handle_id: redeemed.handleId,
         ...callerFields(context),
         policy_rule: grant.rule ?? null,
+        // Whether the child was started ahead by get_credential.
+        executor: outcome.timing.executor,
         ...(approval === undefined ? {} : {
           approval_id: approval.id,
           approved_by: approval.approver ?? null,

@@ -2,13 +2,23 @@
  * `get_credential(safe, object_name[, folder, reason])` on `/mcp/cyberark`:
  * retrieves an account from CyberArk and returns a handle, never the secret.
  *
+ * When the handle's scope names exactly one executor and target (one
+ * protocol, one port, an Address), the executor for that call is started
+ * here, ahead of it (`EXECUTOR_WARM_MAX`): sandboxed for that target only,
+ * holding no secret until the call runs (`executors/spawner/warm_pool.ts`).
+ *
  * @module
  */
+import { getLogger } from "@logtape/logtape";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { type CcpQuery, validateCcpQuery } from "../../vault/ccp_client.ts";
-import { describeScope } from "../../vault/handle_scope.ts";
+import { validateTarget } from "../../executors/spawner/mod.ts";
+import {
+  describeScope,
+  type HandleProtocol,
+} from "../../vault/handle_scope.ts";
 import {
   type IssuedHandle,
   type IssueInput,
@@ -29,6 +39,18 @@ import { SetupError } from "../setup_error.ts";
 import { limitToolCall } from "../rate_limits.ts";
 import { callerFields, type ToolContext } from "../tool_context.ts";
 import { mapToolError } from "../tool_errors.ts";
+import type { TargetKind } from "./_operation.ts";
+
+const log = getLogger(["gateway", "executors"]);
+
+/** The executor that runs the calls of each handle protocol. */
+const EXECUTOR_OF: Readonly<Record<HandleProtocol, TargetKind>> = {
+  ssh: "ssh",
+  winrm: "powershell",
+  postgres: "postgres",
+  mysql: "mysql",
+  mssql: "mssql",
+};
 
 /** Tool name, as in the operations manual. */
 export const GET_CREDENTIAL = "get_credential";
@@ -153,6 +175,7 @@ async function getCredential(
         ? {}
         : { approval_id: approval.id, approved_by: approval.approver ?? null }),
     });
+    warmExecutor(context, issued);
     const lines = [
       ...(approval === undefined ? [] : [approvedLine(approval)]),
       `Handle: ${issued.handle}`,
@@ -192,6 +215,38 @@ async function issue(
       throw new SetupError(error.message, { cause: error });
     }
     throw error;
+  }
+}
+
+/**
+ * Starts the executor of the handle's one predicted call, when its scope
+ * leaves no doubt which: one protocol, exactly one port, and an Address the
+ * sandbox accepts. Speculative: nothing here can fail the call.
+ */
+function warmExecutor(context: ToolContext, issued: IssuedHandle): void {
+  const { executors } = context.services;
+  const { protocol, ports } = issued.scope;
+  const port = ports[0];
+  if (
+    executors.warm === undefined || protocol === null || ports.length !== 1 ||
+    port === undefined || issued.address === ""
+  ) {
+    return;
+  }
+  try {
+    executors.warm({
+      handleId: issued.handleId,
+      kind: EXECUTOR_OF[protocol],
+      target: validateTarget(issued.address, port),
+      ttlMs: issued.ttlSeconds * 1000,
+    });
+  } catch (error) {
+    // An Address the sandbox refuses is refused again, to the model, by
+    // the call that tries it; a spawn failure shows up there too.
+    log.debug("No warm executor for handle {handle_id}: {error}", {
+      handle_id: issued.handleId,
+      error: error instanceof Error ? error.message : String(error),
+    });
   }
 }
 

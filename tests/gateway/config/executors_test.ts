@@ -9,11 +9,17 @@ Deno.test("loadConfig() reads the executor limits with the service's defaults", 
     maxTimeoutSeconds: 600,
     maxOutputBytes: 1024 * 1024,
     maxMemoryMb: 112,
+    warmMax: 2,
   });
   assertEquals(
     load({ EXECUTOR_MAX_MEMORY_MB: "256" }).executors.maxMemoryMb,
     256,
   );
+});
+
+Deno.test("loadConfig() reads EXECUTOR_WARM_MAX, where 0 turns warming off", () => {
+  assertEquals(load({ EXECUTOR_WARM_MAX: "0" }).executors.warmMax, 0);
+  assertEquals(load({ EXECUTOR_WARM_MAX: "5" }).executors.warmMax, 5);
 });
 
 Deno.test("loadConfig() refuses a default executor timeout above the maximum", () => {
@@ -32,6 +38,11 @@ Deno.test("loadConfig() refuses a default executor timeout above the maximum", (
       { EXECUTOR_MAX_MEMORY_MB: "32" },
       "EXECUTOR_MAX_MEMORY_MB",
       "from 64 to 16384",
+    ],
+    [
+      { EXECUTOR_WARM_MAX: "-1" },
+      "EXECUTOR_WARM_MAX",
+      "from 0 to 64",
     ],
   ]);
 });

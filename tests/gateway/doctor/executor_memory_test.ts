@@ -11,16 +11,30 @@ import {
 
 import { config } from "./_doctor.ts";
 
-/** The service's defaults: 8 executors of 112 MiB. */
+/** The service's defaults: 8 executors of 112 MiB, and 2 warm ones. */
 const limits = config().executors;
 
-Deno.test("checkExecutorMemory() passes the defaults on the recommended 1 GB host", () => {
-  const result = checkExecutorMemory(limits, 1024);
+Deno.test("checkExecutorMemory() passes 8 executors without warming on the recommended 1 GB host", () => {
+  const result = checkExecutorMemory({ ...limits, warmMax: 0 }, 1024);
   assertEquals(result.status, "PASS");
   assertStringIncludes(
     result.detail,
     `8 executors x 112 MiB + ${GATEWAY_MEMORY_BUDGET_MB} MiB for the gateway = 1024 MiB`,
   );
+});
+
+Deno.test("checkExecutorMemory() counts warm executors at the memory limit on top of the running ones", () => {
+  assertEquals(limits.warmMax, 2);
+  const roomy = checkExecutorMemory(limits, 2048);
+  assertEquals(roomy.status, "PASS");
+  assertStringIncludes(
+    roomy.detail,
+    `(8 running + 2 warm) executors x 112 MiB + ${GATEWAY_MEMORY_BUDGET_MB} MiB for the gateway = 1248 MiB`,
+  );
+  const tight = checkExecutorMemory(limits, 1024);
+  assertEquals(tight.status, "WARN");
+  assertStringIncludes(tight.detail, "more than this host's 1024 MiB");
+  assertStringIncludes(tight.fix ?? "", "EXECUTOR_WARM_MAX");
 });
 
 Deno.test("checkExecutorMemory() warns when the executors together can outgrow the host", () => {

@@ -85,7 +85,12 @@ export class RecordingRunner implements ExecutorRunner {
 }
 
 /** Timing of a canned outcome. */
-export const TIMING = { queuedMs: 0, runMs: 1 };
+export const TIMING = {
+  queuedMs: 0,
+  runMs: 1,
+  executor: "cold",
+  pid: null,
+} as const;
 
 /** A successful `uptime` over SSH. */
 export function sshSuccess(): Promise<ExecutorOutcome> {
