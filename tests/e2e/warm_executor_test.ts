@@ -52,6 +52,14 @@ Deno.test({
       Address: fx.host,
       PolicyID: "PostgreSQL",
       Port: String(fx.port),
+    }, {
+      // No Port: the platform's two ports (PLATFORM_PORTS), so the call's
+      // port is not known when the handle is issued.
+      Name: "two-ports",
+      Content: fx.password,
+      UserName: fx.username,
+      Address: fx.host,
+      PolicyID: "PostgreSQL",
     }]);
     // Scope binding off, so that a handle warmed for one port can be spent
     // on another (with it on, the call would be refused before running).
@@ -59,6 +67,7 @@ Deno.test({
       ...ccp.gatewayEnv,
       PG_SSLMODE: "disable",
       HANDLE_SCOPE_BINDING: "false",
+      PLATFORM_PORTS: `PostgreSQL=${fx.port}|${fx.port + 1}`,
       LOG_LEVEL: "DEBUG",
     });
     let cyberark: Client | undefined;
@@ -70,10 +79,12 @@ Deno.test({
         String(e.event).includes(word)
       );
     const issued: string[] = [];
-    const issue = async (): Promise<{ handle: string; handleId: string }> => {
+    const issue = async (
+      object = "db",
+    ): Promise<{ handle: string; handleId: string }> => {
       const handle = await issueHandle(cyberark!, {
         safe: SAFE,
-        object_name: "db",
+        object_name: object,
       });
       const fetched = await gateway.waitFor((e) =>
         e.event === "credential_fetched" &&
@@ -140,6 +151,26 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a handle whose scope has two ports warms nothing and runs cold",
+        async () => {
+          const { handle, handleId } = await issue("two-ports");
+          const { text, isError } = await query(handle, fx.port, "SELECT 1");
+          assertEquals(isError, false, text);
+          const line = await gateway.waitFor((e) =>
+            e.event === "db_queried" && e.handle_id === handleId
+          );
+          assertEquals(line.executor, "cold");
+          assert(
+            !gateway.events().some((e) =>
+              e.handle_id === handleId &&
+              String(e.event).startsWith("Warm executor")
+            ),
+            "a warm executor was started for an ambiguous scope",
+          );
+        },
+      );
+
       await t.step("shutdown kills a warm child still waiting", async () => {
         const { handleId } = await issue();
         const started = await warmLine(handleId, "started");
@@ -151,6 +182,13 @@ Deno.test({
         database = undefined;
         await gateway.stop();
         await eventually(() => assert(!alive(pid), `pid ${pid} still runs`));
+        // Killed by the services' close, not only by its stdin closing.
+        assert(
+          gateway.events().some((e) =>
+            e.handle_id === handleId && e.reason === "shutdown"
+          ),
+          "no discard line with reason shutdown",
+        );
       });
       // No log line holds a handle or the password.
       const all = gateway.lines.join("\n");

@@ -12,6 +12,7 @@ import type {
   ExecutorOutcome,
   ExecutorReservation,
   ExecutorRunner,
+  ReserveOptions,
   ResultOf,
 } from "../../../executors/spawner/mod.ts";
 import type { Operation } from "../../../executors/protocol/mod.ts";
@@ -48,6 +49,8 @@ const ENV: Record<string, string> = {
 /** Answers every run with a fixed outcome and remembers the calls and slots. */
 export class RecordingRunner implements ExecutorRunner {
   readonly calls: ExecutorCall[] = [];
+  /** The options of every `reserve` (the handle id the call will redeem). */
+  readonly reservations: ReserveOptions[] = [];
   reserved = 0;
   released = 0;
   #answer: (call: ExecutorCall) => Promise<ExecutorOutcome>;
@@ -67,8 +70,9 @@ export class RecordingRunner implements ExecutorRunner {
     >;
   }
 
-  reserve(): Promise<ExecutorReservation> {
+  reserve(options: ReserveOptions = {}): Promise<ExecutorReservation> {
     if (this.refuseSlots !== null) return Promise.reject(this.refuseSlots);
+    this.reservations.push(options);
     this.reserved++;
     let held = true;
     const release = (): void => {

@@ -23,6 +23,7 @@ import {
   type Harness,
   harness,
   SECRET,
+  sshSuccess,
   stillRedeemable,
   text,
   TIMING,
@@ -197,6 +198,24 @@ Deno.test("runTargetOperation() audits an executor failure as a warning and show
       error: { code: "auth_failed", message: "Permission denied" },
       timing: TIMING,
     }));
+});
+
+Deno.test("runTargetOperation() reserves the slot naming the handle's id and audits which executor ran", async () => {
+  for (const executor of ["cold", "warm"] as const) {
+    await withHarness(async (h) => {
+      const { handleId } = await h.vault.check(h.handle, h.bound);
+      const result = await runWith(h, tool([]));
+      assertEquals(result.isError, undefined, text(result));
+      assertEquals(h.runner.reservations.length, 1);
+      assertEquals(h.runner.reservations[0]?.handleId, handleId);
+      const [line] = audits(h.records);
+      assertEquals(line?.properties.executor, executor);
+      assertEquals(line?.properties.handle_id, handleId);
+    }, async () => {
+      const outcome = await sshSuccess();
+      return { ...outcome, timing: { ...TIMING, executor, pid: 4242 } };
+    });
+  }
 });
 
 Deno.test("runTargetOperation() treats a TypeError as a bug: internal error with a reference, message only in no log", async () => {
