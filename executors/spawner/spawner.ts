@@ -241,9 +241,11 @@ export interface ExecutorSpawnerOptions {
   readonly spawn?: SpawnFunction;
   /**
    * Warm children waiting at once (default {@linkcode DEFAULT_WARM_MAX}, 0
-   * turns warming off; `EXECUTOR_WARM_MAX`). They are not counted in
-   * `maxConcurrent`, which bounds running calls: a warm child joins those
-   * when a call takes it.
+   * turns warming off; `EXECUTOR_WARM_MAX`). Warm children share the
+   * `maxConcurrent` budget with running calls, so that memory is bounded by
+   * `maxConcurrent` children whatever warms: a child warms only in a free
+   * slot, and a call that needs a slot pushes out the oldest warm child
+   * (never its own).
    */
   readonly warmMax?: number;
 }
@@ -315,6 +317,8 @@ const CONFIG_URL = new URL("../../deno.json", import.meta.url);
 
 interface Waiter {
   readonly grant: () => void;
+  /** The handle whose warm child the waiting call may take. */
+  readonly handleId: string | undefined;
 }
 
 /**
@@ -446,6 +450,12 @@ export class ExecutorSpawner implements ExecutorRunner {
     const args = this.#argsFor(request.kind, target);
     if (this.#closed || this.#warm.has(request.handleId)) return false;
     if (!this.#warm.makeRoom()) return false;
+    // Warming uses a slot no call runs in: a busy service runs calls, not
+    // guesses; among warm children the newest handle wins.
+    if (this.#running >= this.#maxConcurrent) return false;
+    while (this.#running + this.#warm.size >= this.#maxConcurrent) {
+      if (!this.#warm.evictOldest()) return false;
+    }
     const process = this.#launch(args);
     this.#warm.add(
       {
@@ -563,7 +573,7 @@ export class ExecutorSpawner implements ExecutorRunner {
     const timeoutMs = checkTimeout(options.timeoutMs ?? this.#defaultTimeoutMs);
     options.signal?.throwIfAborted();
     const deadline = started + timeoutMs;
-    if (!await this.#acquire(deadline, options.signal)) {
+    if (!await this.#acquire(deadline, options.signal, options.handleId)) {
       throw new ExecutorWaitTimeoutError(this.#maxConcurrent, timeoutMs);
     }
     const queuedMs = Math.round(performance.now() - started);
@@ -715,9 +725,11 @@ export class ExecutorSpawner implements ExecutorRunner {
   #acquire(
     deadline: number,
     signal: AbortSignal | undefined,
+    handleId: string | undefined,
   ): Promise<boolean> {
     if (this.#running < this.#maxConcurrent && this.#queue.length === 0) {
       this.#running++;
+      this.#fitWarm(handleId);
       return Promise.resolve(true);
     }
     if (this.#queue.length >= this.#maxQueued) {
@@ -739,8 +751,10 @@ export class ExecutorSpawner implements ExecutorRunner {
     const waiter: Waiter = {
       grant: () => {
         leave();
+        this.#fitWarm(handleId);
         resolve(true);
       },
+      handleId,
     };
     const timer = setTimeout(() => {
       leave();
@@ -749,6 +763,18 @@ export class ExecutorSpawner implements ExecutorRunner {
     signal?.addEventListener("abort", onAbort, { once: true });
     this.#queue.push(waiter);
     return promise;
+  }
+
+  /**
+   * Pushes out the oldest warm children until running calls and warm
+   * children fit `maxConcurrent` together; the child warmed for the call
+   * that just got its slot (`keep`) stays, since the call will take it.
+   */
+  #fitWarm(keep: string | undefined): void {
+    const own = keep !== undefined && this.#warm.has(keep) ? 1 : 0;
+    while (this.#running + this.#warm.size - own > this.#maxConcurrent) {
+      if (!this.#warm.evictOldest(keep)) return;
+    }
   }
 
   /** Hands the slot to the oldest waiter, or frees it. */

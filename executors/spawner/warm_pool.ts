@@ -94,6 +94,19 @@ export class WarmPool {
     return true;
   }
 
+  /**
+   * Kills the oldest waiting child that is not `keep`'s (a call about to
+   * take its own must not lose it); false when there is none.
+   */
+  evictOldest(keep?: string): boolean {
+    for (const handleId of this.#entries.keys()) {
+      if (handleId === keep) continue;
+      this.discard(handleId, "evicted");
+      return true;
+    }
+    return false;
+  }
+
   /** Adds a started child; it is killed after `ttlMs` unless taken first. */
   add(key: WarmKey, process: ExecutorProcess, ttlMs: number): void {
     this.discard(key.handleId, "evicted");

@@ -2,12 +2,10 @@
  * `executor-memory`: the executors' memory limit against what they need and
  * what the host has. Every executor may grow to `EXECUTOR_MAX_MEMORY_MB`
  * before it is stopped, and `EXECUTOR_MAX_CONCURRENT` of them run at once.
- * Warm executors (`EXECUTOR_WARM_MAX`) come on top: they wait outside the
- * running slots, under the same limit and watchdog, and a call that takes
- * one moves it into a slot, so at most `EXECUTOR_MAX_CONCURRENT +
- * EXECUTOR_WARM_MAX` executors exist at once. A waiting one holds about its
- * resting size (51-87 MiB measured, driver loaded); the sum counts each at
- * its limit, the most the watchdog lets it reach.
+ * Warm executors (`EXECUTOR_WARM_MAX`) share those slots: a child warms
+ * only in a slot no call runs in, and a call that needs a slot pushes the
+ * oldest warm child out, so at most `EXECUTOR_MAX_CONCURRENT` executors
+ * exist at once, warm or running, under the same limit and watchdog.
  *
  * @module
  */
@@ -31,11 +29,10 @@ export function checkExecutorMemory(
 ): CheckResult {
   const name = "executor-memory";
   const each = executors.maxMemoryMb;
-  const count = executors.maxConcurrent + executors.warmMax;
-  const all = count * each + GATEWAY_MEMORY_BUDGET_MB;
+  const all = executors.maxConcurrent * each + GATEWAY_MEMORY_BUDGET_MB;
   const executorsText = executors.warmMax === 0
     ? `${executors.maxConcurrent} executors`
-    : `(${executors.maxConcurrent} running + ${executors.warmMax} warm) executors`;
+    : `${executors.maxConcurrent} executors (running or warm)`;
   const sum =
     `${executorsText} x ${each} MiB + ${GATEWAY_MEMORY_BUDGET_MB} MiB for the gateway = ${all} MiB`;
   if (each < DEFAULT_EXECUTOR_MEMORY_MB) {
@@ -49,9 +46,7 @@ export function checkExecutorMemory(
     return warn(
       name,
       `${sum}, more than this host's ${hostMemoryMb} MiB: the kernel may kill or swap before an executor's own limit stops it`,
-      executors.warmMax === 0
-        ? "lower EXECUTOR_MAX_CONCURRENT or EXECUTOR_MAX_MEMORY_MB, or give the host more memory"
-        : "lower EXECUTOR_MAX_CONCURRENT, EXECUTOR_WARM_MAX or EXECUTOR_MAX_MEMORY_MB, or give the host more memory",
+      "lower EXECUTOR_MAX_CONCURRENT or EXECUTOR_MAX_MEMORY_MB, or give the host more memory",
     );
   }
   return pass(

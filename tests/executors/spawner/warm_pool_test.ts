@@ -420,3 +420,43 @@ Deno.test("ExecutorSpawner logs warm start, use and discard with the handle id, 
     "a log line holds the secret",
   );
 });
+
+Deno.test("ExecutorSpawner: warm children share EXECUTOR_MAX_CONCURRENT with running calls: a call pushes out the oldest warm child, never its own", async () => {
+  await withSpawner({ maxConcurrent: 2, warmMax: 2 }, async (spawner) => {
+    assert(warmProbe(spawner, "h-old"));
+    assert(warmProbe(spawner, "h-new"));
+    const [oldPid, newPid] = spawner.warmPids();
+    assert(oldPid !== undefined && newPid !== undefined);
+    // A call that needs a slot: two warm children fill both; the oldest goes.
+    const reservation = await spawner.reserve({ handleId: "h-cold" });
+    try {
+      await gone(oldPid);
+      assertEquals(spawner.warmPids(), [newPid]);
+      // No slot is free for warming while a call runs and one child waits.
+      assertEquals(warmProbe(spawner, "h-late"), true);
+      assertEquals(spawner.warming, 1, "the newest handle replaced h-new");
+      await gone(newPid);
+    } finally {
+      reservation.release();
+    }
+  });
+  await withSpawner({ maxConcurrent: 2, warmMax: 2 }, async (spawner) => {
+    assert(warmProbe(spawner, "h-a"));
+    assert(warmProbe(spawner, "h-b"));
+    // The call of h-a takes its own warm child: nothing is pushed out.
+    const outcome = await runFor(spawner, "h-a");
+    assertEquals(outcome.timing.executor, "warm");
+    assertEquals(spawner.warming, 1);
+    assertEquals((await runFor(spawner, "h-b")).timing.executor, "warm");
+  });
+  await withSpawner({ maxConcurrent: 1, warmMax: 2 }, async (spawner) => {
+    const reservation = await spawner.reserve({});
+    try {
+      // Every slot runs a call: nothing warms.
+      assertEquals(warmProbe(spawner, "h-busy"), false);
+      assertEquals(spawner.warming, 0);
+    } finally {
+      reservation.release();
+    }
+  });
+});
