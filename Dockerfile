@@ -34,8 +34,17 @@ COPY . .
 # emulator (compose lab). The files stay owned by root: the service cannot
 # change its own code or cache. The allow-run path in CMD must be the real
 # binary, not a symlink: the build stops if the base image ever changes that.
+# Each executor then runs once with an empty stdin (it answers bad_request
+# and exits 0): that fills V8's code cache in DENO_DIR, which `deno install`
+# does not, and which a child cannot write on the read-only root. Measured
+# under a read-only bind mount (README, "Performance"): a PostgreSQL child
+# starts in 65 ms with it instead of 104 ms.
 RUN deno install --frozen-lockfile --entrypoint main.ts executors/children/*_executor.ts \
       scripts/doctor.ts emulator/main.ts \
+    && for child in executors/children/*_executor.ts; do \
+         deno run --no-prompt --cached-only --frozen-lockfile --allow-env \
+           "$PWD/$child" </dev/null >/dev/null || exit 1; \
+       done \
     && test "$(deno eval 'console.log(Deno.execPath())')" = /usr/bin/deno \
     && chmod -R a+rX,go-w /app /deno-dir
 

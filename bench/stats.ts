@@ -1,5 +1,5 @@
 /**
- * Median / p90 table for benchmarks (ratios in one run, never assertions).
+ * Quantiles of benchmark samples (medians and p90 are printed, never asserted).
  *
  * @module
  */
@@ -12,27 +12,4 @@ export function quantile(samples: number[], q: number): number {
     Math.max(0, Math.ceil(q * sorted.length) - 1),
   );
   return sorted[index] ?? NaN;
-}
-
-/** A Markdown table of median and p90 per case, with the ratio to the fastest median. */
-export function summarize(
-  samples: Record<string, number[]>,
-  n: number,
-): string {
-  const rows = Object.entries(samples).map(([name, values]) => ({
-    name,
-    median: quantile(values, 0.5),
-    p90: quantile(values, 0.9),
-  }));
-  const fastest = Math.min(...rows.map((r) => r.median));
-  return [
-    `n=${n} per case, interleaved, ms`,
-    "| case | median | p90 | x fastest median |",
-    "|---|---|---|---|",
-    ...rows.map((r) =>
-      `| ${r.name} | ${r.median.toFixed(2)} | ${r.p90.toFixed(2)} | ${
-        (r.median / fastest).toFixed(1)
-      } |`
-    ),
-  ].join("\n");
 }

@@ -9,6 +9,7 @@ import {
   type ExecutorErrorCode,
   type ExecutorFailure,
   type ExecutorRequest,
+  ExecutorRequestSchema,
   type ExecutorResponse,
   type Limits,
   type Operation,
@@ -133,6 +134,22 @@ function redactFailure(
 }
 
 /**
+ * Parses a request that holds no secret (and fails: its operation has only a
+ * kind), so that zod builds the request schema's parser before stdin is
+ * read. A warm child does this while it waits for its call, which then
+ * parses in about 1 ms instead of 4; a cold child pays the same either way.
+ */
+function compileRequestParser(kind: Operation["kind"]): void {
+  ExecutorRequestSchema.safeParse({
+    protocol: PROTOCOL_VERSION,
+    target: { host: "localhost", port: 1 },
+    credential: { username: "", secret: "", kind: "password" },
+    operation: { kind },
+    limits: { timeoutMs: 1, maxOutputBytes: 1, killGraceMs: 0 },
+  });
+}
+
+/**
  * The child side of one call, shared by every executor: reads the request,
  * checks that this executor serves its operation kind, runs it, writes
  * exactly one response (secrets removed from any failure message) and exits.
@@ -149,6 +166,7 @@ export async function serveOneRequest<K extends Operation["kind"]>(
 ): Promise<never> {
   let response: ExecutorResponse;
   let secrets: (string | undefined)[] | undefined;
+  compileRequestParser(kind);
   try {
     const request = await readRequest();
     secrets = [request.credential.secret, request.credential.passphrase];
