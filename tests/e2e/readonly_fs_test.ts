@@ -2,8 +2,9 @@
  * The whole gateway on a read-only filesystem, as `docker run --read-only
  * --tmpfs /tmp` runs the image: bubblewrap mounts `/` read-only with a fresh
  * tmpfs on /tmp; the gateway runs the Dockerfile's CMD from a copy of what
- * the image holds (the files .dockerignore lets through, and a module cache
- * filled beforehand); get_credential and ssh_execute then work end to end
+ * the image holds (the files .dockerignore lets through, and the module cache
+ * filled as the Dockerfile's build step fills it, V8's code cache included);
+ * get_credential and ssh_execute then work end to end
  * against the CCP emulator and a real OpenSSH server, and nothing outside
  * /tmp changes.
  */
@@ -88,6 +89,56 @@ async function run(cmd: string, args: string[]): Promise<string> {
   return decode(output.stdout);
 }
 
+/**
+ * The Dockerfile's build step on the copy of the image: `deno install` of the
+ * gateway and every executor, then each executor once with an empty stdin
+ * (it answers bad_request and exits 0), which fills V8's code cache in
+ * `denoDir` for the children that later run read-only.
+ */
+async function buildModuleCache(image: string, denoDir: string): Promise<void> {
+  const deno = async (args: string[]): Promise<void> => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: image,
+      env: { DENO_DIR: denoDir },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(
+      output.code,
+      0,
+      `deno ${args.slice(0, 2).join(" ")} ${args.at(-1)} failed: ${
+        new TextDecoder().decode(output.stderr).trim()
+      }`,
+    );
+  };
+  const executors: string[] = [];
+  for await (const entry of Deno.readDir(`${image}/executors/children`)) {
+    if (entry.name.endsWith("_executor.ts")) {
+      executors.push(`${image}/executors/children/${entry.name}`);
+    }
+  }
+  await deno([
+    "install",
+    "--quiet",
+    "--frozen-lockfile",
+    "--entrypoint",
+    "main.ts",
+    ...executors,
+  ]);
+  for (const executor of executors) {
+    await deno([
+      "run",
+      "--no-prompt",
+      "--cached-only",
+      "--frozen-lockfile",
+      "--allow-env",
+      executor,
+    ]);
+  }
+}
+
 /** path -> kind, size and mtime of every entry under `root`. */
 async function snapshot(root: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -157,6 +208,7 @@ Deno.test({
         npmCache: string;
       };
       await run("cp", ["-a", info.npmCache, `${denoDir}/npm`]);
+      await buildModuleCache(image, denoDir);
 
       const sshd = await startSshd();
       const ccp = await startCcpFixture("LINUX", [sshdAccount(sshd, "pw")]);
