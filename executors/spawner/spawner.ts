@@ -248,7 +248,17 @@ export interface ExecutorSpawnerOptions {
    * (never its own).
    */
   readonly warmMax?: number;
+  /**
+   * Pace of warm starts: `warmMax` may start at once, then one more every
+   * this many ms (default {@linkcode DEFAULT_WARM_PACE_MS}; 0: no pace). A
+   * flood of get_credential calls would otherwise spawn a child for each,
+   * only to push it out with the next one.
+   */
+  readonly warmPaceMs?: number;
 }
+
+/** Default of {@linkcode ExecutorSpawnerOptions.warmPaceMs}. */
+export const DEFAULT_WARM_PACE_MS = 250;
 
 /** Options of {@linkcode ExecutorSpawner.reserve}. */
 export interface ReserveOptions {
@@ -340,6 +350,10 @@ export class ExecutorSpawner implements ExecutorRunner {
   readonly #spawn: SpawnFunction;
   readonly #monitor: RssMonitor | null;
   readonly #warm: WarmPool;
+  readonly #warmPaceMs: number;
+  /** Warm starts allowed now (a token bucket of `warmMax`, refilled at the pace). */
+  #warmTokens: number;
+  #warmTokensAt = performance.now();
   #closed = false;
   #running = 0;
   readonly #queue: Waiter[] = [];
@@ -389,6 +403,13 @@ export class ExecutorSpawner implements ExecutorRunner {
     this.#warm = new WarmPool(
       checkWarmMax(options.warmMax ?? DEFAULT_WARM_MAX),
     );
+    this.#warmPaceMs = options.warmPaceMs ?? DEFAULT_WARM_PACE_MS;
+    if (!Number.isFinite(this.#warmPaceMs) || this.#warmPaceMs < 0) {
+      throw new RangeError(
+        `warmPaceMs must be 0 or more, not ${this.#warmPaceMs}`,
+      );
+    }
+    this.#warmTokens = this.#warm.max;
     const denoDir = options.denoDir ?? gatewayDenoDir();
     this.#env = {
       NO_COLOR: "1",
@@ -449,10 +470,13 @@ export class ExecutorSpawner implements ExecutorRunner {
     const target = validateTarget(request.target.host, request.target.port);
     const args = this.#argsFor(request.kind, target);
     if (this.#closed || this.#warm.has(request.handleId)) return false;
-    if (!this.#warm.makeRoom()) return false;
+    if (this.#warm.max === 0) return false;
     // Warming uses a slot no call runs in: a busy service runs calls, not
-    // guesses; among warm children the newest handle wins.
+    // guesses. Nothing is pushed out unless a child will start.
     if (this.#running >= this.#maxConcurrent) return false;
+    if (!this.#takeWarmToken()) return false;
+    // Among warm children the newest handle wins.
+    this.#warm.makeRoom();
     while (this.#running + this.#warm.size >= this.#maxConcurrent) {
       if (!this.#warm.evictOldest()) return false;
     }
@@ -763,6 +787,20 @@ export class ExecutorSpawner implements ExecutorRunner {
     signal?.addEventListener("abort", onAbort, { once: true });
     this.#queue.push(waiter);
     return promise;
+  }
+
+  /** Takes one warm start from the bucket; false when the pace says wait. */
+  #takeWarmToken(): boolean {
+    if (this.#warmPaceMs === 0) return true;
+    const now = performance.now();
+    this.#warmTokens = Math.min(
+      this.#warm.max,
+      this.#warmTokens + (now - this.#warmTokensAt) / this.#warmPaceMs,
+    );
+    this.#warmTokensAt = now;
+    if (this.#warmTokens < 1) return false;
+    this.#warmTokens -= 1;
+    return true;
   }
 
   /**

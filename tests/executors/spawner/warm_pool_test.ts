@@ -155,7 +155,12 @@ async function withSpawner(
   ) => Promise<void> | void,
 ): Promise<void> {
   const recorder = new StdinRecorder();
-  const spawner = new ExecutorSpawner({ spawn: recorder.spawn, ...options });
+  // No pace unless a test asks: the tests warm several children at once.
+  const spawner = new ExecutorSpawner({
+    spawn: recorder.spawn,
+    warmPaceMs: 0,
+    ...options,
+  });
   try {
     await fn(spawner, recorder);
   } finally {
@@ -459,4 +464,24 @@ Deno.test("ExecutorSpawner: warm children share EXECUTOR_MAX_CONCURRENT with run
       reservation.release();
     }
   });
+});
+
+Deno.test("ExecutorSpawner: warm starts are paced, so a flood of handles does not spawn a child for each", async () => {
+  await withSpawner(
+    { warmMax: 2, warmPaceMs: 60_000 },
+    async (spawner, recorder) => {
+      // warmMax start at once, then one per pace: here none for a minute.
+      const started = ["h-1", "h-2", "h-3", "h-4", "h-5"].map((id) =>
+        warmProbe(spawner, id)
+      );
+      assertEquals(started, [true, true, false, false, false]);
+      assertEquals(spawner.warming, 2, `spawned ${recorder.spawned.length}`);
+      assertEquals(recorder.spawned.length, 2);
+    },
+  );
+  assertThrows(
+    () => new ExecutorSpawner({ warmPaceMs: -1 }),
+    RangeError,
+    "warmPaceMs",
+  );
 });
