@@ -469,7 +469,7 @@ Deno.test("ExecutorSpawner: warm children share EXECUTOR_MAX_CONCURRENT with run
 Deno.test("ExecutorSpawner: warm starts are paced, so a flood of handles does not spawn a child for each", async () => {
   await withSpawner(
     { warmMax: 2, warmPaceMs: 60_000 },
-    async (spawner, recorder) => {
+    (spawner, recorder) => {
       // warmMax start at once, then one per pace: here none for a minute.
       const started = ["h-1", "h-2", "h-3", "h-4", "h-5"].map((id) =>
         warmProbe(spawner, id)
