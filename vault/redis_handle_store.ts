@@ -61,7 +61,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { getLogger } from "@logtape/logtape";
 import { Redis } from "ioredis";
 import {
@@ -75,6 +74,12 @@ import {
 } from "./handle_store.ts";
 import { HandleStoreError } from "./handle_store_error.ts";
 import { isHandleScope } from "./handle_scope.ts";
+import {
+  type LuaScript,
+  luaScript,
+  RedisHealth,
+  runLua,
+} from "./redis_connection.ts";
 import { Secret } from "./secret.ts";
 
 const log = getLogger(["vault", "redis"]);
@@ -212,28 +217,18 @@ if value then
 end
 ${GONE}`;
 
-interface Script {
-  source: string;
-  sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash("sha1").update(source).digest("hex") };
-}
-
-const PUT = script(PUT_SCRIPT);
-const LOOKUP = script(LOOKUP_SCRIPT);
-const RESERVE = script(RESERVE_SCRIPT);
-const END = script(END_SCRIPT);
+const PUT = luaScript(PUT_SCRIPT);
+const LOOKUP = luaScript(LOOKUP_SCRIPT);
+const RESERVE = luaScript(RESERVE_SCRIPT);
+const END = luaScript(END_SCRIPT);
 
 /** Handle entries in Redis, encrypted, with server-side expiry and atomic single use. */
 export class RedisHandleStore implements HandleStore {
   readonly #client: Redis;
   readonly #prefix: string;
   readonly #tombstoneMs: number;
-  readonly #password: string | undefined;
   readonly #endpoint: string;
-  #lastError = "";
+  readonly #health: RedisHealth;
   #closed = false;
 
   /** Creates the store and starts connecting; commands wait for the connection. */
@@ -245,8 +240,15 @@ export class RedisHandleStore implements HandleStore {
     }
     this.#prefix = options.keyPrefix;
     this.#tombstoneMs = options.tombstoneMs ?? DEFAULT_TOMBSTONE_MS;
-    this.#password = options.password?.reveal();
     this.#endpoint = redisEndpoint(options);
+    this.#health = new RedisHealth({
+      name: "Handle store",
+      endpoint: this.#endpoint,
+      ...(options.password === undefined
+        ? {}
+        : { password: options.password.reveal() }),
+      log,
+    });
     this.#client = new Redis({
       ...redisClientOptions(options),
       commandTimeout: options.commandTimeoutMs ?? 5000,
@@ -256,24 +258,7 @@ export class RedisHandleStore implements HandleStore {
       autoResendUnfulfilledCommands: false,
       retryStrategy: (attempt: number) => Math.min(attempt * 250, 2000),
     });
-    this.#client.on("error", (error: unknown) => {
-      const message = this.#clean(error);
-      if (message !== this.#lastError) {
-        log.warn("Handle store at {endpoint} failed: {message}", {
-          endpoint: this.#endpoint,
-          message,
-        });
-      }
-      this.#lastError = message;
-    });
-    this.#client.on("ready", () => {
-      if (this.#lastError !== "") {
-        log.info("Handle store at {endpoint} reachable again", {
-          endpoint: this.#endpoint,
-        });
-      }
-      this.#lastError = "";
-    });
+    this.#health.watch(this.#client);
   }
 
   /** `redis[s]://host:port/db`, without credentials, for log lines. */
@@ -454,21 +439,12 @@ export class RedisHandleStore implements HandleStore {
     return [entry, state, `${entry}:expiry`];
   }
 
-  async #run(
-    { source, sha }: Script,
+  #run(
+    script: LuaScript,
     keys: string[],
     args: string[],
   ): Promise<unknown> {
-    return await this.#call(async () => {
-      try {
-        return await this.#client.evalsha(sha, keys.length, ...keys, ...args);
-      } catch (error) {
-        if (!String((error as Error)?.message).startsWith("NOSCRIPT")) {
-          throw error;
-        }
-        return await this.#client.eval(source, keys.length, ...keys, ...args);
-      }
-    });
+    return this.#call(() => runLua(this.#client, script, keys, args));
   }
 
   async #call<T>(command: () => Promise<T>): Promise<T> {
@@ -481,29 +457,13 @@ export class RedisHandleStore implements HandleStore {
     try {
       return await command();
     } catch (error) {
-      // ioredis reports why the connection failed in its "error" event, and
-      // only "max retries" on the command; name the real cause.
-      const detail = /max retries per request/i.test(String(error)) &&
-          this.#lastError !== ""
-        ? this.#lastError
-        : this.#clean(error);
       throw new HandleStoreError(
         "unavailable",
-        `Handle store unavailable: Redis at ${this.#endpoint}: ${detail}; check REDIS_URL and that Redis is reachable`,
+        `Handle store unavailable: Redis at ${this.#endpoint}: ${
+          this.#health.cause(error)
+        }; check REDIS_URL and that Redis is reachable`,
       );
     }
-  }
-
-  /** An error's message with the password cut out (it never should contain it, but must not leak if it does). */
-  #clean(error: unknown): string {
-    let message = error instanceof Error ? error.message : String(error);
-    if (this.#password !== undefined && this.#password !== "") {
-      message = message.replaceAll(this.#password, "[redacted]");
-    }
-    return message.replace(/\s+/g, " ").trim().replace(/\.$/, "").slice(
-      0,
-      300,
-    );
   }
 }
 

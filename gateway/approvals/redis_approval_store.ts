@@ -36,7 +36,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { getLogger } from "@logtape/logtape";
 import { Redis } from "ioredis";
 import {
@@ -44,6 +43,12 @@ import {
   type RedisConnectionOptions,
   redisEndpoint,
 } from "../../vault/redis_handle_store.ts";
+import {
+  type LuaScript,
+  luaScript,
+  RedisHealth,
+  runLua,
+} from "../../vault/redis_connection.ts";
 import type { ApprovalRequest, ApprovalState } from "./approval.ts";
 import {
   APPROVAL_RETENTION_MS,
@@ -141,18 +146,9 @@ if state == 'pending' then redis.call('SET', KEYS[2], '1', 'PX', ARGV[1]) end
 return state
 `;
 
-interface Script {
-  readonly source: string;
-  readonly sha: string;
-}
-
-function script(source: string): Script {
-  return { source, sha: createHash("sha1").update(source).digest("hex") };
-}
-
-const CREATE = script(CREATE_SCRIPT);
-const TRANSITION = script(TRANSITION_SCRIPT);
-const RENEW = script(RENEW_SCRIPT);
+const CREATE = luaScript(CREATE_SCRIPT);
+const TRANSITION = luaScript(TRANSITION_SCRIPT);
+const RENEW = luaScript(RENEW_SCRIPT);
 
 /** Approval requests in Redis; see the module doc. */
 export class RedisApprovalStore implements ApprovalStore {
@@ -163,9 +159,8 @@ export class RedisApprovalStore implements ApprovalStore {
   readonly #retentionMs: number;
   readonly #maxListed: number;
   readonly #endpoint: string;
-  readonly #password: string | undefined;
+  readonly #health: RedisHealth;
   readonly #listeners = new Set<(event: ApprovalStoreEvent) => void>();
-  #lastError = "";
   #closed = false;
 
   /** Creates the store and starts connecting (commands wait for the connection). */
@@ -180,7 +175,16 @@ export class RedisApprovalStore implements ApprovalStore {
     this.#retentionMs = options.retentionMs ?? APPROVAL_RETENTION_MS;
     this.#maxListed = options.maxListed ?? MAX_LISTED_APPROVALS;
     this.#endpoint = redisEndpoint(options);
-    this.#password = options.password?.reveal();
+    this.#health = new RedisHealth({
+      name: "Approval store",
+      endpoint: this.#endpoint,
+      ...(options.password === undefined
+        ? {}
+        : { password: options.password.reveal() }),
+      log,
+      // Closing drops the connections: nothing to warn about.
+      quiet: () => this.#closed,
+    });
     const common = {
       ...redisClientOptions(options),
       retryStrategy: (attempt: number) => Math.min(attempt * 250, 2000),
@@ -192,17 +196,15 @@ export class RedisApprovalStore implements ApprovalStore {
       autoResendUnfulfilledCommands: false,
     });
     this.#subscriber = new Redis(common);
-    for (const connection of [this.#client, this.#subscriber]) {
-      connection.on("error", (error: unknown) => this.#onError(error));
-      connection.on("ready", () => this.#onReady());
-    }
+    this.#health.watch(this.#client);
+    this.#health.watch(this.#subscriber);
     this.#subscriber.on("message", (channel: string, message: string) => {
       if (channel !== this.#channel) return;
       const event = parseEvent(message);
       if (event !== undefined) this.#emit(event);
     });
     this.#subscriber.subscribe(this.#channel).catch((error: unknown) =>
-      this.#onError(error)
+      this.#health.failed(error)
     );
   }
 
@@ -360,21 +362,12 @@ export class RedisApprovalStore implements ApprovalStore {
     }
   }
 
-  async #run(
-    { source, sha }: Script,
+  #run(
+    script: LuaScript,
     keys: string[],
     args: string[],
   ): Promise<unknown> {
-    return await this.#call(async () => {
-      try {
-        return await this.#client.evalsha(sha, keys.length, ...keys, ...args);
-      } catch (error) {
-        if (!String((error as Error)?.message).startsWith("NOSCRIPT")) {
-          throw error;
-        }
-        return await this.#client.eval(source, keys.length, ...keys, ...args);
-      }
-    });
+    return this.#call(() => runLua(this.#client, script, keys, args));
   }
 
   async #call<T>(command: () => Promise<T>): Promise<T> {
@@ -386,12 +379,10 @@ export class RedisApprovalStore implements ApprovalStore {
     try {
       return await command();
     } catch (error) {
-      const detail = /max retries per request/i.test(String(error)) &&
-          this.#lastError !== ""
-        ? this.#lastError
-        : this.#clean(error);
       throw new ApprovalStoreError(
-        `Approval store unavailable: Redis at ${this.#endpoint}: ${detail}; check REDIS_URL and that Redis is reachable`,
+        `Approval store unavailable: Redis at ${this.#endpoint}: ${
+          this.#health.cause(error)
+        }; check REDIS_URL and that Redis is reachable`,
       );
     }
   }
@@ -399,38 +390,6 @@ export class RedisApprovalStore implements ApprovalStore {
   #unexpected(): ApprovalStoreError {
     return new ApprovalStoreError(
       "Approval store answered an unexpected value; check that REDIS_URL points at Redis 6 or later and that nothing else writes under REDIS_KEY_PREFIX",
-    );
-  }
-
-  #onError(error: unknown): void {
-    const message = this.#clean(error);
-    if (message !== this.#lastError && !this.#closed) {
-      log.warn("Approval store at {endpoint} failed: {message}", {
-        endpoint: this.#endpoint,
-        message,
-      });
-    }
-    this.#lastError = message;
-  }
-
-  #onReady(): void {
-    if (this.#lastError !== "") {
-      log.info("Approval store at {endpoint} reachable again", {
-        endpoint: this.#endpoint,
-      });
-    }
-    this.#lastError = "";
-  }
-
-  /** An error's message with the password cut out. */
-  #clean(error: unknown): string {
-    let message = error instanceof Error ? error.message : String(error);
-    if (this.#password !== undefined && this.#password !== "") {
-      message = message.replaceAll(this.#password, "[redacted]");
-    }
-    return message.replace(/\s+/g, " ").trim().replace(/\.$/, "").slice(
-      0,
-      300,
     );
   }
 }
