@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, Env, MiddlewareHandler } from "hono";
 import { audit } from "../audit.ts";
 import type { RateLimit } from "../rate_limits.ts";
 import type { GatewayEnv } from "./gateway_env.ts";
@@ -34,20 +34,35 @@ export function authFailureLimit(
         "authFailureLimit() found no client address; register clientIp() before it",
       );
     }
-    const retryAfter = await failures.blockedFor(ip);
-    if (retryAfter === undefined) return await next();
-    const { limit, windowSeconds } = failures.window;
-    audit("rate_limited", {
-      reason: "auth_failures",
-      client_ip: ip,
-      path: c.req.path,
-      retry_after_seconds: retryAfter,
-    }, "warning");
-    c.header("Retry-After", String(retryAfter));
-    return c.json({
-      error: "rate_limited",
-      message:
-        `Too many failed authentications from this address (AUTH_FAILURE_LIMIT=${limit} per AUTH_FAILURE_WINDOW_SECONDS=${windowSeconds}); retry after ${retryAfter} seconds with a key from MCP_API_KEYS`,
-    }, 429);
+    return await refuseBlockedAddress(c, failures, ip, "MCP_API_KEYS") ??
+      await next();
   };
+}
+
+/**
+ * 429 with `Retry-After` and a `rate_limited` audit line when `ip` is over
+ * the failure limit, else undefined (counts nothing). `keySource` names
+ * where a valid key comes from (`MCP_API_KEYS`, `APPROVERS`).
+ */
+export async function refuseBlockedAddress<E extends Env>(
+  c: Context<E>,
+  failures: RateLimit,
+  ip: string,
+  keySource: string,
+): Promise<Response | undefined> {
+  const retryAfter = await failures.blockedFor(ip);
+  if (retryAfter === undefined) return undefined;
+  const { limit, windowSeconds } = failures.window;
+  audit("rate_limited", {
+    reason: "auth_failures",
+    client_ip: ip,
+    path: c.req.path,
+    retry_after_seconds: retryAfter,
+  }, "warning");
+  c.header("Retry-After", String(retryAfter));
+  return c.json({
+    error: "rate_limited",
+    message:
+      `Too many failed authentications from this address (AUTH_FAILURE_LIMIT=${limit} per AUTH_FAILURE_WINDOW_SECONDS=${windowSeconds}); retry after ${retryAfter} seconds with a key from ${keySource}`,
+  }, 429);
 }

@@ -15,6 +15,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { timingSafeEqual } from "node:crypto";
 import { audit } from "../../audit.ts";
 import type { ApiKeyVerifier } from "../../http/api_key_auth.ts";
+import { refuseBlockedAddress } from "../../http/auth_failure_limit.ts";
 import type { RateLimit } from "../../rate_limits.ts";
 import type { ApprovalsEnv } from "./approvals_env.ts";
 import { clientIpOf } from "./client_ip_of.ts";
@@ -94,26 +95,12 @@ export function approverAuth(
  * 429 with `Retry-After` and a `rate_limited` audit line when `ip` is over
  * the failure limit, else undefined (counts nothing).
  */
-export async function refuseBlocked(
+export function refuseBlocked(
   c: Context<ApprovalsEnv>,
   failures: RateLimit,
   ip: string,
 ): Promise<Response | undefined> {
-  const retryAfter = await failures.blockedFor(ip);
-  if (retryAfter === undefined) return undefined;
-  const { limit, windowSeconds } = failures.window;
-  audit("rate_limited", {
-    reason: "auth_failures",
-    client_ip: ip,
-    path: c.req.path,
-    retry_after_seconds: retryAfter,
-  }, "warning");
-  c.header("Retry-After", String(retryAfter));
-  return c.json({
-    error: "rate_limited",
-    message:
-      `Too many failed authentications from this address (AUTH_FAILURE_LIMIT=${limit} per AUTH_FAILURE_WINDOW_SECONDS=${windowSeconds}); retry after ${retryAfter} seconds with a key from APPROVERS`,
-  }, 429);
+  return refuseBlockedAddress(c, failures, ip, "APPROVERS");
 }
 
 /** Writes the `auth_failure` audit line of a wrong approver key and counts it. */
