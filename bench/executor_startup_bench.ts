@@ -16,14 +16,12 @@
  *
  * @module
  */
-import { executorArgs, EXECUTORS } from "../executors/spawner/executor_args.ts";
-import { PROJECT_ROOT } from "../tests/support/gateway_process.ts";
+import { childEntryPath, spawnToExit } from "./child_startup.ts";
 import { quantile } from "./stats.ts";
 
 const n = Number(Deno.args[0] ?? "20");
 const bundleDir = Deno.args[1];
 const kinds = ["postgres", "mysql", "ssh"] as const;
-const CONFIG_PATH = `${PROJECT_ROOT}deno.json`;
 const floorDir = await Deno.makeTempDir({ prefix: "mcp-startup-" });
 const floorModule = `${floorDir}/empty.js`;
 await Deno.writeTextFile(
@@ -31,55 +29,12 @@ await Deno.writeTextFile(
   "await Deno.stdout.write(new TextEncoder().encode('\"bad_request\"'));\n",
 );
 
-function entryPath(kind: keyof typeof EXECUTORS): string {
-  return new URL(
-    EXECUTORS[kind].module,
-    new URL("../executors/spawner/executor_args.ts", import.meta.url),
-  ).pathname;
-}
-
-async function spawnToExit(
-  kind: keyof typeof EXECUTORS,
-  modulePath: string,
-  extra: string[] = [],
-): Promise<number> {
-  const args = executorArgs(kind, { host: "127.0.0.1", port: 9 }, {
-    configPath: CONFIG_PATH,
-    modulePath,
-    maxHeapMb: 96,
-  });
-  // Flags the spawner never passes go right after `run` (bench only).
-  args.splice(1, 0, ...extra);
-  const denoDir = Deno.env.get("DENO_DIR");
-  const start = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: PROJECT_ROOT,
-    clearEnv: true,
-    env: {
-      NO_COLOR: "1",
-      DENO_NO_UPDATE_CHECK: "1",
-      ...(denoDir === undefined ? {} : { DENO_DIR: denoDir }),
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const elapsed = performance.now() - start;
-  if (!new TextDecoder().decode(out.stdout).includes('"bad_request"')) {
-    throw new Error(
-      `${modulePath}: ${new TextDecoder().decode(out.stderr).slice(0, 400)}`,
-    );
-  }
-  return elapsed;
-}
-
 const cases: [string, () => Promise<number>][] = [];
 for (const kind of kinds) {
-  cases.push([`${kind}: entry`, () => spawnToExit(kind, entryPath(kind))]);
+  cases.push([`${kind}: entry`, () => spawnToExit(kind, childEntryPath(kind))]);
   cases.push([
     `${kind}: entry, no code cache`,
-    () => spawnToExit(kind, entryPath(kind), ["--no-code-cache"]),
+    () => spawnToExit(kind, childEntryPath(kind), ["--no-code-cache"]),
   ]);
   if (bundleDir !== undefined) {
     cases.push([

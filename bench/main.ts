@@ -25,7 +25,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import mysql from "mysql2/promise";
 import pg from "pg";
 import ssh2 from "ssh2";
-import { executorArgs, EXECUTORS } from "../executors/spawner/executor_args.ts";
+import { spawnToExit } from "./child_startup.ts";
 import { startCcpFixture } from "../tests/support/ccp_fixture.ts";
 import {
   createMariadbFixture,
@@ -400,49 +400,10 @@ async function latencyRound(record: boolean): Promise<void> {
 
 // ------------------------------------------------------ 2. child start-up
 
-const CONFIG_PATH = `${PROJECT_ROOT}deno.json`;
 const startupKinds = ["postgres", "mysql", "ssh"] as const;
 const startup = new Map<string, number[]>(
   startupKinds.map((kind) => [kind, []]),
 );
-
-/** Spawn to exit of one child with its real command line and an empty stdin. */
-async function childStartup(kind: keyof typeof EXECUTORS): Promise<number> {
-  const modulePath = new URL(
-    EXECUTORS[kind].module,
-    new URL("../executors/spawner/executor_args.ts", import.meta.url),
-  ).pathname;
-  const args = executorArgs(kind, { host: "127.0.0.1", port: 9 }, {
-    configPath: CONFIG_PATH,
-    modulePath,
-    maxHeapMb: 96,
-  });
-  const denoDir = Deno.env.get("DENO_DIR");
-  const start = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: PROJECT_ROOT,
-    clearEnv: true,
-    env: {
-      NO_COLOR: "1",
-      DENO_NO_UPDATE_CHECK: "1",
-      ...(denoDir === undefined ? {} : { DENO_DIR: denoDir }),
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const elapsed = performance.now() - start;
-  const text = new TextDecoder().decode(out.stdout);
-  if (!text.includes('"bad_request"')) {
-    throw new Error(
-      `${kind} child answered ${text.slice(0, 200)} ${
-        new TextDecoder().decode(out.stderr).slice(0, 300)
-      }`,
-    );
-  }
-  return elapsed;
-}
 
 // ---------------------------------------------------- 3. get_credential
 
@@ -574,10 +535,10 @@ try {
     }
   }
 
-  for (const kind of startupKinds) await childStartup(kind);
+  for (const kind of startupKinds) await spawnToExit(kind);
   for (let i = 0; i < N; i++) {
     for (const kind of startupKinds) {
-      startup.get(kind)!.push(await childStartup(kind));
+      startup.get(kind)!.push(await spawnToExit(kind));
     }
   }
   say("\n## Executor start-up alone (spawn to exit, empty stdin; ms)\n");
