@@ -22,7 +22,7 @@ import {
   createApprovalWebhook,
 } from "./approvals/mod.ts";
 import { consoleSessionsFor } from "./approvals/http/mod.ts";
-import type { Config } from "./config/mod.ts";
+import { type Config, sharedRedis } from "./config/mod.ts";
 import { createTokenVerifier } from "./oauth/create_token_verifier.ts";
 import {
   createPolicyHolder,
@@ -51,12 +51,7 @@ export function createServices(
   config: Config,
   ccp: CcpClient,
 ): RunningServices {
-  const redis = config.handleStore.kind === "redis"
-    ? {
-      ...config.handleStore.connection,
-      keyPrefix: config.handleStore.keyPrefix,
-    }
-    : undefined;
+  const redis = sharedRedis(config.handleStore);
   let store: HandleStore;
   let handleStoreName = "memory";
   if (redis !== undefined) {

@@ -17,7 +17,12 @@
  */
 import { parseArgs } from "node:util";
 import { createCcpClient } from "../gateway/ccp_setup.ts";
-import { type Config, ConfigError, loadConfig } from "../gateway/config/mod.ts";
+import {
+  type Config,
+  ConfigError,
+  loadConfig,
+  sharedRedis,
+} from "../gateway/config/mod.ts";
 import {
   doctorExitCode,
   formatCheck,
@@ -119,12 +124,10 @@ async function main(): Promise<number> {
   const uid = Deno.uid() ?? -1;
   const name = userName(uid);
   const user: RunningUser = name === undefined ? { uid } : { uid, name };
-  const handleStore = config.handleStore.kind === "redis"
-    ? new RedisHandleStore({
-      ...config.handleStore.connection,
-      keyPrefix: config.handleStore.keyPrefix,
-    })
-    : undefined;
+  const redis = sharedRedis(config.handleStore);
+  const handleStore = redis === undefined
+    ? undefined
+    : new RedisHandleStore(redis);
   try {
     const results = await runDoctor(config, {
       envFile,

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import type { HandleStoreConfig } from "../config/mod.ts";
+import { type HandleStoreConfig, sharedRedis } from "../config/mod.ts";
 import type { ApprovalStore } from "./approval_store.ts";
 import { MemoryApprovalStore } from "./memory_approval_store.ts";
 import { RedisApprovalStore } from "./redis_approval_store.ts";
@@ -81,10 +81,8 @@ export {
 export function createApprovalStore(
   handleStore: HandleStoreConfig,
 ): ApprovalStore {
-  return handleStore.kind === "redis"
-    ? new RedisApprovalStore({
-      ...handleStore.connection,
-      keyPrefix: handleStore.keyPrefix,
-    })
-    : new MemoryApprovalStore();
+  const redis = sharedRedis(handleStore);
+  return redis === undefined
+    ? new MemoryApprovalStore()
+    : new RedisApprovalStore(redis);
 }

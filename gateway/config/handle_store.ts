@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { RedisConnectionOptions } from "../../vault/redis_handle_store.ts";
 import { Secret } from "../../vault/secret.ts";
 import { isLoopback, parseIp, unbracket } from "../ip_address.ts";
 import { readOptionalCaBundle } from "./ca_bundle.ts";
@@ -128,4 +129,20 @@ function isLocalHost(host: string): boolean {
   const address = parseIp(host);
   return host === "localhost" ||
     (address !== undefined && isLoopback(address));
+}
+
+/** A Redis shared by the replicas: where to connect and the key prefix. */
+export type SharedRedis = RedisConnectionOptions & { keyPrefix: string };
+
+/**
+ * The Redis of `HANDLE_STORE=redis`, which every store the replicas share
+ * uses (handles, rate limits, approvals, console sessions); undefined with
+ * the memory store.
+ */
+export function sharedRedis(
+  handleStore: HandleStoreConfig,
+): SharedRedis | undefined {
+  return handleStore.kind === "redis"
+    ? { ...handleStore.connection, keyPrefix: handleStore.keyPrefix }
+    : undefined;
 }

@@ -44,6 +44,7 @@ export {
   MIN_API_KEY_LENGTH,
   OAUTH_TOKEN_MODES,
 } from "./env_schema.ts";
+export { type SharedRedis, sharedRedis } from "./handle_store.ts";
 export { type KeyStrength, keyStrength } from "./key_strength.ts";
 export { type DbEngine, insecureDbTls } from "./insecure_db_tls.ts";
 export { loadConfig, type LoadConfigOptions } from "./load_config.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 import type { RedisConnectionOptions } from "../../../vault/redis_handle_store.ts";
-import type { HandleStoreConfig } from "../../config/mod.ts";
+import { type HandleStoreConfig, sharedRedis } from "../../config/mod.ts";
 import { MemoryConsoleSessions } from "./memory_console_sessions.ts";
 import { RedisConsoleSessions } from "./redis_console_sessions.ts";
 
@@ -72,14 +72,6 @@ export function createConsoleSessions(
 export function consoleSessionsFor(
   handleStore: HandleStoreConfig,
 ): ConsoleSessions {
-  return createConsoleSessions(
-    handleStore.kind === "redis"
-      ? {
-        redis: {
-          ...handleStore.connection,
-          keyPrefix: handleStore.keyPrefix,
-        },
-      }
-      : {},
-  );
+  const redis = sharedRedis(handleStore);
+  return createConsoleSessions(redis === undefined ? {} : { redis });
 }
