@@ -13,7 +13,7 @@ import {
 import { CyberArkError } from "../vault/cyberark_error.ts";
 import { HandleStoreError } from "../vault/handle_store_error.ts";
 import { HandleError } from "../vault/handle_vault.ts";
-import { audit } from "./audit.ts";
+import { audit, type AuditValue } from "./audit.ts";
 import { InputError } from "./input_error.ts";
 import { ApprovalRefusedError } from "./approval_gate.ts";
 import { ApprovalStoreError } from "./approvals/mod.ts";
@@ -171,16 +171,13 @@ function mapError(
     // Nothing was fetched or taken; the SIEM sees who tried what, and which
     // rule (or none) decided.
     const { request, decision } = error;
-    audit("policy_denied", {
-      ...base,
-      safe: request.safe,
-      object_name: request.object,
-      ...(request.host === undefined ? {} : { host: request.host }),
-      ...(error.handleId === undefined ? {} : { handle_id: error.handleId }),
+    auditPolicyDenied(base, {
+      ...request,
+      ...(error.handleId === undefined ? {} : { handleId: error.handleId }),
       rule: decision.rule ?? null,
       effect: decision.effect,
-      matched_rules: decision.matched.join(","),
-    }, "warning");
+      matched: decision.matched,
+    });
     return toolError(error.message);
   }
   if (error instanceof ApprovalStoreError) {
@@ -197,18 +194,11 @@ function mapError(
     // approval on a service without approvers is a policy refusal.
     if (error.refusal === "no_approvers") {
       const { subject } = error;
-      audit("policy_denied", {
-        ...base,
-        safe: subject.safe,
-        object_name: subject.object,
-        ...(subject.host === undefined ? {} : { host: subject.host }),
-        ...(subject.handleId === undefined
-          ? {}
-          : { handle_id: subject.handleId }),
-        rule: subject.rule,
+      auditPolicyDenied(base, {
+        ...subject,
         effect: "approve",
-        matched_rules: subject.rule,
-      }, "warning");
+        matched: [subject.rule],
+      });
     }
     return toolError(error.message);
   }
@@ -235,6 +225,35 @@ function mapError(
   return toolError(
     `Internal error in ${scope.tool} (reference ${reference}); the operators can find it in the service log`,
   );
+}
+
+/** What a `policy_denied` line says about the refused call. */
+interface PolicyRefusal {
+  readonly safe: string;
+  readonly object: string;
+  readonly host?: string;
+  readonly handleId?: string;
+  /** The deciding rule; null when no rule allows the call. */
+  readonly rule: string | null;
+  readonly effect: string;
+  readonly matched: readonly string[];
+}
+
+/** The `policy_denied` audit line: nothing was fetched or taken. */
+function auditPolicyDenied(
+  base: Record<string, AuditValue>,
+  refusal: PolicyRefusal,
+): void {
+  audit("policy_denied", {
+    ...base,
+    safe: refusal.safe,
+    object_name: refusal.object,
+    ...(refusal.host === undefined ? {} : { host: refusal.host }),
+    ...(refusal.handleId === undefined ? {} : { handle_id: refusal.handleId }),
+    rule: refusal.rule,
+    effect: refusal.effect,
+    matched_rules: refusal.matched.join(","),
+  }, "warning");
 }
 
 /** The "at ..." lines of an error's stack, without its message. */
