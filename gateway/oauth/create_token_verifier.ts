@@ -95,7 +95,8 @@ export function createTokenVerifier(
     issuer,
     // What `aud` must name: OAUTH_AUDIENCE where the provider does not put
     // the resource URL there, else the resource.
-    resource: config.audience ?? resource,
+    resource,
+    audience: config.audience ?? resource,
     clockSkewSeconds: config.clockSkewSeconds,
     metadata,
     fetch: issuerFetch.fetch,

@@ -15,6 +15,7 @@ import { describeFetchError, type IssuerMetadata } from "./issuer_metadata.ts";
 import type { IssuerMetadataCache } from "./issuer_metadata_cache.ts";
 import { unavailable } from "./jwt_verifier.ts";
 import {
+  notMeantFor,
   type TokenClaimOptions,
   verifiedTokenFromClaims,
 } from "./token_claims.ts";
@@ -30,7 +31,10 @@ const MAX_CACHE_ENTRIES = 10_000;
 /** What {@linkcode IntrospectionVerifier} needs. */
 export interface IntrospectionVerifierOptions extends TokenClaimOptions {
   readonly issuer: string;
+  /** `OAUTH_RESOURCE`: what clients request tokens for (named in refusals). */
   readonly resource: string;
+  /** What `aud` must name: `OAUTH_AUDIENCE`, else the resource. */
+  readonly audience: string;
   readonly clockSkewSeconds: number;
   readonly client: OAuthIntrospectionClient;
   readonly metadata: IssuerMetadataCache;
@@ -189,7 +193,7 @@ export class IntrospectionVerifier {
 
   /** Checks an introspection answer as a JWT's claims are checked. */
   #check(claims: Record<string, unknown>, token: string): VerifiedToken {
-    const { issuer, resource, clockSkewSeconds } = this.#options;
+    const { issuer, audience, clockSkewSeconds } = this.#options;
     const now = Date.now() / 1000;
     const refuse = (reason: string, message: string): never => {
       log.info("oauth_token_refused", {
@@ -217,10 +221,10 @@ export class IntrospectionVerifier {
       : Array.isArray(aud)
       ? aud.filter((a) => typeof a === "string")
       : [];
-    if (!audiences.includes(resource)) {
+    if (!audiences.includes(audience)) {
       refuse(
         "claim aud",
-        `The token is not meant for ${resource} (its audience does not name OAUTH_AUDIENCE, or OAUTH_RESOURCE when that is unset); request the token with resource=${resource}`,
+        notMeantFor(this.#options),
       );
     }
     if (

@@ -25,6 +25,7 @@ import {
   isForbiddenAlgorithm,
 } from "./signing_algorithms.ts";
 import {
+  notMeantFor,
   type TokenClaimOptions,
   verifiedTokenFromClaims,
 } from "./token_claims.ts";
@@ -43,7 +44,10 @@ const ACCEPTED_TYPES = new Set(["at+jwt", "application/at+jwt", "jwt"]);
 /** What {@linkcode JwtVerifier} needs. */
 export interface JwtVerifierOptions extends TokenClaimOptions {
   readonly issuer: string;
+  /** `OAUTH_RESOURCE`: what clients request tokens for (named in refusals). */
   readonly resource: string;
+  /** What `aud` must name: `OAUTH_AUDIENCE`, else the resource. */
+  readonly audience: string;
   readonly clockSkewSeconds: number;
   readonly metadata: IssuerMetadataCache;
   readonly fetch: IssuerFetchFunction;
@@ -158,7 +162,7 @@ export class JwtVerifier {
         }
       }, {
         issuer: options.issuer,
-        audience: options.resource,
+        audience: options.audience,
         algorithms,
         clockTolerance: options.clockSkewSeconds,
         requiredClaims: ["exp"],
@@ -275,7 +279,7 @@ export class JwtVerifier {
         message = claim === "iss"
           ? `The token was not issued by ${issuer} (OAUTH_ISSUER); get a token from that issuer`
           : claim === "aud"
-          ? `The token is not meant for ${this.#options.resource} (its audience does not name OAUTH_AUDIENCE, or OAUTH_RESOURCE when that is unset); request the token with resource=${this.#options.resource}`
+          ? notMeantFor(this.#options)
           : claim === "nbf"
           ? "The token is not valid yet (nbf); check the clocks of this host and the identity provider"
           : claim === "exp"

@@ -114,3 +114,16 @@ export function verifiedTokenFromClaims(
     ...(typeof claims.exp === "number" ? { expiresAt: claims.exp } : {}),
   };
 }
+
+/**
+ * The refusal text of a token whose audience does not name this service:
+ * what `aud` had to name, and what to request the token for.
+ */
+export function notMeantFor(
+  options: { readonly resource: string; readonly audience: string },
+): string {
+  const expected = options.audience === options.resource
+    ? `${options.resource} (OAUTH_RESOURCE)`
+    : `${options.audience} (OAUTH_AUDIENCE)`;
+  return `The token is not meant for this service: its audience does not name ${expected}; request the token with resource=${options.resource}`;
+}
