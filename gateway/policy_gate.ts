@@ -7,11 +7,7 @@
  *
  * @module
  */
-import type {
-  PolicyDecision,
-  PolicyRequest,
-  PolicyTool,
-} from "./policy/policy.ts";
+import type { PolicyDecision, PolicyRequest } from "./policy/policy.ts";
 import type { ToolContext } from "./tool_context.ts";
 
 /** The decision when no POLICY_FILE is configured: everything is allowed. */
@@ -86,16 +82,17 @@ function deniedText(request: PolicyRequest, decision: PolicyDecision): string {
   const who = `principal "${request.principal}"`;
   if (decision.rule === undefined) {
     return `Refused by policy: no rule allows ${who} to ${
-      describeCall(request.tool, request)
+      describeCall(request)
     }; ask an administrator to add a rule that allows it to the policy file (POLICY_FILE)`;
   }
   return `Refused by policy rule "${decision.rule}": ${who} may not ${
-    describeCall(request.tool, request)
+    describeCall(request)
   }; ${FIX}`;
 }
 
 /** "call db_query with an account of safe "PROD-DB" on host "db01"". */
-function describeCall(tool: PolicyTool, request: PolicyRequest): string {
+function describeCall(request: PolicyRequest): string {
+  const { tool } = request;
   const account = `account "${request.object}" of safe "${request.safe}"`;
   if (tool === "get_credential") return `fetch ${account}`;
   const what = tool === "db_query"
