@@ -32,11 +32,39 @@ export type AuditEvent =
 /** A flat audit field value. */
 export type AuditValue = string | number | boolean | null;
 
-/** Writes one audit line. */
+/** An audit line's level. */
+export type AuditLevel = "info" | "warning" | "error";
+
+/** Sees every audit event after its line is written (metrics count them). */
+export type AuditListener = (
+  event: AuditEvent,
+  fields: Readonly<Record<string, AuditValue>>,
+  level: AuditLevel,
+) => void;
+
+const listeners = new Set<AuditListener>();
+
+/**
+ * Calls `listener` for every audit event from now on; returns the function
+ * that stops it. A listener that throws is ignored: it never costs a line.
+ */
+export function onAudit(listener: AuditListener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** Writes one audit line, then tells the listeners. */
 export function audit(
   event: AuditEvent,
   fields: Record<string, AuditValue>,
-  level: "info" | "warning" | "error" = "info",
+  level: AuditLevel = "info",
 ): void {
   auditLogger[level === "warning" ? "warn" : level](event, fields);
+  for (const listener of listeners) {
+    try {
+      listener(event, fields, level);
+    } catch {
+      // A broken listener must not break auditing.
+    }
+  }
 }

@@ -242,6 +242,27 @@ export interface DatabaseConfig {
   mssql: MssqlTls;
 }
 
+/** `METRICS_HOST` and `METRICS_PORT`: the Prometheus listener, off unless a port is set. */
+export type MetricsConfig =
+  | { enabled: false }
+  | { enabled: true; hostname: string; port: number };
+
+/** The tamper-evident audit chain (`AUDIT_*`). */
+export interface AuditChainConfig {
+  /** The HMAC key; without it lines carry a sequence number but no chain. */
+  key?: Secret;
+  /** This replica's chain name, in every audit line (`AUDIT_REPLICA`). */
+  replica: string;
+  /** How often a checkpoint line is written (s; 0: never). */
+  checkpointSeconds: number;
+}
+
+/** `SHUTDOWN_GRACE_SECONDS`: how long a stopping gateway drains. */
+export interface ShutdownConfig {
+  /** Time in-flight operations get to finish after SIGTERM (s). */
+  graceSeconds: number;
+}
+
 /** The validated configuration of the whole service. */
 export interface Config {
   /** The principals and digests of the API keys accepted in `X-API-Key`. */
@@ -263,6 +284,12 @@ export interface Config {
   approvals: ApprovalsConfig;
   /** `MCP_AUTH` and the OAuth resource-server settings. */
   oauth: OAuthConfig;
+  /** The Prometheus listener. */
+  metrics: MetricsConfig;
+  /** The audit log's HMAC chain. */
+  auditChain: AuditChainConfig;
+  /** Draining on SIGTERM. */
+  shutdown: ShutdownConfig;
   /** Non-fatal findings to log as warnings once logging is up. */
   warnings: string[];
 }

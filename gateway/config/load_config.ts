@@ -7,6 +7,7 @@
  */
 import { parseApiKeyConfig } from "./api_keys.ts";
 import { parseApprovalsConfig } from "./approvals.ts";
+import { parseAuditChainConfig } from "./audit_chain.ts";
 import type { Config } from "./config.ts";
 import { parseCyberArkConfig } from "./cyberark.ts";
 import { parseDatabaseConfig } from "./databases.ts";
@@ -17,10 +18,12 @@ import { parseHandleStoreConfig } from "./handle_store.ts";
 import { parseHandleConfig } from "./handles.ts";
 import { parseHttpConfig } from "./http.ts";
 import { parseLogConfig } from "./log.ts";
+import { parseMetricsConfig } from "./metrics.ts";
 import { parseMcpAuthMode, parseOAuthConfig } from "./oauth.ts";
 import type { ParseContext } from "./_parse_context.ts";
 import { parsePolicyConfig } from "./policy.ts";
 import { parseRateLimitConfig } from "./rate_limits.ts";
+import { parseShutdownConfig } from "./shutdown.ts";
 import { parseSshKnownHosts } from "./ssh_known_hosts.ts";
 import { parseWinrmTlsConfig } from "./winrm.ts";
 
@@ -70,6 +73,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     policy: policy.policy,
   });
   const oauth = parseOAuthConfig(values, context, authMode);
+  const metrics = parseMetricsConfig(values, context);
+  const auditChain = parseAuditChainConfig(values, context);
+  const shutdown = parseShutdownConfig(values);
   return {
     apiKeys,
     cyberark,
@@ -86,6 +92,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     policy,
     approvals,
     oauth,
+    metrics,
+    auditChain,
+    shutdown,
     warnings: context.warnings,
   };
 }
