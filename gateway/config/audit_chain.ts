@@ -11,8 +11,10 @@
 import { Secret } from "../../vault/secret.ts";
 import type { AuditChainConfig } from "./config.ts";
 import { ConfigError } from "./config_error.ts";
+import { readEnvFile } from "./env_file.ts";
 import type { EnvValues } from "./env_schema.ts";
 import { keyStrength } from "./key_strength.ts";
+import type { LoadConfigOptions } from "./load_config.ts";
 import { expandHome, fileErrorName } from "./_paths.ts";
 import type { ParseContext } from "./_parse_context.ts";
 
@@ -41,8 +43,23 @@ export function parseAuditChainConfig(
   };
 }
 
+/**
+ * The AUDIT_CHAIN_KEY (or AUDIT_CHAIN_KEY_FILE) setting alone, read from the
+ * environment and the `.env` file as `loadConfig()` reads them and checked
+ * the same way, for `deno task audit-verify`; `undefined` when unset.
+ *
+ * @throws {ConfigError} as {@linkcode parseAuditChainConfig} does for the key, or naming ENV_FILE
+ */
+export function auditChainKeySetting(
+  options: LoadConfigOptions = {},
+): Secret | undefined {
+  const env: Record<string, string> = { ...readEnvFile(options.envFile) };
+  Object.assign(env, options.env ?? Deno.env.toObject());
+  return readKey(env, { home: options.home ?? env.HOME ?? "", warnings: [] });
+}
+
 function readKey(
-  values: EnvValues,
+  values: Pick<EnvValues, "AUDIT_CHAIN_KEY" | "AUDIT_CHAIN_KEY_FILE">,
   context: ParseContext,
 ): Secret | undefined {
   const inline = values.AUDIT_CHAIN_KEY?.trim() ?? "";
