@@ -27,7 +27,10 @@ export type AuditEvent =
   | "approval_requested"
   | "approval_granted"
   | "approval_denied"
-  | "approval_expired";
+  | "approval_expired"
+  | "audit_chain_started"
+  | "audit_checkpoint"
+  | "audit_chain_closed";
 
 /** A flat audit field value. */
 export type AuditValue = string | number | boolean | null;
