@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   let ccp;
   try {
     config = loadConfig(envFile === "" ? {} : { envFile });
-    ccp = createCcpClient(config.cyberark);
+    ccp = await createCcpClient(config.cyberark);
   } catch (error) {
     fail(error);
   }
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const log = getLogger(["gateway"]);
   for (const warning of config.warnings) log.warn(warning);
 
-  const running = createServices(config, ccp);
+  const running = await createServices(config, ccp);
   const app = createApp(running.services);
   const server = Deno.serve({
     hostname: config.http.hostname,

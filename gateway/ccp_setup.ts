@@ -2,12 +2,12 @@
  * Builds the CCP client from configuration, once, at start-up: the CA bundle
  * comes as PEM text from the configuration (read and checked by
  * `loadConfig()`); the PFX is read and opened here, so that a bad file
- * stops the service with one line.
+ * stops the service with one line. The PKCS#12 parser (node-forge) is
+ * loaded only when a PFX is configured.
  *
  * @module
  */
 import { CcpClient } from "../vault/ccp_client.ts";
-import { parsePfx, PfxError } from "../vault/pfx.ts";
 import { ConfigError, type CyberArkConfig } from "./config/mod.ts";
 
 /**
@@ -15,9 +15,12 @@ import { ConfigError, type CyberArkConfig } from "./config/mod.ts";
  *
  * @throws {ConfigError} when the CA bundle or the PFX cannot be used
  */
-export function createCcpClient(config: CyberArkConfig): CcpClient {
+export async function createCcpClient(
+  config: CyberArkConfig,
+): Promise<CcpClient> {
   let clientCertificate;
   if (config.pfxPath !== undefined) {
+    const { parsePfx, PfxError } = await import("../vault/pfx.ts");
     try {
       clientCertificate = parsePfx(
         Deno.readFileSync(config.pfxPath),

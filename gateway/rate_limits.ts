@@ -18,32 +18,23 @@
  *
  * @module
  */
-import { getLogger } from "@logtape/logtape";
-import { Redis } from "ioredis";
 import {
+  type RateLimiterAbstract,
   RateLimiterMemory,
-  RateLimiterRedis,
   RateLimiterRes,
 } from "rate-limiter-flexible";
-import {
-  redisClientOptions,
-  type RedisConnectionOptions,
-  redisEndpoint,
-} from "../vault/redis_handle_store.ts";
 import type { RateLimitConfig, RateLimitWindow } from "./config/mod.ts";
-
-const log = getLogger(["gateway", "rate_limit"]);
 
 /** Counts events per key (a client address, a principal) in a fixed window. */
 export class RateLimit {
   /** The configured limit and window. */
   readonly window: RateLimitWindow;
-  readonly #limiter: RateLimiterMemory | RateLimiterRedis | undefined;
+  readonly #limiter: RateLimiterAbstract | undefined;
 
   /** `limiter` is undefined when the limit is off (`window.limit` 0). */
   constructor(
     window: RateLimitWindow,
-    limiter: RateLimiterMemory | RateLimiterRedis | undefined,
+    limiter: RateLimiterAbstract | undefined,
   ) {
     this.window = window;
     this.#limiter = limiter;
@@ -99,83 +90,47 @@ export interface RateLimits {
   close(): Promise<void>;
 }
 
-/** Where {@linkcode createRateLimits} keeps the counters. */
-export interface RateLimitStoreOptions {
-  /** Redis shared by the replicas; counters in memory when absent. */
-  redis?: RedisConnectionOptions & { keyPrefix: string };
+/**
+ * Counters shared by the replicas (`redis_rate_limits.ts`, loaded only with
+ * `HANDLE_STORE=redis`), each insured by a counter in this process's memory.
+ */
+export interface SharedCounters {
+  /** A limiter for one window under `name`, counting in `insurance` while the store is down. */
+  limiter(
+    limits: { points: number; duration: number },
+    name: string,
+    insurance: RateLimiterMemory,
+  ): RateLimiterAbstract;
+  /** Closes the store's connection. */
+  close(): Promise<void>;
 }
 
-/** Builds both limits, in Redis when `options.redis` is given. */
+/** Builds both limits, in `shared` counters when given, else in memory. */
 export function createRateLimits(
   config: RateLimitConfig,
-  options: RateLimitStoreOptions = {},
+  shared?: SharedCounters,
 ): RateLimits {
-  const { redis } = options;
-  const client = redis === undefined ||
-      (config.authFailures.limit === 0 && config.toolCalls.limit === 0)
-    ? undefined
-    : connect(redis);
   const build = (window: RateLimitWindow, name: string): RateLimit => {
     if (window.limit === 0) return new RateLimit(window, undefined);
     const limits = { points: window.limit, duration: window.windowSeconds };
     const memory = new RateLimiterMemory(limits);
-    if (client === undefined || redis === undefined) {
-      return new RateLimit(window, memory);
-    }
     return new RateLimit(
       window,
-      new RateLimiterRedis({
-        ...limits,
-        storeClient: client,
-        keyPrefix: `${redis.keyPrefix}ratelimit:${name}`,
-        insuranceLimiter: memory,
-      }),
+      shared === undefined ? memory : shared.limiter(limits, name, memory),
     );
   };
   return {
     authFailures: build(config.authFailures, "auth_failures"),
     toolCalls: build(config.toolCalls, "tool_calls"),
     close: async (): Promise<void> => {
-      if (client === undefined) return;
-      try {
-        await client.quit();
-      } catch {
-        client.disconnect();
-      }
+      await shared?.close();
     },
   };
 }
 
-function connect(options: RedisConnectionOptions): Redis {
-  const endpoint = redisEndpoint(options);
-  const client = new Redis({
-    ...redisClientOptions(options),
-    commandTimeout: 2000,
-    // Fail at once while disconnected so the in-memory count takes over.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (attempt: number) => Math.min(attempt * 250, 2000),
-  });
-  let down = false;
-  // Only the endpoint is logged: an error text might quote the login.
-  client.on("error", () => {
-    if (!down) {
-      log.warn(
-        "Rate limit counters at {endpoint} unreachable; counting in this replica's memory until it is back",
-        { endpoint },
-      );
-    }
-    down = true;
-  });
-  client.on("ready", () => {
-    if (down) {
-      log.info("Rate limit counters at {endpoint} reachable again", {
-        endpoint,
-      });
-    }
-    down = false;
-  });
-  return client;
+/** Whether either limit is on (Redis counters are needed only then). */
+export function rateLimitsEnabled(config: RateLimitConfig): boolean {
+  return config.authFailures.limit > 0 || config.toolCalls.limit > 0;
 }
 
 function retryAfterSeconds(res: RateLimiterRes): number {

@@ -6,7 +6,9 @@
  *
  * With `HANDLE_STORE=redis` every shared piece (handles, rate-limit
  * counters, approval requests, console sessions) lives in the same Redis
- * under `REDIS_KEY_PREFIX`, so any replica can serve any request.
+ * under `REDIS_KEY_PREFIX`, so any replica can serve any request. The Redis
+ * modules (and the Redis client) are imported only then, so that a gateway
+ * without Redis does not hold them in memory.
  *
  * @module
  */
@@ -15,7 +17,6 @@ import type { CcpClient } from "../vault/ccp_client.ts";
 import type { HandleStore } from "../vault/handle_store.ts";
 import { HandleVault } from "../vault/handle_vault.ts";
 import { MemoryHandleStore } from "../vault/memory_handle_store.ts";
-import { RedisHandleStore } from "../vault/redis_handle_store.ts";
 import {
   createApprovalBroker,
   createApprovalStore,
@@ -23,12 +24,11 @@ import {
 } from "./approvals/mod.ts";
 import { consoleSessionsFor } from "./approvals/http/mod.ts";
 import { type Config, sharedRedis } from "./config/mod.ts";
-import { createTokenVerifier } from "./oauth/create_token_verifier.ts";
 import {
   createPolicyHolder,
   type ReloadablePolicyHolder,
 } from "./policy/policy_holder.ts";
-import { createRateLimits } from "./rate_limits.ts";
+import { createRateLimits, rateLimitsEnabled } from "./rate_limits.ts";
 import type { GatewayServices } from "./tool_context.ts";
 
 /** The services, what start-up logs about them, and how to stop them. */
@@ -47,14 +47,17 @@ export interface RunningServices {
  * connects in the background: an unreachable Redis is logged at once and
  * fails each call that needs it until it is back.
  */
-export function createServices(
+export async function createServices(
   config: Config,
   ccp: CcpClient,
-): RunningServices {
+): Promise<RunningServices> {
   const redis = sharedRedis(config.handleStore);
   let store: HandleStore;
   let handleStoreName = "memory";
   if (redis !== undefined) {
+    const { RedisHandleStore } = await import(
+      "../vault/redis_handle_store.ts"
+    );
     const shared = new RedisHandleStore(redis);
     store = shared;
     handleStoreName = shared.endpoint;
@@ -72,7 +75,9 @@ export function createServices(
   });
   const rateLimits = createRateLimits(
     config.rateLimits,
-    redis === undefined ? {} : { redis },
+    redis === undefined || !rateLimitsEnabled(config.rateLimits)
+      ? undefined
+      : (await import("./redis_rate_limits.ts")).redisCounters(redis),
   );
   // The policy read by the configuration; SIGHUP or a change of the file
   // replaces it, a bad new file leaves it in force.
@@ -81,7 +86,7 @@ export function createServices(
   const { webhookUrl, consoleUrl } = config.approvals;
   const approvals = createApprovalBroker({
     timeoutSeconds: config.approvals.timeoutSeconds,
-    store: createApprovalStore(config.handleStore),
+    store: await createApprovalStore(config.handleStore),
     ...(webhookUrl === undefined ? {} : {
       notifier: createApprovalWebhook({
         url: webhookUrl,
@@ -89,13 +94,16 @@ export function createServices(
       }),
     }),
   });
-  const consoleSessions = consoleSessionsFor(config.handleStore);
+  const consoleSessions = await consoleSessionsFor(config.handleStore);
   // MCP_AUTH=oauth|both: bearer tokens checked against the issuer, which is
   // discovered lazily (an unreachable issuer refuses tokens with 503 until
-  // it is back; the service starts regardless).
+  // it is back; the service starts regardless). The verifier (and jose) is
+  // loaded only then.
   const tokens = config.oauth.mode === "api_key"
     ? undefined
-    : createTokenVerifier(config.oauth);
+    : (await import("./oauth/create_token_verifier.ts")).createTokenVerifier(
+      config.oauth,
+    );
   return {
     services: {
       config,

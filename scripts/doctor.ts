@@ -109,7 +109,7 @@ async function main(): Promise<number> {
   let ccp: CcpClient;
   try {
     config = loadConfig(envFile === undefined ? {} : { envFile });
-    ccp = createCcpClient(config.cyberark);
+    ccp = await createCcpClient(config.cyberark);
   } catch (error) {
     complain(
       error instanceof ConfigError

@@ -46,8 +46,8 @@ async function listTools(): Promise<
   Record<string, { name: string; args: string[] }[]>
 > {
   const config = loadConfig({ env: BASE_ENV, home: "/nonexistent" });
-  const ccp = createCcpClient(config.cyberark);
-  const running = createServices(config, ccp);
+  const ccp = await createCcpClient(config.cyberark);
+  const running = await createServices(config, ccp);
   const { services } = running;
   const out: Record<string, { name: string; args: string[] }[]> = {};
   for (const endpoint of ENDPOINT_NAMES) {

@@ -27,7 +27,6 @@
 import { type HandleStoreConfig, sharedRedis } from "../config/mod.ts";
 import type { ApprovalStore } from "./approval_store.ts";
 import { MemoryApprovalStore } from "./memory_approval_store.ts";
-import { RedisApprovalStore } from "./redis_approval_store.ts";
 
 export {
   type ApprovalBroker,
@@ -60,10 +59,7 @@ export {
   MemoryApprovalStore,
   type MemoryApprovalStoreOptions,
 } from "./memory_approval_store.ts";
-export {
-  RedisApprovalStore,
-  type RedisApprovalStoreOptions,
-} from "./redis_approval_store.ts";
+export type { RedisApprovalStoreOptions } from "./redis_approval_store.ts";
 export {
   type ApprovalNotifier,
   type ApprovalWebhookEvent,
@@ -76,13 +72,14 @@ export {
 /**
  * The store for the handle store setting: Redis (keys under
  * `REDIS_KEY_PREFIX` + `approvals:`, shared by the replicas) with
- * `HANDLE_STORE=redis`, else this process's memory.
+ * `HANDLE_STORE=redis`, else this process's memory. The Redis store (and
+ * the Redis client) is loaded only when configured.
  */
-export function createApprovalStore(
+export async function createApprovalStore(
   handleStore: HandleStoreConfig,
-): ApprovalStore {
+): Promise<ApprovalStore> {
   const redis = sharedRedis(handleStore);
-  return redis === undefined
-    ? new MemoryApprovalStore()
-    : new RedisApprovalStore(redis);
+  if (redis === undefined) return new MemoryApprovalStore();
+  const { RedisApprovalStore } = await import("./redis_approval_store.ts");
+  return new RedisApprovalStore(redis);
 }

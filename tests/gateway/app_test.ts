@@ -55,8 +55,8 @@ async function withApp(
     env: { ...BASE_ENV, ...env },
     home: "/nonexistent",
   });
-  const ccp = createCcpClient(config.cyberark);
-  const running = createServices(config, ccp);
+  const ccp = await createCcpClient(config.cyberark);
+  const running = await createServices(config, ccp);
   try {
     await fn(createApp(running.services));
   } finally {

@@ -12,7 +12,6 @@
 import type { RedisConnectionOptions } from "../../../vault/redis_handle_store.ts";
 import { type HandleStoreConfig, sharedRedis } from "../../config/mod.ts";
 import { MemoryConsoleSessions } from "./memory_console_sessions.ts";
-import { RedisConsoleSessions } from "./redis_console_sessions.ts";
 
 /** A session as stored: who logged in and until when. */
 export interface ConsoleSession {
@@ -52,11 +51,17 @@ export interface ConsoleSessionsOptions {
   now?: () => number;
 }
 
-/** Builds the session store: in Redis when `options.redis` is given, else in memory. */
-export function createConsoleSessions(
+/**
+ * Builds the session store: in Redis when `options.redis` is given, else in
+ * memory. The Redis store (and the Redis client) is loaded only then.
+ */
+export async function createConsoleSessions(
   options: ConsoleSessionsOptions = {},
-): ConsoleSessions {
+): Promise<ConsoleSessions> {
   if (options.redis !== undefined) {
+    const { RedisConsoleSessions } = await import(
+      "./redis_console_sessions.ts"
+    );
     return new RedisConsoleSessions(options.redis);
   }
   return new MemoryConsoleSessions(
@@ -71,7 +76,7 @@ export function createConsoleSessions(
  */
 export function consoleSessionsFor(
   handleStore: HandleStoreConfig,
-): ConsoleSessions {
+): Promise<ConsoleSessions> {
   const redis = sharedRedis(handleStore);
   return createConsoleSessions(redis === undefined ? {} : { redis });
 }

@@ -22,8 +22,5 @@ export {
   MemoryConsoleSessions,
   type MemoryConsoleSessionsOptions,
 } from "./memory_console_sessions.ts";
-export {
-  RedisConsoleSessions,
-  type RedisConsoleSessionsOptions,
-} from "./redis_console_sessions.ts";
+export type { RedisConsoleSessionsOptions } from "./redis_console_sessions.ts";
 export { CONSOLE_CSP, CONSOLE_SECURITY_HEADERS } from "./security_headers.ts";

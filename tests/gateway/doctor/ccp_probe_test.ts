@@ -44,18 +44,22 @@ function emulatorData(allowedMachines?: string[]): EmulatorData {
   };
 }
 
-function probeWith(
+async function probeWith(
   env: Record<string, string>,
   object = "TEST-obj",
 ): Promise<CheckResult> {
   const c = config(env);
-  const client = createCcpClient(c.cyberark);
-  return probeCcp(client, {
-    appId: APP,
-    endpoint: c.cyberark.ccpUrl.host,
-    safe: "TEST",
-    object,
-  }).finally(() => client.close());
+  const client = await createCcpClient(c.cyberark);
+  try {
+    return await probeCcp(client, {
+      appId: APP,
+      endpoint: c.cyberark.ccpUrl.host,
+      safe: "TEST",
+      object,
+    });
+  } finally {
+    client.close();
+  }
 }
 
 Deno.test("classifyCcpProbe() reads the CCP's answers as manual section 2.3 does", () => {

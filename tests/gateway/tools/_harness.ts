@@ -210,7 +210,7 @@ export async function harness(
     })).handle;
   const handle = await issue();
   const runner = new RecordingRunner(answer);
-  const ccp = createCcpClient(config.cyberark);
+  const ccp = await createCcpClient(config.cyberark);
   const approvals = createApprovalBroker({
     timeoutSeconds: config.approvals.timeoutSeconds,
     ...(options.approvalTimeoutMs === undefined
@@ -221,7 +221,7 @@ export async function harness(
       ? {}
       : { store: options.approvalStore }),
   });
-  const consoleSessions = createConsoleSessions();
+  const consoleSessions = await createConsoleSessions();
   return {
     context: {
       services: {

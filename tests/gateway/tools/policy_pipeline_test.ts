@@ -15,7 +15,7 @@ import {
 } from "../../../gateway/tools/_operation.ts";
 import { dbTool } from "../../../gateway/tools/db_query.ts";
 import { sshTool } from "../../../gateway/tools/ssh_execute.ts";
-import { RedisApprovalStore } from "../../../gateway/approvals/mod.ts";
+import { RedisApprovalStore } from "../../../gateway/approvals/redis_approval_store.ts";
 import { Secret } from "../../../vault/secret.ts";
 import { eventually } from "../../support/eventually.ts";
 import { freePort } from "../../support/free_port.ts";

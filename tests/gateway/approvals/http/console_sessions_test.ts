@@ -17,8 +17,8 @@ import {
   consoleSessionsFor,
   createConsoleSessions,
   MemoryConsoleSessions,
-  RedisConsoleSessions,
 } from "../../../../gateway/approvals/http/mod.ts";
+import { RedisConsoleSessions } from "../../../../gateway/approvals/http/redis_console_sessions.ts";
 import {
   csrfTokenOf,
   sessionTokenDigest,
@@ -45,15 +45,16 @@ Deno.test("memoryConsoleSessions keeps a session until it ends, then forgets it"
   assertEquals(await sessions.get(second.token), undefined);
 });
 
-Deno.test("createConsoleSessions() keeps sessions in memory without Redis", () => {
-  assert(createConsoleSessions() instanceof MemoryConsoleSessions);
+Deno.test("createConsoleSessions() keeps sessions in memory without Redis", async () => {
+  assert(await createConsoleSessions() instanceof MemoryConsoleSessions);
 });
 
 Deno.test("consoleSessionsFor() follows HANDLE_STORE: memory, or Redis under the same prefix", async () => {
   assert(
-    consoleSessionsFor({ kind: "memory" }) instanceof MemoryConsoleSessions,
+    await consoleSessionsFor({ kind: "memory" }) instanceof
+      MemoryConsoleSessions,
   );
-  const redis = consoleSessionsFor({
+  const redis = await consoleSessionsFor({
     kind: "redis",
     keyPrefix: "mcp:",
     connection: { host: "127.0.0.1", port: 6379, db: 0, tls: false },
@@ -77,7 +78,7 @@ Deno.test({
   fn: async () => {
     const keyPrefix = randomKeyPrefix();
     const options = { ...SHARED_REDIS, db: 0, tls: false, keyPrefix };
-    const replicaA = createConsoleSessions({ redis: options });
+    const replicaA = await createConsoleSessions({ redis: options });
     const replicaB = new RedisConsoleSessions(options);
     try {
       assert(replicaA instanceof RedisConsoleSessions);
