@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  setupLogging(config.log);
+  setupLogging({ ...config.log, auditChain: config.auditChain });
   const log = getLogger(["gateway"]);
   for (const warning of config.warnings) log.warn(warning);
 
@@ -75,6 +75,7 @@ async function main(): Promise<void> {
         policy_rules: running.policy.current()?.ruleCount ?? null,
         approvers: config.approvals.approvers.length,
         approval_timeout_seconds: config.approvals.timeoutSeconds,
+        audit_chain: config.auditChain.key === undefined ? "off" : "hmac",
       });
     },
   }, app.fetch);

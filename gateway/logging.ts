@@ -2,8 +2,10 @@
  * The one logger module: configures LogTape so that every line on stdout is
  * either a flat JSON object (`LOG_FORMAT=json`, for the SIEM) or a readable
  * console line. Libraries and the vault log through `getLogger()`; this file
- * decides where lines go and what they look like, and replaces any live
- * handle in a line with its id (`redact_handles.ts`).
+ * decides where lines go and what they look like, replaces any live
+ * handle in a line with its id (`redact_handles.ts`), and, given the audit
+ * chain's settings, seals every audit line into the chain
+ * (`audit_chain/`) after that, so a line's MAC covers it as written.
  *
  * @module
  */
@@ -13,11 +15,19 @@ import {
   resetSync,
   type Sink,
 } from "@logtape/logtape";
-import type { LogLevelName } from "./config/mod.ts";
+import {
+  AUDIT_CHAIN_FIELDS,
+  AuditChain,
+  startAuditChain,
+  stopAuditChain,
+} from "./audit_chain/mod.ts";
+import type { AuditChainConfig, LogLevelName } from "./config/mod.ts";
 import { redactHandles } from "./redact_handles.ts";
 
 /** Keys every JSON line starts with; properties cannot overwrite them. */
 const RESERVED = new Set(["event", "logger", "level", "timestamp"]);
+/** An audit line's properties cannot pose as its chain fields either. */
+const AUDIT_RESERVED = new Set([...RESERVED, ...AUDIT_CHAIN_FIELDS]);
 
 /** Options of {@linkcode setupLogging}. */
 export interface LoggingOptions {
@@ -25,13 +35,31 @@ export interface LoggingOptions {
   level: LogLevelName;
   /** Where lines go; defaults to stdout (synchronous writes, nothing buffered). */
   write?: (line: string) => void;
+  /**
+   * Chain every audit line (`seq`, `chain`, `segment`; with a key also
+   * `prev` and `mac`) and write `audit_chain_started` first; without it
+   * audit lines carry no chain fields (tests).
+   */
+  auditChain?: AuditChainConfig;
 }
 
 /** Configures logging for the whole process (idempotent). */
 export function setupLogging(options: LoggingOptions): void {
   const write = options.write ?? writeStdout;
   const format = options.format === "json" ? formatJson : formatConsole;
-  const sink: Sink = (record) => write(format(record));
+  stopAuditChain();
+  const settings = options.auditChain;
+  const chain = settings === undefined ? undefined : new AuditChain({
+    replica: settings.replica,
+    ...(settings.key === undefined ? {} : { key: settings.key }),
+  });
+  // Sealed after formatting (redaction included): the MAC covers the bytes written.
+  const sink: Sink = (record) =>
+    write(
+      chain !== undefined && isAuditRecord(record)
+        ? chain.seal(format(record), options.format)
+        : format(record),
+    );
   resetSync();
   configureSync({
     reset: true,
@@ -41,6 +69,15 @@ export function setupLogging(options: LoggingOptions): void {
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["out"] },
     ],
   });
+  if (chain !== undefined) startAuditChain(chain, settings!.checkpointSeconds);
+}
+
+function isAuditRecord(record: LogRecord): boolean {
+  return record.category.length === 1 && record.category[0] === "audit";
+}
+
+function reservedKeys(record: LogRecord): ReadonlySet<string> {
+  return isAuditRecord(record) ? AUDIT_RESERVED : RESERVED;
 }
 
 const encoder = new TextEncoder();
@@ -80,8 +117,9 @@ export function formatJson(record: LogRecord): string {
     level: record.level,
     timestamp: new Date(record.timestamp).toISOString(),
   };
+  const reserved = reservedKeys(record);
   for (const [key, value] of Object.entries(record.properties)) {
-    if (!RESERVED.has(key)) {
+    if (!reserved.has(key)) {
       line[key] = value instanceof Error ? errorFields(value) : value;
     }
   }
@@ -91,8 +129,9 @@ export function formatJson(record: LogRecord): string {
 
 /** `TIMESTAMP LEVEL logger event key=value ...` for people. */
 export function formatConsole(record: LogRecord): string {
+  const reserved = reservedKeys(record);
   const fields = Object.entries(record.properties)
-    .filter(([key]) => !RESERVED.has(key))
+    .filter(([key]) => !reserved.has(key))
     .map(([key, value]) =>
       `${key}=${
         typeof value === "string" && !/\s/.test(value) ? value : safeJson(value)
