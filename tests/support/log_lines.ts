@@ -6,6 +6,10 @@
  * @module
  */
 import { resetSync } from "@logtape/logtape";
+import {
+  AUDIT_CHAIN_FIELDS,
+  UNKEYED_CHAIN_FIELDS,
+} from "../../gateway/audit_chain/mod.ts";
 import { setupLogging } from "../../gateway/logging.ts";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 
@@ -65,15 +69,28 @@ export interface AuditLineExpectation {
 }
 
 /**
+ * The chain fields an audit line ends with: all five from a gateway with
+ * `AUDIT_CHAIN_KEY`, three without, none where the test's logging has no
+ * chain.
+ */
+export function chainFieldsOf(
+  line: Record<string, unknown>,
+): readonly string[] {
+  if (!("seq" in line)) return [];
+  return "mac" in line ? AUDIT_CHAIN_FIELDS : UNKEYED_CHAIN_FIELDS;
+}
+
+/**
  * Asserts that `line` is the audit line of `event`: the head and exactly the
- * expected fields, logger `audit`, the level, and an ISO timestamp in UTC.
+ * expected fields (then the chain fields, if any), logger `audit`, the
+ * level, and an ISO timestamp in UTC.
  */
 export function assertAuditLine(
   line: Record<string, unknown>,
   event: string,
   expected: AuditLineExpectation,
 ): void {
-  const keys = [...LOG_LINE_HEAD, ...expected.fields];
+  const keys = [...LOG_LINE_HEAD, ...expected.fields, ...chainFieldsOf(line)];
   if (expected.anyOrder === true) {
     assertEquals(Object.keys(line).sort(), keys.sort());
   } else {
