@@ -11,6 +11,7 @@ import type { ExecutorSpawner } from "../../executors/spawner/mod.ts";
 import { approveRuleNames, type Config } from "../config/mod.ts";
 import { checkApiKeys, checkChangeme } from "./api_keys.ts";
 import { checkApprovals } from "./approvals.ts";
+import { checkAuditChain } from "./audit_chain.ts";
 import { probeCcp } from "./ccp_probe.ts";
 import type { CheckResult } from "./check_result.ts";
 import { checkExecutorMemory, hostMemoryMb } from "./executor_memory.ts";
@@ -89,6 +90,7 @@ export async function runDoctor(
         : knownHostsFacts(config.sshKnownHosts.path),
     ),
     checkLogging(config.log),
+    checkAuditChain(config.auditChain, config.log),
     checkTargetTls(config),
     checkEnvFile(
       options.envFile,

@@ -25,6 +25,7 @@ Deno.test("runDoctor() runs the checks in the order of the manual's checklist, p
     "cyberark-pfx",
     "ssh-known-hosts",
     "log-format",
+    "audit-chain",
     "target-tls",
     "env-file",
     "allowed-hosts",
