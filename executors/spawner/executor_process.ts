@@ -25,7 +25,8 @@ export type StopReason =
   | "abort"
   | "memory"
   | "unwatchable"
-  | "discarded";
+  | "discarded"
+  | "shutdown";
 
 /** How to start one child. */
 export interface ExecutorProcessOptions {

@@ -49,11 +49,22 @@ import {
   type StopReason,
 } from "./executor_process.ts";
 import { RssMonitor } from "./memory_watchdog.ts";
+import {
+  type ExecutorObserver,
+  ExecutorObservers,
+  type ExecutorStats,
+} from "./executor_observer.ts";
 import { allowNetFlag, validateTarget } from "./target.ts";
 import { WarmPool } from "./warm_pool.ts";
 
 export type { ExecutorCredential, SecretLike } from "../protocol/mod.ts";
 export type { SpawnFunction } from "./executor_process.ts";
+export type {
+  ExecutorObserver,
+  ExecutorRefusal,
+  ExecutorRun,
+  ExecutorStats,
+} from "./executor_observer.ts";
 
 const logger = getLogger(["executors"]);
 
@@ -198,6 +209,10 @@ export interface ExecutorRunner {
   warm?(request: WarmRequest): boolean;
   /** Kills every warm child (see {@linkcode ExecutorSpawner.close}). */
   close?(): Promise<void>;
+  /** Slots in use now (see {@linkcode ExecutorSpawner.stats}). */
+  stats?(): ExecutorStats;
+  /** Watches runs and refusals (see {@linkcode ExecutorSpawner.observe}). */
+  observe?(observer: ExecutorObserver): () => void;
 }
 
 /** A child to start ahead of the one call a handle's scope predicts. */
@@ -349,12 +364,17 @@ export class ExecutorSpawner implements ExecutorRunner {
   readonly #modules: Readonly<Partial<Record<ExecutorKind, URL>>>;
   readonly #spawn: SpawnFunction;
   readonly #monitor: RssMonitor | null;
+  readonly #observers = new ExecutorObservers();
   readonly #warm: WarmPool;
   readonly #warmPaceMs: number;
   /** Warm starts allowed now (a token bucket of `warmMax`, refilled at the pace). */
   #warmTokens: number;
   #warmTokensAt = performance.now();
   #closed = false;
+  /** Set by {@linkcode ExecutorSpawner.stopRunning}: no child starts any more. */
+  #stopped = false;
+  /** The children running a call now. */
+  readonly #active = new Set<ExecutorProcess>();
   #running = 0;
   readonly #queue: Waiter[] = [];
 
@@ -452,6 +472,25 @@ export class ExecutorSpawner implements ExecutorRunner {
     return this.#warm.pids();
   }
 
+  /** Slots held, calls waiting and warm children now, and the slots in all. */
+  stats(): ExecutorStats {
+    return {
+      running: this.#running,
+      queued: this.#queue.length,
+      warm: this.#warm.size,
+      slots: this.#maxConcurrent,
+    };
+  }
+
+  /**
+   * Tells `observer` of every child that runs a call from now on (kind,
+   * warm or cold, run time) and every call refused for want of a slot
+   * (queue full, or no slot in time); returns the function that stops it.
+   */
+  observe(observer: ExecutorObserver): () => void {
+    return this.#observers.add(observer);
+  }
+
   /**
    * Starts a child for the call a handle's scope predicts: spawned with
    * exactly the command line a cold call of this kind and target gets,
@@ -501,6 +540,23 @@ export class ExecutorSpawner implements ExecutorRunner {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#warm.close();
+  }
+
+  /**
+   * Stops every operation for good, as the service's shutdown does when
+   * its grace period (`SHUTDOWN_GRACE_SECONDS`) has passed: the children
+   * running a call are killed (SIGKILL), and their calls, and every call
+   * that gets a slot from now on, end with an `internal` failure that says
+   * the service is shutting down. Warm children are left to
+   * {@linkcode ExecutorSpawner.close}.
+   *
+   * @returns how many running children were killed
+   */
+  stopRunning(): number {
+    this.#stopped = true;
+    const active = [...this.#active];
+    for (const process of active) process.stop("shutdown");
+    return active.length;
   }
 
   /**
@@ -597,7 +653,21 @@ export class ExecutorSpawner implements ExecutorRunner {
     const timeoutMs = checkTimeout(options.timeoutMs ?? this.#defaultTimeoutMs);
     options.signal?.throwIfAborted();
     const deadline = started + timeoutMs;
-    if (!await this.#acquire(deadline, options.signal, options.handleId)) {
+    let acquired: boolean;
+    try {
+      acquired = await this.#acquire(
+        deadline,
+        options.signal,
+        options.handleId,
+      );
+    } catch (error) {
+      if (error instanceof ExecutorBusyError) {
+        this.#observers.refused("queue_full");
+      }
+      throw error;
+    }
+    if (!acquired) {
+      this.#observers.refused("queue_timeout");
       throw new ExecutorWaitTimeoutError(this.#maxConcurrent, timeoutMs);
     }
     const queuedMs = Math.round(performance.now() - started);
@@ -829,6 +899,16 @@ export class ExecutorSpawner implements ExecutorRunner {
     job: ChildJob<K>,
   ): Promise<ExecutorOutcome<ResultOf<K>>> {
     const { kind, sealed } = job;
+    if (this.#stopped) {
+      sealed.bytes.fill(0);
+      void job.warm?.dispose();
+      return failed("internal", shuttingDown(kind), {
+        queuedMs: job.queuedMs,
+        runMs: 0,
+        executor: "cold",
+        pid: null,
+      });
+    }
     // The request is written below, and only here: a warm child has had an
     // empty stdin until now.
     let process: ExecutorProcess;
@@ -839,6 +919,7 @@ export class ExecutorSpawner implements ExecutorRunner {
       throw error;
     }
     const { child } = process;
+    this.#active.add(process);
     const executor = job.warm === null ? "cold" : "warm";
     const spawnedAt = job.warm === null ? process.spawnedAt : performance.now();
     const stop = (reason: StopReason): void => process.stop(reason);
@@ -861,6 +942,7 @@ export class ExecutorSpawner implements ExecutorRunner {
         writeAndClose(child.stdin, sealed.bytes).then(() => child.status),
       ]);
     } finally {
+      this.#active.delete(process);
       clearTimeout(timer);
       await process.unwatch();
       job.signal?.removeEventListener("abort", onAbort);
@@ -873,6 +955,7 @@ export class ExecutorSpawner implements ExecutorRunner {
       executor,
       pid: child.pid,
     };
+    this.#observers.ran({ kind, executor, runMs: timing.runMs });
     const { scrubber } = sealed;
 
     const stderrText = stderr.overflowed
@@ -890,6 +973,9 @@ export class ExecutorSpawner implements ExecutorRunner {
 
     if (stopReason === "abort") {
       job.signal?.throwIfAborted();
+    }
+    if (stopReason === "shutdown") {
+      return failed("internal", shuttingDown(kind), timing);
     }
     if (stopReason === "timeout") {
       return failed(
@@ -1000,6 +1086,11 @@ export class ExecutorSpawner implements ExecutorRunner {
     }
     return { ok: false, error: response.error, timing };
   }
+}
+
+/** The failure of a call that the service's shutdown stopped or refused. */
+function shuttingDown(kind: string): string {
+  return `The ${kind} operation was stopped because the service is shutting down (its SHUTDOWN_GRACE_SECONDS passed); run it again, another replica or the restarted service takes it`;
 }
 
 /** What V8 writes to stderr when a heap cap is reached (it then aborts). */
