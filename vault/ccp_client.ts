@@ -116,10 +116,50 @@ export function validateCcpQuery(query: CcpQuery): void {
   }
 }
 
+/**
+ * One CCP request as an observer sees it: how long it took and, when it
+ * failed, the class of the failure. Never the query, the AppID or a secret.
+ */
+export interface CcpRequestReport {
+  /** From the request's start to its parsed answer or failure (ms). */
+  readonly durationMs: number;
+  /**
+   * Undefined when an account came back; otherwise the CyberArk code the
+   * CCP answered with (`APPAP004E`), `network` when no answer came (refused,
+   * DNS, TLS, timeout) or `http` for an answer without a CyberArk code.
+   */
+  readonly errorCode: string | undefined;
+}
+
+/** Told of every CCP request (the gateway's metrics). */
+export type CcpRequestObserver = (report: CcpRequestReport) => void;
+
+/** The form of a CyberArk error code (`APPAP004E`, `AIMWS030E`). */
+const CYBERARK_CODE = /^[A-Z]{2,8}\d{3}[A-Z]$/;
+
+const TRANSPORT_CODES: ReadonlySet<string> = new Set([
+  "CONNECTION_REFUSED",
+  "DNS_ERROR",
+  "TLS_ERROR",
+  "TIMEOUT",
+  "NETWORK_ERROR",
+]);
+
+/**
+ * The failure class of a CCP error code: a CyberArk code as it is,
+ * `network` for a transport failure, `http` for anything else (an HTTP
+ * status without a code, a body that is not an account).
+ */
+export function ccpFailureClass(code: string): string {
+  if (CYBERARK_CODE.test(code)) return code;
+  return TRANSPORT_CODES.has(code) ? "network" : "http";
+}
+
 /** Retrieves accounts from the CCP. */
 export class CcpClient {
   readonly #options: CcpClientOptions;
   readonly #httpClient: Deno.HttpClient | undefined;
+  readonly #observers = new Set<CcpRequestObserver>();
 
   /** Prepares a client; TLS material is loaded once. */
   constructor(options: CcpClientOptions) {
@@ -146,6 +186,16 @@ export class CcpClient {
   }
 
   /**
+   * Tells `observer` the duration and failure class of every request from
+   * now on; returns the function that stops it. An observer that throws is
+   * ignored.
+   */
+  observe(observer: CcpRequestObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  /**
    * Retrieves one account.
    *
    * @throws {TypeError} for an invalid safe, object, folder or reason
@@ -168,10 +218,31 @@ export class CcpClient {
         { endpoint: context.endpoint },
       );
     }
-    const raw = this.#options.verifyTls
-      ? await this.#fetchVerified(url, context)
-      : await this.#fetchUnverified(url, context);
-    return parseResponse(raw, context);
+    const started = performance.now();
+    let errorCode: string | undefined;
+    try {
+      const raw = this.#options.verifyTls
+        ? await this.#fetchVerified(url, context)
+        : await this.#fetchUnverified(url, context);
+      return parseResponse(raw, context);
+    } catch (error) {
+      errorCode = error instanceof CyberArkError
+        ? ccpFailureClass(error.code)
+        : "network";
+      throw error;
+    } finally {
+      this.#report({ durationMs: performance.now() - started, errorCode });
+    }
+  }
+
+  #report(report: CcpRequestReport): void {
+    for (const observer of this.#observers) {
+      try {
+        observer(report);
+      } catch {
+        // Watching never fails a retrieval.
+      }
+    }
   }
 
   /** The request URL for a query (exposed for tests and diagnostics; holds no secret). */
@@ -357,7 +428,7 @@ function parseResponse(raw: RawResponse, context: CcpErrorContext): CcpAccount {
   const json = parseJsonObject(raw.body);
   if (raw.status !== 200) {
     const code = json?.ErrorCode;
-    if (typeof code === "string" && /^[A-Z]{2,8}\d{3}[A-Z]$/.test(code)) {
+    if (typeof code === "string" && CYBERARK_CODE.test(code)) {
       const message = typeof json?.ErrorMsg === "string" ? json.ErrorMsg : "";
       return throwing(ccpCodeError(context, code, message, raw.status));
     }
