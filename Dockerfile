@@ -1,5 +1,5 @@
 # mcp-privileged: the gateway and its sandboxed executors on the official Deno
-# image. See docs/docker.md.
+# image (BASE_IMAGE). See docs/docker.md.
 #
 #   docker build -t mcp-privileged:0.1.0 .
 #   docker run -d --name mcp-privileged --read-only --tmpfs /tmp \
@@ -13,7 +13,13 @@
 # Docker Hub from the machine that wrote this file. Before the first build:
 #   docker buildx imagetools inspect denoland/deno:debian-2.9.6
 # must print this digest; when upgrading Deno, take the new digest from there.
-FROM denoland/deno:debian-2.9.6@sha256:2014dc167ece617ef7e7ba40631ac2234c59e75ce693e7cc2dc2602b3c87859d
+# Where Docker Hub is out of reach, build on a local equivalent instead:
+# scripts/container/build_base.sh assembles one from Debian packages and
+# Deno's npm package, then (docs/docker.md, "Building without Docker Hub")
+#   buildah bud --isolation chroot --format docker --pull=never \
+#     --build-arg BASE_IMAGE=localhost/deno-base:debian-2.9.6 -t mcp-privileged:0.1.0 .
+ARG BASE_IMAGE=denoland/deno:debian-2.9.6@sha256:2014dc167ece617ef7e7ba40631ac2234c59e75ce693e7cc2dc2602b3c87859d
+FROM ${BASE_IMAGE}
 
 # DENO_DIR is the base image's module cache, filled at build time and read-only
 # at run time (executors run with --cached-only). ENV_FILE= makes the service
@@ -39,7 +45,14 @@ COPY . .
 # does not, and which a child cannot write on the read-only root. Measured
 # under a read-only bind mount (README, "Performance"): a PostgreSQL child
 # starts in 65 ms with it instead of 104 ms.
-RUN deno install --frozen-lockfile --entrypoint main.ts executors/children/*_executor.ts \
+# Behind a TLS-inspecting proxy, `deno install` must trust the proxy's CA:
+# pass its PEM bundle as the build secret build_ca (docker build --secret
+# id=build_ca,src=FILE; buildah bud --secret id=build_ca,src=FILE). It is
+# mounted for this step only (DENO_CERT) and never stored in the image;
+# without it Deno trusts its bundled roots only.
+RUN --mount=type=secret,id=build_ca \
+    if [ -f /run/secrets/build_ca ]; then export DENO_CERT=/run/secrets/build_ca; fi \
+    && deno install --frozen-lockfile --entrypoint main.ts executors/children/*_executor.ts \
       scripts/doctor.ts emulator/main.ts \
     && for child in executors/children/*_executor.ts; do \
          deno run --no-prompt --cached-only --frozen-lockfile --allow-env \

@@ -68,14 +68,20 @@ Deno.test("the Dockerfile pins the Deno image by digest, caches every executor a
   const text = await read("Dockerfile");
   const ci = await read(".ci/run");
   const version = /^DENO_VERSION=(\S+)$/m.exec(ci)?.[1];
+  // The base is an ARG whose default is the pinned official image, so that
+  // a build without Docker Hub can name a local equivalent instead.
   assertMatch(
     text,
     new RegExp(
-      `^FROM denoland/deno:debian-${
+      `^ARG BASE_IMAGE=denoland/deno:debian-${
         version!.replaceAll(".", "\\.")
       }@sha256:[0-9a-f]{64}$`,
       "m",
     ),
+  );
+  assertEquals(
+    text.split("\n").filter((l) => l.startsWith("FROM ")),
+    ["FROM ${BASE_IMAGE}"],
   );
   assertMatch(
     text,
