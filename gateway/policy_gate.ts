@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { reportPolicyDecision } from "./call_events.ts";
 import type { PolicyDecision, PolicyRequest } from "./policy/policy.ts";
 import type { ToolContext } from "./tool_context.ts";
 
@@ -69,6 +70,8 @@ export function enforcePolicy(
   const policy = context.services.policy.current();
   if (policy === undefined) return NO_POLICY;
   const decision = policy.evaluate(request);
+  // Once per call the policy decides on (metrics; a denial is audited too).
+  reportPolicyDecision(decision.effect);
   if (decision.effect === "deny") {
     throw new PolicyDeniedError(request, decision, handleId);
   }

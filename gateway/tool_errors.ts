@@ -22,6 +22,7 @@ import { ToolCallLimitError } from "./rate_limits.ts";
 import { redactHandles } from "./redact_handles.ts";
 import { SetupError } from "./setup_error.ts";
 import { callerFields, type ToolContext } from "./tool_context.ts";
+import { type ToolCallOutcome, withOutcome } from "./tool_outcome.ts";
 
 const log = getLogger(["gateway", "tools"]);
 
@@ -56,9 +57,23 @@ export function mapToolError(
   options: MapToolErrorOptions = {},
 ): CallToolResult {
   const result = mapError(error, context, scope);
-  return options.handleUnused === true && leavesHandleUsable(error)
-    ? withUnusedHandleNote(result)
-    : result;
+  return withOutcome(
+    options.handleUnused === true && leavesHandleUsable(error)
+      ? withUnusedHandleNote(result)
+      : result,
+    errorOutcome(error),
+  );
+}
+
+/** The outcome class of a call that ended with `error` (the metrics count it). */
+function errorOutcome(error: unknown): ToolCallOutcome {
+  if (error instanceof HandleError || error instanceof HandleStoreError) {
+    return "refused";
+  }
+  if (error instanceof ToolCallLimitError) return "rate_limited";
+  if (error instanceof PolicyDeniedError) return "denied";
+  if (error instanceof ApprovalRefusedError) return "denied";
+  return "error";
 }
 
 /** Options of {@linkcode mapToolError}. */

@@ -62,6 +62,7 @@ import { validateInput } from "../input_error.ts";
 import { limitToolCall } from "../rate_limits.ts";
 import { callerFields, type ToolContext } from "../tool_context.ts";
 import { mapToolError, toolError } from "../tool_errors.ts";
+import { operationOutcome, withOutcome } from "../tool_outcome.ts";
 
 /**
  * Seconds a held handle outlives the approval timeout besides the
@@ -340,9 +341,10 @@ export async function runTargetOperation<K extends TargetKind, P>(
       const text = approval === undefined
         ? result.text
         : `${approvedLine(approval)}\n${result.text}`;
-      return outcome.ok
-        ? { content: [{ type: "text", text }] }
-        : toolError(text);
+      return withOutcome(
+        outcome.ok ? { content: [{ type: "text", text }] } : toolError(text),
+        operationOutcome(tool.protocol, outcome),
+      );
     } finally {
       reservation.release();
     }

@@ -17,6 +17,7 @@ import { type Config, insecureDbTls } from "../config/mod.ts";
 import { type DbType, validateDatabaseName } from "../database_name.ts";
 import { formatDbResult } from "../format_db_result.ts";
 import { callControl, type ToolExtra } from "../call_control.ts";
+import { observedToolCall } from "../call_events.ts";
 import type { ToolContext } from "../tool_context.ts";
 import {
   genericFailureText,
@@ -99,18 +100,19 @@ export function registerDbQuery(server: McpServer, context: ToolContext): void {
       annotations: { destructiveHint: true, openWorldHint: true },
     },
     (args: DbQueryArgs, extra: ToolExtra): Promise<CallToolResult> =>
-      runTargetOperation(
-        dbTool(args, context),
-        {
-          host: args.host,
-          port: args.port ?? DEFAULT_DB_PORTS[args.db_type],
-          secretHandle: args.secret_handle,
-          timeoutSeconds: args.timeout_seconds,
-          refusalFields: { db_type: args.db_type },
-        },
-        context,
-        callControl(extra),
-      ),
+      observedToolCall(DB_QUERY, () =>
+        runTargetOperation(
+          dbTool(args, context),
+          {
+            host: args.host,
+            port: args.port ?? DEFAULT_DB_PORTS[args.db_type],
+            secretHandle: args.secret_handle,
+            timeoutSeconds: args.timeout_seconds,
+            refusalFields: { db_type: args.db_type },
+          },
+          context,
+          callControl(extra),
+        )),
   );
 }
 

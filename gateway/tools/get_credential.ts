@@ -38,6 +38,7 @@ import { enforcePolicy } from "../policy_gate.ts";
 import { SetupError } from "../setup_error.ts";
 import { limitToolCall } from "../rate_limits.ts";
 import { callerFields, type ToolContext } from "../tool_context.ts";
+import { observedToolCall } from "../call_events.ts";
 import { mapToolError } from "../tool_errors.ts";
 import type { TargetKind } from "./_operation.ts";
 
@@ -101,7 +102,10 @@ export function registerGetCredential(
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     (args: GetCredentialArgs, extra: ToolExtra): Promise<CallToolResult> =>
-      getCredential(args, context, callControl(extra)),
+      observedToolCall(
+        GET_CREDENTIAL,
+        () => getCredential(args, context, callControl(extra)),
+      ),
   );
 }
 

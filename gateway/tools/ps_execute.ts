@@ -27,6 +27,7 @@ import type { WinrmTlsConfig } from "../config/mod.ts";
 import { InputError } from "../input_error.ts";
 import { isIp } from "../ip_address.ts";
 import { callControl, type ToolExtra } from "../call_control.ts";
+import { observedToolCall } from "../call_events.ts";
 import type { ToolContext } from "../tool_context.ts";
 import {
   hostArgument,
@@ -96,17 +97,18 @@ export function registerPsExecute(
     annotations: { destructiveHint: true, openWorldHint: true },
   }, (args: PsExecuteArgs, extra: ToolExtra): Promise<CallToolResult> => {
     const useSsl = args.use_ssl ?? false;
-    return runTargetOperation(
-      psTool(args, context),
-      {
-        host: args.host,
-        port: args.port ?? (useSsl ? WINRM_HTTPS_PORT : WINRM_HTTP_PORT),
-        secretHandle: args.secret_handle,
-        timeoutSeconds: args.timeout_seconds,
-      },
-      context,
-      callControl(extra),
-    );
+    return observedToolCall(PS_EXECUTE, () =>
+      runTargetOperation(
+        psTool(args, context),
+        {
+          host: args.host,
+          port: args.port ?? (useSsl ? WINRM_HTTPS_PORT : WINRM_HTTP_PORT),
+          secretHandle: args.secret_handle,
+          timeoutSeconds: args.timeout_seconds,
+        },
+        context,
+        callControl(extra),
+      ));
   });
 }
 

@@ -24,6 +24,7 @@ import {
 } from "../known_hosts.ts";
 import { SetupError } from "../setup_error.ts";
 import { callControl, type ToolExtra } from "../call_control.ts";
+import { observedToolCall } from "../call_events.ts";
 import type { ToolContext } from "../tool_context.ts";
 import {
   genericFailureText,
@@ -82,17 +83,18 @@ export function registerSshExecute(
       annotations: { destructiveHint: true, openWorldHint: true },
     },
     (args: SshExecuteArgs, extra: ToolExtra): Promise<CallToolResult> =>
-      runTargetOperation(
-        sshTool(args, context),
-        {
-          host: args.host,
-          port: args.port ?? SSH_PORT,
-          secretHandle: args.secret_handle,
-          timeoutSeconds: args.timeout_seconds,
-        },
-        context,
-        callControl(extra),
-      ),
+      observedToolCall(SSH_EXECUTE, () =>
+        runTargetOperation(
+          sshTool(args, context),
+          {
+            host: args.host,
+            port: args.port ?? SSH_PORT,
+            secretHandle: args.secret_handle,
+            timeoutSeconds: args.timeout_seconds,
+          },
+          context,
+          callControl(extra),
+        )),
   );
 }
 
