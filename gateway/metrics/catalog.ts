@@ -81,7 +81,10 @@ export const CCP_ERROR_CODES = [
   "other",
 ] as const;
 
-/** What happened to a handle presented to a tool. */
+/**
+ * What happened to a handle presented to a tool (`reserved`: held for
+ * another call's approval).
+ */
 export const HANDLE_OUTCOMES = [
   "redeemed",
   "expired",
@@ -90,14 +93,21 @@ export const HANDLE_OUTCOMES = [
   "host_mismatch",
   "principal_mismatch",
   "scope_refused",
+  "reserved",
 ] as const;
 
-/** Why an authentication failed (the `auth_failure` reasons, bounded). */
+/**
+ * Why an authentication failed (the `auth_failure` reasons, bounded):
+ * `invalid_credentials` is a wrong key or unreadable token where OAuth is
+ * accepted, `invalid_approver_key` a wrong key on the approvals console.
+ */
 export const AUTH_FAILURE_REASONS = [
   "invalid_or_missing_api_key",
+  "invalid_credentials",
   "missing_credentials",
   "invalid_token",
   "insufficient_scope",
+  "invalid_approver_key",
   "other",
 ] as const;
 
@@ -267,7 +277,8 @@ export const METRICS = {
   authFailures: {
     name: "mcp_privileged_auth_failures_total",
     type: "counter",
-    help: "Failed authentications on the MCP endpoints.",
+    help:
+      "Failed authentications on the MCP endpoints and the approvals console.",
     labels: { reason: AUTH_FAILURE_REASONS },
   },
   rateLimited: {
