@@ -1,8 +1,10 @@
 /**
- * The HTTP gateway: `/health`, the four MCP endpoints behind the middleware
- * chain of `gateway/http/` (client address, Host/Origin check,
+ * The HTTP gateway: `/health` (alive), `/ready` (can take operations), the
+ * four MCP endpoints behind the drain guard (`gateway/readiness/`) and the
+ * middleware chain of `gateway/http/` (client address, Host/Origin check,
  * failed-authentication limit, API key, body size limit), and the approvals
- * console at `/approvals/`.
+ * console at `/approvals/` (which stays open while the service drains, so
+ * that approvers can still decide the calls that wait for them).
  *
  * @module
  */
@@ -27,6 +29,7 @@ import {
   protectedResourceMetadataUrl,
 } from "./http/protected_resource.ts";
 import { ENDPOINT_NAMES, handleMcpRequest } from "./mcp_endpoints.ts";
+import { drainGuard, readyRoute } from "./readiness/mod.ts";
 import type { GatewayServices } from "./tool_context.ts";
 
 const log = getLogger(["gateway", "http"]);
@@ -43,6 +46,10 @@ export function createApp(services: GatewayServices): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
 
   app.get("/health", (c) => c.json({ status: "ok" }));
+  // Readiness for orchestrators and load balancers: open like /health (a
+  // probe names the pod's address, not a service host name), and nothing
+  // in it is secret.
+  app.get("/ready", readyRoute(services.lifecycle));
 
   // Where MCP clients find the identity provider (RFC 9728); public, like
   // any discovery document, but only for the service's own host names.
@@ -54,10 +61,13 @@ export function createApp(services: GatewayServices): Hono<GatewayEnv> {
   app.get(PROTECTED_RESOURCE_PATH, protectedResourceHandler(resource));
   app.get(`${PROTECTED_RESOURCE_PATH}/*`, protectedResourceHandler(resource));
 
-  // In this order: the address comes first so the auth_failure line can name
-  // it; a foreign Host is refused before its key is looked at; an address
-  // over the failure limit is refused before its key is compared; a body is
-  // read only for an authenticated caller.
+  // In this order: while draining (SIGTERM) every new request is refused
+  // first, and the rest are counted in flight until their answer is sent;
+  // the address comes next so the auth_failure line can name it; a foreign
+  // Host is refused before its key is looked at; an address over the
+  // failure limit is refused before its key is compared; a body is read
+  // only for an authenticated caller.
+  app.use("/mcp/*", drainGuard(services.lifecycle));
   app.use("/mcp/*", clientIp({ trustedProxies: http.trustedProxies }));
   app.use("/mcp/*", hostGuard({ allowedHosts: http.allowedHosts }));
   app.use(

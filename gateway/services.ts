@@ -29,6 +29,7 @@ import {
   type ReloadablePolicyHolder,
 } from "./policy/policy_holder.ts";
 import { createRateLimits, rateLimitsEnabled } from "./rate_limits.ts";
+import { createLifecycle } from "./readiness/mod.ts";
 import type { GatewayServices } from "./tool_context.ts";
 
 /** The services, what start-up logs about them, and how to stop them. */
@@ -38,6 +39,13 @@ export interface RunningServices {
   readonly handleStoreName: string;
   /** The policy holder (its rule count for `service_started`). */
   readonly policy: ReloadablePolicyHolder;
+  /**
+   * Kills the executors running a call, and fails every call that would
+   * start one from now on (the end of the drain on SIGTERM).
+   *
+   * @returns how many executors it killed
+   */
+  stopOperations(): number;
   /** Closes everything: waiting approvals expire, handles in memory are dropped. */
   close(): Promise<void>;
 }
@@ -104,6 +112,12 @@ export async function createServices(
     : (await import("./oauth/create_token_verifier.ts")).createTokenVerifier(
       config.oauth,
     );
+  // /ready's checks: the handle store answers, an executor starts.
+  const readiness = createLifecycle({
+    store,
+    storeName: handleStoreName,
+    maxMemoryMb: config.executors.maxMemoryMb,
+  });
   return {
     services: {
       config,
@@ -115,10 +129,13 @@ export async function createServices(
       approvals,
       consoleSessions,
       ...(tokens === undefined ? {} : { tokens }),
+      lifecycle: readiness.lifecycle,
     },
     handleStoreName,
     policy,
+    stopOperations: () => executors.stopRunning(),
     close: async () => {
+      await readiness.close();
       await policy.close();
       // Waiting calls expire (fail closed) before their handles go.
       await approvals.close();

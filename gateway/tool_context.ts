@@ -13,6 +13,7 @@ import type { Config } from "./config/mod.ts";
 import type { TokenVerifier } from "./oauth/token_verifier.ts";
 import type { PolicyHolder } from "./policy/policy.ts";
 import type { RateLimits } from "./rate_limits.ts";
+import type { Lifecycle } from "./readiness/mod.ts";
 
 /** The long-lived services tools use. */
 export interface GatewayServices {
@@ -31,6 +32,11 @@ export interface GatewayServices {
   consoleSessions: ConsoleSessions;
   /** Bearer token validation, when `MCP_AUTH` accepts OAuth. */
   tokens?: TokenVerifier;
+  /**
+   * Readiness (`/ready`) and the drain on SIGTERM: the requests in flight,
+   * whether new ones are refused (a `LifecycleView` for its readers).
+   */
+  lifecycle: Lifecycle;
 }
 
 /** How a principal proved who it is: an API key, or an OAuth bearer token. */

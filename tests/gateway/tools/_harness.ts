@@ -20,6 +20,7 @@ import { createCcpClient } from "../../../gateway/ccp_setup.ts";
 import { loadConfig } from "../../../gateway/config/mod.ts";
 import { formatJson } from "../../../gateway/logging.ts";
 import { createRateLimits } from "../../../gateway/rate_limits.ts";
+import { Lifecycle } from "../../../gateway/readiness/mod.ts";
 import {
   type ApprovalStore,
   createApprovalBroker,
@@ -233,6 +234,7 @@ export async function harness(
         policy: { current: () => options.policy },
         approvals,
         consoleSessions,
+        lifecycle: new Lifecycle(),
       },
       clientIp: "192.0.2.7",
       principal: { name: principal, auth: "api_key" },
