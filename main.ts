@@ -51,6 +51,13 @@ async function main(): Promise<void> {
   for (const warning of config.warnings) log.warn(warning);
 
   const running = await createServices(config, ccp);
+  // METRICS_PORT: /metrics on its own listener (prom-client loaded only then).
+  const metrics = config.metrics.enabled
+    ? (await import("./gateway/metrics/mod.ts")).startMetrics(
+      running.services,
+      config.metrics,
+    )
+    : undefined;
   const app = createApp(running.services);
   const server = Deno.serve({
     hostname: config.http.hostname,
@@ -76,6 +83,7 @@ async function main(): Promise<void> {
         approvers: config.approvals.approvers.length,
         approval_timeout_seconds: config.approvals.timeoutSeconds,
         audit_chain: config.auditChain.key === undefined ? "off" : "hmac",
+        metrics: metrics?.address ?? null,
       });
     },
   }, app.fetch);
@@ -84,6 +92,7 @@ async function main(): Promise<void> {
     log.info("service_stopping");
     await server.shutdown();
     await running.close();
+    await metrics?.close();
     ccp.close();
     Deno.exit(0);
   };
