@@ -9,10 +9,12 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { createApp } from "./gateway/app.ts";
+import { closeAuditChain } from "./gateway/audit_chain/mod.ts";
 import { createCcpClient } from "./gateway/ccp_setup.ts";
 import { ConfigError, loadConfig } from "./gateway/config/mod.ts";
 import { setupLogging } from "./gateway/logging.ts";
 import { SERVICE_VERSION } from "./gateway/mcp_endpoints.ts";
+import { GracefulShutdown } from "./gateway/readiness/mod.ts";
 import { createServices } from "./gateway/services.ts";
 
 const EXIT_CONFIG = 2;
@@ -85,19 +87,36 @@ async function main(): Promise<void> {
         audit_chain: config.auditChain.key === undefined ? "off" : "hmac",
         metrics: metrics?.address ?? null,
       });
+      // /ready says starting until the handle store and an executor answer.
+      running.services.lifecycle.start();
     },
   }, app.fetch);
 
-  const stop = async (): Promise<void> => {
-    log.info("service_stopping");
-    await server.shutdown();
-    await running.close();
-    await metrics?.close();
-    ccp.close();
-    Deno.exit(0);
+  // SIGTERM/SIGINT: /ready says draining and new MCP requests are refused
+  // at once; those in flight get SHUTDOWN_GRACE_SECONDS to finish, then
+  // what is left is stopped. A second signal stops at once.
+  const shutdown = new GracefulShutdown({
+    lifecycle: running.services.lifecycle,
+    graceSeconds: config.shutdown.graceSeconds,
+    stopOperations: () => running.stopOperations(),
+    closeServices: () => running.close(),
+    closeListener: () => server.shutdown(),
+    log,
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: Deno.Signal): void => {
+    const drained = shutdown.request(signal);
+    stopping ??= (async () => {
+      await drained;
+      await metrics?.close();
+      ccp.close();
+      // The audit chain's last line: nothing is audited after it.
+      closeAuditChain();
+      Deno.exit(0);
+    })();
   };
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   await server.finished;
 }
 
