@@ -2,12 +2,13 @@
  * `deno task audit-verify`: checks the audit chain of a gateway log.
  *
  * ```sh
- * deno task audit-verify [--key-file F] [--checkpoint CHAIN:SEGMENT:SEQ:MAC ...] [--no-key] FILE... (- for stdin)
+ * deno task audit-verify [--key-file F ...] [--checkpoint CHAIN:SEGMENT:SEQ:MAC ...] [--no-key] FILE... (- for stdin)
  * ```
  *
  * The files are the gateway's stdout as written (`LOG_FORMAT=json`; lines of
  * several replicas may interleave; other lines are ignored), in the order
- * they were written. The key is `--key-file`, else AUDIT_CHAIN_KEY or
+ * they were written. The key is `--key-file` (repeatable: the old and the
+ * new key around a rotation), else AUDIT_CHAIN_KEY or
  * AUDIT_CHAIN_KEY_FILE from the environment or the `.env` file (ENV_FILE,
  * default `.env`), as the service reads it. Exit code: 0 when every segment
  * verifies, 1 when any is broken (the first line that breaks each is named),
@@ -29,11 +30,12 @@ import {
 import type { Secret } from "../vault/secret.ts";
 
 const USAGE =
-  `usage: deno task audit-verify [--key-file F] [--checkpoint CHAIN:SEGMENT:SEQ:MAC ...] [--no-key] FILE...
+  `usage: deno task audit-verify [--key-file F ...] [--checkpoint CHAIN:SEGMENT:SEQ:MAC ...] [--no-key] FILE...
 
 FILE          the gateway's JSON log as written, oldest file first; - reads stdin
---key-file    the file holding AUDIT_CHAIN_KEY (default: AUDIT_CHAIN_KEY or
-              AUDIT_CHAIN_KEY_FILE from the environment or .env)
+--key-file    a file holding AUDIT_CHAIN_KEY (default: AUDIT_CHAIN_KEY or
+              AUDIT_CHAIN_KEY_FILE from the environment or .env); repeatable:
+              each segment is checked with the key it was written with
 --checkpoint  a line the SIEM kept (its chain, segment, seq and mac fields);
               the log must reach it with that MAC (repeatable)
 --no-key      check sequence numbers and prev links only, not the MACs
@@ -54,7 +56,7 @@ class UsageError extends Error {
 interface Cli {
   help: boolean;
   files: string[];
-  keyFile: string | undefined;
+  keyFiles: string[];
   noKey: boolean;
   checkpoints: ChainCheckpoint[];
 }
@@ -67,7 +69,7 @@ function parseCli(args: string[]): Cli {
       strict: true,
       allowPositionals: true,
       options: {
-        "key-file": { type: "string" },
+        "key-file": { type: "string", multiple: true },
         "no-key": { type: "boolean", default: false },
         checkpoint: { type: "string", multiple: true },
         help: { type: "boolean", short: "h", default: false },
@@ -82,14 +84,14 @@ function parseCli(args: string[]): Cli {
   const cli: Cli = {
     help: values.help,
     files: positionals,
-    keyFile: values["key-file"],
+    keyFiles: values["key-file"] ?? [],
     noKey: values["no-key"],
     checkpoints: [],
   };
   if (cli.help) return cli;
   if (cli.files.length === 0) throw new UsageError("no log file given");
-  if (cli.keyFile === "") throw new UsageError("--key-file is empty");
-  if (cli.noKey && cli.keyFile !== undefined) {
+  if (cli.keyFiles.includes("")) throw new UsageError("--key-file is empty");
+  if (cli.noKey && cli.keyFiles.length > 0) {
     throw new UsageError("--no-key and --key-file exclude each other");
   }
   try {
@@ -100,23 +102,32 @@ function parseCli(args: string[]): Cli {
   return cli;
 }
 
-/** The key: --key-file, else the service's setting; none with --no-key. */
-function chainKey(cli: Cli): Secret | undefined {
-  if (cli.noKey) return undefined;
+/** The keys: each --key-file, else the service's setting; none with --no-key. */
+function chainKeys(cli: Cli): Secret[] {
+  if (cli.noKey) return [];
+  if (cli.keyFiles.length > 0) {
+    return cli.keyFiles.map((file) => {
+      const key = auditChainKeySetting({
+        env: { AUDIT_CHAIN_KEY_FILE: file },
+        home: Deno.env.get("HOME") ?? "",
+      });
+      if (key === undefined) {
+        throw new UsageError(
+          `--key-file ${file} is empty; give the file that holds the gateway's AUDIT_CHAIN_KEY`,
+        );
+      }
+      return key;
+    });
+  }
   // The same resolution as main.ts: ENV_FILE="" reads no file at all.
   const envFile = Deno.env.get("ENV_FILE") ?? ".env";
-  const key = cli.keyFile === undefined
-    ? auditChainKeySetting(envFile === "" ? {} : { envFile })
-    : auditChainKeySetting({
-      env: { AUDIT_CHAIN_KEY_FILE: cli.keyFile },
-      home: Deno.env.get("HOME") ?? "",
-    });
+  const key = auditChainKeySetting(envFile === "" ? {} : { envFile });
   if (key === undefined) {
     throw new UsageError(
       "Cannot verify MACs: no key; set AUDIT_CHAIN_KEY or AUDIT_CHAIN_KEY_FILE (environment or .env) as the gateway has it, or pass --key-file FILE; --no-key checks sequence numbers and links only",
     );
   }
-  return key;
+  return [key];
 }
 
 async function readSource(file: string): Promise<string> {
@@ -149,13 +160,13 @@ async function main(args: string[]): Promise<number> {
       say(USAGE);
       return 0;
     }
-    const key = chainKey(cli);
+    const keys = chainKeys(cli);
     const lines: LogLine[] = [];
     for (const file of cli.files) {
       lines.push(...linesOf(file, await readSource(file)));
     }
     const result = verifyAuditLog(lines, {
-      ...(key === undefined ? {} : { key }),
+      keys,
       checkpoints: cli.checkpoints,
     });
     for (const line of formatVerifyReport(result)) say(line);

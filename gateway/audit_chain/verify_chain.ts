@@ -34,10 +34,12 @@ export interface LogLine {
 /** What {@linkcode verifyAuditLog} checks against. */
 export interface VerifyOptions {
   /**
-   * The chain key. Without it only sequence numbers and `prev` links are
-   * checked, not the MACs: anyone can forge such a log.
+   * The chain keys: one, or the old and the new around a key rotation (each
+   * segment is checked with the key its first line was MACed with). Without
+   * any, only sequence numbers and `prev` links are checked, not the MACs:
+   * anyone can forge such a log.
    */
-  readonly key?: Secret;
+  readonly keys?: readonly Secret[];
   /** Lines a SIEM kept: each segment named must reach its line with its MAC. */
   readonly checkpoints?: readonly ChainCheckpoint[];
 }
@@ -163,7 +165,7 @@ export function verifyAuditLog(
   const reports = [...segments.values()].map((segment) =>
     verifySegment(
       segment,
-      options.key,
+      options.keys ?? [],
       checkpoints.filter((c) =>
         c.chain === segment.chain && c.segment === segment.segment
       ),
@@ -190,7 +192,7 @@ export function verifyAuditLog(
     stray,
     auditLines,
     ignoredLines,
-    macsChecked: options.key !== undefined,
+    macsChecked: (options.keys ?? []).length > 0,
   };
 }
 
@@ -209,7 +211,7 @@ function parseRecord(text: string): Record<string, unknown> | undefined {
 /** Walks one segment's lines in input order up to the first break. */
 function verifySegment(
   { chain, segment, entries }: Segment,
-  key: Secret | undefined,
+  keys: readonly Secret[],
   checkpoints: readonly ChainCheckpoint[],
 ): SegmentReport {
   const first = entries[0]!;
@@ -226,6 +228,7 @@ function verifySegment(
     broken: { at: entry.at, problem },
   });
 
+  const key = segmentKey(keys, first);
   if (key !== undefined && !keyed) {
     return brokenAt(
       first,
@@ -270,7 +273,7 @@ function verifySegment(
         return brokenAt(
           entry,
           entry.seq === first.seq && entry.prev !== prevMac
-            ? "mac mismatch, and prev is not the value expected here: the key is not the one the gateway used (check AUDIT_CHAIN_KEY), or the line was edited"
+            ? "mac mismatch, and prev is not the value expected here: the key is not the one the gateway used (check AUDIT_CHAIN_KEY; give the old and the new key files around a rotation), or the line was edited"
             : "mac mismatch: the line was edited after it was written (any field, or its prev)",
         );
       }
@@ -325,6 +328,21 @@ function verifySegment(
     closed: last.event === "audit_chain_closed",
     ...(head === undefined ? {} : { head }),
   };
+}
+
+/**
+ * The key the segment was written with: the one its first line's MAC
+ * verifies with (the first key when none does, to name the break).
+ */
+function segmentKey(
+  keys: readonly Secret[],
+  first: Entry,
+): Secret | undefined {
+  if (keys.length <= 1) return keys[0];
+  const split = splitJsonMac(first.text);
+  return (split === undefined
+    ? undefined
+    : keys.find((key) => chainMac(key, split.body) === split.mac)) ?? keys[0];
 }
 
 /** Why `entries[index]` does not carry `expected`. */

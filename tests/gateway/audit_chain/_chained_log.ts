@@ -77,7 +77,7 @@ export function logLines(
 /** Verifies `lines` with {@linkcode KEY} unless `options` say otherwise. */
 export function verify(
   lines: readonly string[],
-  options: VerifyOptions = { key: KEY },
+  options: VerifyOptions = { keys: [KEY] },
 ): VerifyResult {
   return verifyAuditLog(logLines(lines), options);
 }

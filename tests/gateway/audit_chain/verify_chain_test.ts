@@ -228,7 +228,7 @@ Deno.test("a cut tail is caught when a later checkpoint was kept elsewhere", () 
   const lines = segment();
   const kept = checkpointOf(lines[5]!);
   assertEquals(
-    verifiedIntact(verify(lines, { key: KEY, checkpoints: [kept] })),
+    verifiedIntact(verify(lines, { keys: [KEY], checkpoints: [kept] })),
     true,
   );
   const cut = lines.slice(0, 4);
@@ -237,7 +237,7 @@ Deno.test("a cut tail is caught when a later checkpoint was kept elsewhere", () 
   assertEquals(verifiedIntact(unchecked), true);
   assertEquals(only(unchecked).closed, false);
   assertBrokenAt(
-    verify(cut, { key: KEY, checkpoints: [kept] }),
+    verify(cut, { keys: [KEY], checkpoints: [kept] }),
     4,
     /^the segment ends at seq 3, but checkpoint seq 5 was kept: the lines after this one were cut \(truncated\)/,
   );
@@ -247,12 +247,12 @@ Deno.test("a checkpoint whose line differs, or whose segment is missing, breaks"
   const lines = segment();
   const kept = { ...checkpointOf(lines[2]!), mac: "a".repeat(64) };
   assertBrokenAt(
-    verify(lines, { key: KEY, checkpoints: [kept] }),
+    verify(lines, { keys: [KEY], checkpoints: [kept] }),
     3,
     /^the line of checkpoint seq 2 has another mac/,
   );
   const gone = { ...checkpointOf(lines[2]!), segment: "b".repeat(32) };
-  const result = verify(lines, { key: KEY, checkpoints: [gone] });
+  const result = verify(lines, { keys: [KEY], checkpoints: [gone] });
   assertEquals(verifiedIntact(result), false);
   assertEquals(result.segments.length, 2);
   assertEquals(result.segments[1]!.broken!.at, undefined);
@@ -267,12 +267,12 @@ Deno.test("a log that starts mid-segment (rotated) verifies from a checkpoint of
   const rotated = lines.slice(3);
   assertBrokenAt(verify(rotated), 1, /^the segment starts at seq 3, not 0/);
   const anchor = checkpointOf(lines[2]!);
-  const result = verify(rotated, { key: KEY, checkpoints: [anchor] });
+  const result = verify(rotated, { keys: [KEY], checkpoints: [anchor] });
   assertEquals(verifiedIntact(result), true);
   assertEquals([only(result).firstSeq, only(result).lastSeq], [3, 6]);
   const wrong = { ...anchor, mac: "c".repeat(64) };
   assertBrokenAt(
-    verify(rotated, { key: KEY, checkpoints: [wrong] }),
+    verify(rotated, { keys: [KEY], checkpoints: [wrong] }),
     1,
     /prev/,
   );
@@ -280,7 +280,7 @@ Deno.test("a log that starts mid-segment (rotated) verifies from a checkpoint of
 
 Deno.test("the wrong key fails every segment at its first line and says so", () => {
   assertBrokenAt(
-    verify(segment(), { key: OTHER_KEY }),
+    verify(segment(), { keys: [OTHER_KEY] }),
     1,
     /^mac mismatch, and prev is not the value expected here: the key is not the one the gateway used/,
   );
@@ -340,7 +340,7 @@ Deno.test("an audit line without chain fields, or with malformed ones, is named"
   const odd = lines[2]!.replace(/"seq":2/, '"seq":"2"');
   const result = verifyAuditLog(
     logLines([...lines.slice(0, 2), `${bare}\n`, odd, ...lines.slice(3)]),
-    { key: KEY },
+    { keys: [KEY] },
   );
   assertEquals(verifiedIntact(result), false);
   assertEquals(result.stray.map((s) => s.at), ["audit.log:3", "audit.log:4"]);
@@ -352,8 +352,32 @@ Deno.test("an audit line without chain fields, or with malformed ones, is named"
 Deno.test("a log without any audit line does not verify", () => {
   const result = verifyAuditLog(
     logLines(['{"event":"service_started","logger":"gateway"}\n']),
-    { key: KEY },
+    { keys: [KEY] },
   );
   assertEquals(result.auditLines, 0);
   assertEquals(verifiedIntact(result), false);
+});
+
+Deno.test("around a key rotation, each segment verifies with the key it was written with", () => {
+  const before = segment("gw-1", 2);
+  const after = chainedLog(() => audit("policy_loaded", { rules: 1 }), {
+    key: OTHER_KEY,
+  });
+  const both = verify([...before, ...after], { keys: [KEY, OTHER_KEY] });
+  assertEquals(verifiedIntact(both), true);
+  assertEquals(both.segments.length, 2);
+  const oldOnly = verify([...before, ...after], { keys: [KEY] });
+  assertEquals(oldOnly.segments[0]!.broken, undefined);
+  assertMatch(
+    oldOnly.segments[1]!.broken!.problem,
+    /the key is not the one the gateway used/,
+  );
+  // A line of the new segment edited still fails with both keys given.
+  const edited = [...before, ...after];
+  edited[5] = edited[5]!.replace('"rules":1', '"rules":2');
+  assertBrokenAt(
+    verify(edited, { keys: [KEY, OTHER_KEY] }),
+    6,
+    /^mac mismatch: the line was edited/,
+  );
 });

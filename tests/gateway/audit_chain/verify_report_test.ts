@@ -42,7 +42,7 @@ Deno.test("the report prints one line per segment, OK with its head or BROKEN at
 Deno.test("the summary says OK, and says when MACs were not checked", () => {
   const lines = chainedLog(() => audit("policy_loaded", { rules: 1 }));
   assertEquals(
-    formatVerifyReport(verify(lines, { key: KEY })).at(-1),
+    formatVerifyReport(verify(lines, { keys: [KEY] })).at(-1),
     "audit-verify: OK: 1 segment(s) of 1 chain(s), 0 broken; 3 audit lines, 0 other lines ignored",
   );
   assertMatch(
@@ -57,7 +57,7 @@ Deno.test("the summary says OK, and says when MACs were not checked", () => {
     /: OK 3 lines \(seq 0-2\), closed \(chain off: no mac, sequence only\)$/,
   );
   assertMatch(
-    formatVerifyReport(verify([], { key: KEY })).at(-1)!,
+    formatVerifyReport(verify([], { keys: [KEY] })).at(-1)!,
     /^audit-verify: FAILED: no audit line found/,
   );
 });
