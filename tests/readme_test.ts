@@ -8,6 +8,7 @@ import {
   LOG_LINE_HEAD,
 } from "./support/log_lines.ts";
 import { PROJECT_ROOT } from "./support/paths.ts";
+import { AUDIT_CHAIN_FIELDS } from "../gateway/audit_chain/mod.ts";
 import {
   CONFIG_VARIABLES,
   ConfigError,
@@ -108,13 +109,13 @@ Deno.test("README's mcpServers JSON names the four real endpoints", () => {
   }
 });
 
-Deno.test("README's JSON log example has exactly the credential_fetched fields", () => {
+Deno.test("README's JSON log example has exactly the credential_fetched fields and the audit chain's", () => {
   const line = codeBlocks(README, "json").map((b) => JSON.parse(b)).find((v) =>
     v.event === "credential_fetched"
   );
   assertEquals(
     Object.keys(line).sort(),
-    [...LOG_LINE_HEAD, ...CREDENTIAL_FETCHED_FIELDS]
+    [...LOG_LINE_HEAD, ...CREDENTIAL_FETCHED_FIELDS, ...AUDIT_CHAIN_FIELDS]
       .sort(),
   );
 });
