@@ -14,7 +14,7 @@ import type { CheckVerdict, ReadinessProbe } from "./readiness_check.ts";
 /** What the probe executor is told to reach: nothing (it only answers). */
 const PROBE_TARGET = { host: "127.0.0.1", port: 9 } as const;
 const FIX =
-  "run the service as deno task start does (--allow-run for the real path of deno, the module cache filled by deno task cache) and see the debug log for the executor's stderr";
+  "run the service as deno task start does (--allow-run for the real path of deno, the module cache filled by deno task cache)";
 
 /** The `executor` probe of `/ready`, over a spawner used for nothing else. */
 export function executorProbe(spawner: ExecutorRunner): ReadinessProbe {

@@ -26,6 +26,18 @@ export interface GatewayProcess {
     timeoutMs?: number,
   ): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
+  /**
+   * The service's own process id (`service_started`'s `pid`); under
+   * `deno task start` it is a child of the task runner.
+   */
+  pid: number;
+  /**
+   * Sends a signal to the task runner, which passes it on to the service
+   * (as `kill` of the started process does); nothing once it has exited.
+   */
+  kill(signal: Deno.Signal): void;
+  /** Resolves with the exit status of the started process once it has exited. */
+  status: Promise<Deno.CommandStatus>;
 }
 
 /** How {@linkcode startGateway} runs the gateway. */
@@ -117,5 +129,15 @@ export async function startGateway(
     events,
     waitFor,
     stop,
+    pid: Number(started.pid),
+    kill: (signal) => {
+      if (gateway.exited()) return;
+      try {
+        gateway.child.kill(signal);
+      } catch {
+        // It exited in the meantime.
+      }
+    },
+    status: gateway.status,
   };
 }
