@@ -8,7 +8,7 @@
  * gathers those observations. No check ever puts a key, a password or a
  * retrieved secret into its result. One file per group of checks:
  * `api_keys.ts`, `oauth.ts`, `policy.ts`, `approvals.ts`, `settings.ts`, `host_checks.ts`, `ccp_probe.ts`,
- * `handle_store_probe.ts`, `executor_sandbox.ts`, `audit_chain.ts`.
+ * `handle_store_probe.ts`, `executor_sandbox.ts`, `audit_chain.ts`, `metrics.ts`.
  *
  * @module
  */
@@ -64,6 +64,12 @@ export { checkOAuth, type CheckOAuthOptions } from "./oauth.ts";
 export { checkPolicy } from "./policy.ts";
 export { checkApprovals, type CheckApprovalsOptions } from "./approvals.ts";
 export { checkAuditChain } from "./audit_chain.ts";
+export {
+  checkMetrics,
+  type MetricsPortFacts,
+  metricsPortFacts,
+  probeMetrics,
+} from "./metrics.ts";
 export {
   checkExecutorSandbox,
   classifySandbox,

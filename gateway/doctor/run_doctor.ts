@@ -17,6 +17,7 @@ import type { CheckResult } from "./check_result.ts";
 import { checkExecutorMemory, hostMemoryMb } from "./executor_memory.ts";
 import { checkExecutorSandbox } from "./executor_sandbox.ts";
 import { checkHandleStore } from "./handle_store_probe.ts";
+import { probeMetrics } from "./metrics.ts";
 import { checkOAuth, type CheckOAuthOptions } from "./oauth.ts";
 import { checkPolicy } from "./policy.ts";
 import {
@@ -101,6 +102,7 @@ export async function runDoctor(
     ),
     checkAllowedHosts(config.http),
     checkListener(config.http),
+    await probeMetrics(config.metrics),
     checkRateLimits(config),
     checkServiceUser(options.user),
     checkExecutorMemory(
