@@ -14,6 +14,7 @@ import {
 import { createTlsFixtures } from "../support/tls_fixtures.ts";
 import { EXECUTORS } from "../../executors/spawner/mod.ts";
 import { freePort } from "../support/free_port.ts";
+import { loadConfig } from "../../gateway/config/mod.ts";
 
 const DENO = "<deno>";
 const read = (path: string): Promise<string> =>
@@ -144,6 +145,51 @@ Deno.test("the systemd unit keeps the manual's hardening and reads .env itself",
   }
   assert(!/^ReadWritePaths=/m.test(unit), "the service needs no writable path");
   assert(!/^MemoryDenyWriteExecute=yes/m.test(unit), "V8 needs W+X memory");
+});
+
+/** `SHUTDOWN_GRACE_SECONDS` of a configuration that does not set it. */
+function defaultShutdownGraceSeconds(): number {
+  return loadConfig({
+    env: {
+      MCP_API_KEYS: "k".repeat(40),
+      CYBERARK_CCP_URL:
+        "https://cyberark.example.internal/AIMWebService/api/Accounts",
+      CYBERARK_APP_ID: "MCP-Privileged-Service",
+    },
+    home: "/nonexistent",
+  }).shutdown.graceSeconds;
+}
+
+/** Seconds of a systemd time span such as `35s`, `1min 5s` or `40`. */
+function systemdSeconds(span: string): number {
+  let seconds = 0;
+  for (const [, value, unit] of span.matchAll(/(\d+)\s*(min|s)?/g)) {
+    seconds += Number(value) * (unit === "min" ? 60 : 1);
+  }
+  return seconds;
+}
+
+Deno.test("the systemd unit and compose give the drain on shutdown its time", async () => {
+  const grace = defaultShutdownGraceSeconds();
+  const unit = (await read("deploy/mcp-privileged.service")).split("\n");
+  // SIGTERM to the service only: the executors of calls in flight go on.
+  assert(unit.includes("KillMode=mixed"), "missing: KillMode=mixed");
+  const timeout = unit.find((l) => l.startsWith("TimeoutStopSec="));
+  assert(timeout !== undefined, "missing: TimeoutStopSec=");
+  const stopSeconds = systemdSeconds(timeout.slice("TimeoutStopSec=".length));
+  assert(
+    stopSeconds >= grace + 5,
+    `TimeoutStopSec (${stopSeconds} s) must exceed SHUTDOWN_GRACE_SECONDS (${grace} s) by 5 s or more`,
+  );
+  const compose = await read("docker-compose.yml");
+  const period = /\n {4}stop_grace_period: (\d+)s\n/.exec(compose);
+  assert(period !== null, "compose sets no stop_grace_period");
+  assert(
+    Number(period[1]) >= grace + 5,
+    `stop_grace_period (${
+      period[1]
+    } s) must exceed SHUTDOWN_GRACE_SECONDS (${grace} s) by 5 s or more`,
+  );
 });
 
 const systemdAnalyze = await (async () => {
