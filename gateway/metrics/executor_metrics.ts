@@ -8,7 +8,10 @@
  * @module
  */
 import type { ExecutorRunner } from "../../executors/spawner/mod.ts";
+import { EXECUTOR_KINDS } from "./catalog.ts";
 import type { GatewayMetrics } from "./registry.ts";
+
+const KINDS: ReadonlySet<string> = new Set(EXECUTOR_KINDS);
 
 /** Connects `metrics` to `executors`; returns the function that disconnects. */
 export function watchExecutors(
@@ -24,6 +27,7 @@ export function watchExecutors(
   }
   return executors.observe?.({
     ran: ({ kind, executor, runMs }) => {
+      if (!KINDS.has(kind)) return;
       metrics.inc("executorStarts", { executor });
       metrics.observe("executorDuration", { kind, executor }, runMs / 1000);
     },
