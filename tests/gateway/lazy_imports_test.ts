@@ -1,8 +1,9 @@
 /**
  * The idle gateway holds only what its configuration uses: the Redis client,
- * the OAuth verifier (jose) and the PKCS#12 parser (node-forge) are reached
- * from main.ts only through dynamic imports taken when configured
- * (`services.ts`, `ccp_setup.ts`). Read from `deno info --json`, whose
+ * the OAuth verifier (jose), the PKCS#12 parser (node-forge) and the
+ * Prometheus client (prom-client) are reached from main.ts only through
+ * dynamic imports taken when configured (`services.ts`, `ccp_setup.ts`,
+ * `main.ts` for METRICS_PORT). Read from `deno info --json`, whose
  * graph marks each import as static or dynamic.
  */
 import { assert, assertEquals } from "../support/assert.ts";
@@ -62,14 +63,14 @@ async function staticGraph(entry: string): Promise<{
   return { files, packages };
 }
 
-Deno.test("main.ts loads Redis, jose and node-forge only through imports taken when configured", async () => {
+Deno.test("main.ts loads Redis, jose, node-forge and prom-client only through imports taken when configured", async () => {
   const { files, packages } = await staticGraph("main.ts");
   const npm = [...files].filter((f) => f.startsWith("npm:"));
   const loaded = (name: string): boolean =>
     npm.some((f) => f.startsWith(`npm:/${name}@`)) ||
     [...packages].some((p) => p === name);
   assertEquals(
-    ["ioredis", "jose", "node-forge"].filter(loaded),
+    ["ioredis", "jose", "node-forge", "prom-client"].filter(loaded),
     [],
     "statically imported from main.ts",
   );
