@@ -32,6 +32,8 @@ const JOB = "mcp-privileged";
 const EXPECTED: Readonly<Record<string, number>> = {
   [`up{job="${JOB}"}`]: 1,
   'mcp_privileged_build_info{version="0.1.0"}': 1,
+  // /ready answers 200 once its checks pass.
+  "mcp_privileged_ready": 1,
   'mcp_privileged_tool_calls_total{tool="get_credential",outcome="ok"}': 2,
   'mcp_privileged_tool_calls_total{tool="get_credential",outcome="error"}': 1,
   'mcp_privileged_tool_calls_total{tool="ssh_execute",outcome="ok"}': 1,
@@ -178,7 +180,6 @@ Deno.test({
         const query of [
           "mcp_privileged_ccp_request_duration_seconds_bucket",
           "mcp_privileged_executor_duration_seconds_bucket",
-          "mcp_privileged_ready",
           "process_resident_memory_bytes",
           "process_start_time_seconds",
           "mcp_privileged_heap_used_bytes",
