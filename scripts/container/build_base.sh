@@ -136,6 +136,7 @@ else
   log "importing the cached root filesystem $rootfs"
 fi
 
+previous="$(buildah inspect --type image --format '{{.FromImageID}}' "$name" 2>/dev/null || true)"
 container="$(buildah from scratch)"
 trap 'buildah rm "$container" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 buildah add --quiet "$container" "$rootfs" / >/dev/null
@@ -150,5 +151,7 @@ buildah config \
   "$container"
 buildah commit --quiet --rm "$container" "$name" >/dev/null
 trap 'rm -rf "$work"' EXIT
+# The image this one replaces under the same name, unless something uses it.
+if [ -n "$previous" ]; then buildah rmi "$previous" >/dev/null 2>&1 || true; fi
 log "built $name (key $key)"
 printf '%s\n' "$name"

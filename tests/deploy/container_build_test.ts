@@ -64,9 +64,13 @@ const sshdSkip = buildSkip === null && runSkip === null
   ? await announceSshdSkip()
   : null;
 
-/** The image under test; removed at the end (the base image stays cached). */
-const IMAGE = "localhost/mcp-privileged:container-test";
-const CONTAINER = "mcp-privileged-container-test";
+/**
+ * The image under test and its container, named per run so that runs on one
+ * machine do not meet; both are removed at the end (the base image stays).
+ */
+const RUN_ID = crypto.randomUUID().slice(0, 8);
+const IMAGE = `localhost/mcp-privileged:test-${RUN_ID}`;
+const CONTAINER = `mcp-privileged-test-${RUN_ID}`;
 /** Where docs/docker.md mounts the known_hosts file. */
 const KNOWN_HOSTS = "/etc/mcp/ssh_known_hosts";
 
