@@ -145,6 +145,8 @@ Deno.test({
           assertNoLeak(first, [...handles, CHAIN_KEY, SECRET, ccp.key]);
           const audits = auditIndexes(first).map((i) => record(first[i]!)!);
           assertEquals(audits[0]!.event, "audit_chain_started");
+          // SIGTERM: the drained shutdown's last audit line closes the segment.
+          assertEquals(audits.at(-1)!.event, "audit_chain_closed");
           assertEquals(audits.map((a) => a.seq), audits.map((_, i) => i));
           for (const audit of audits) {
             assertEquals(audit.chain, REPLICA);
@@ -290,7 +292,7 @@ Deno.test({
           );
           assertEquals(segments.length, 2, run.stdout);
           for (const line of segments) {
-            assertMatch(line, /: OK \d+ lines \(seq 0-/);
+            assertMatch(line, /: OK \d+ lines \(seq 0-\d+\), closed; head /);
           }
           assertStringIncludes(
             run.stdout,
