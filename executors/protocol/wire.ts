@@ -3,6 +3,11 @@
  * request on the child's stdin, one JSON response on its stdout, each bounded
  * in size and checked against the protocol's schemas on arrival.
  *
+ * The response is one line: JSON (which escapes every newline inside its
+ * strings) and then `\n`. The newline tells the parent that the response is
+ * complete, so it need not wait for the child's stdout to close, which
+ * happens only when the process has exited (several milliseconds later).
+ *
  * @module
  */
 import {
@@ -65,9 +70,12 @@ export async function readRequest(): Promise<ExecutorRequest> {
   return parsed.data;
 }
 
-/** Writes the one response to stdout (child side). */
+/** Ends a response: the parent reads up to the first one. */
+export const RESPONSE_END = 0x0a;
+
+/** Writes the one response to stdout as one line (child side). */
 export async function writeResponse(response: ExecutorResponse): Promise<void> {
-  const bytes = new TextEncoder().encode(JSON.stringify(response));
+  const bytes = new TextEncoder().encode(`${JSON.stringify(response)}\n`);
   const writer = Deno.stdout.writable.getWriter();
   await writer.write(bytes);
   await writer.close();

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { RESPONSE_END } from "../protocol/mod.ts";
 import { MemoryWatchdog, type RssMonitor } from "./memory_watchdog.ts";
 
 /** Starts a child process; replaceable to count or observe spawns in tests. */
@@ -26,7 +27,8 @@ export type StopReason =
   | "memory"
   | "unwatchable"
   | "discarded"
-  | "shutdown";
+  | "shutdown"
+  | "lingered";
 
 /** How to start one child. */
 export interface ExecutorProcessOptions {
@@ -200,4 +202,92 @@ export async function readCapped(
     offset += chunk.length;
   }
   return { bytes, overflowed };
+}
+
+/** A child's response, read up to its end, and the rest of its stdout. */
+export interface ResponseRead extends CappedBytes {
+  /**
+   * True when the response's end (`RESPONSE_END`) arrived: the bytes are the
+   * whole response, and nothing the child does after it can change it.
+   */
+  readonly complete: boolean;
+  /** Settles when stdout has closed; what came after the end is discarded. */
+  readonly drained: Promise<void>;
+}
+
+/**
+ * Reads a child's stdout up to the end of its response (the first
+ * `RESPONSE_END`), keeping at most `limit` bytes, and resolves at once then,
+ * without waiting for the stream to close (it closes only when the process
+ * has exited). The rest is drained in the background so the child never
+ * blocks. Without an end marker it reads to the close, like
+ * {@linkcode readCapped}, and `complete` is false.
+ */
+export async function readResponse(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  onOverflow: () => void,
+): Promise<ResponseRead> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = stream.getReader();
+  const result = (
+    overflowed: boolean,
+    complete: boolean,
+    drained: Promise<void>,
+  ): ResponseRead => ({
+    bytes: concat(chunks, size),
+    overflowed,
+    complete,
+    drained,
+  });
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) {
+        reader.releaseLock();
+        return result(false, false, Promise.resolve());
+      }
+      const end = value.indexOf(RESPONSE_END);
+      const part = end < 0 ? value : value.subarray(0, end);
+      if (size + part.length > limit) {
+        chunks.push(part.subarray(0, limit - size));
+        size = limit;
+        onOverflow();
+        await reader.cancel().catch(() => {});
+        reader.releaseLock();
+        return result(true, false, Promise.resolve());
+      }
+      chunks.push(part);
+      size += part.length;
+      if (end >= 0) return result(false, true, drain(reader));
+    }
+  } catch (error) {
+    reader.releaseLock();
+    throw error;
+  }
+}
+
+async function drain(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<void> {
+  try {
+    while (!(await reader.read()).done) {
+      // Discarded: a response has one line.
+    }
+  } catch {
+    // The child was killed; nothing more to read.
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
 }

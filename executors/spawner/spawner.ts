@@ -44,7 +44,8 @@ import { executorArgs, type ExecutorKind, EXECUTORS } from "./executor_args.ts";
 import {
   type CappedBytes,
   ExecutorProcess,
-  readCapped,
+  readResponse,
+  type ResponseRead,
   type SpawnFunction,
   type StopReason,
 } from "./executor_process.ts";
@@ -159,8 +160,9 @@ export interface ExecutorTiming {
   /** Time spent waiting for a free slot. */
   readonly queuedMs: number;
   /**
-   * Time from spawn to exit of the child (for a warm child, from the moment
-   * the call took it); 0 when it never started.
+   * Time from spawn to the child's complete response, or to its exit when it
+   * gave none (for a warm child, from the moment the call took it); 0 when
+   * it never started.
    */
   readonly runMs: number;
   /**
@@ -375,6 +377,8 @@ export class ExecutorSpawner implements ExecutorRunner {
   #stopped = false;
   /** The children running a call now. */
   readonly #active = new Set<ExecutorProcess>();
+  /** Children that answered and are exiting. */
+  readonly #exiting = new Set<Promise<void>>();
   #running = 0;
   readonly #queue: Waiter[] = [];
 
@@ -533,13 +537,23 @@ export class ExecutorSpawner implements ExecutorRunner {
   }
 
   /**
-   * Kills every warm child and waits until they are gone; later `warm`
-   * calls start nothing. Calls already running finish under their own
-   * limits.
+   * Resolves once every child that answered its call has exited (its slot
+   * freed, its stderr logged); a call's promise resolves at its answer,
+   * a few milliseconds before that.
+   */
+  async settled(): Promise<void> {
+    await Promise.all(this.#exiting);
+  }
+
+  /**
+   * Kills every warm child and waits until they and the children that
+   * already answered their call are gone; later `warm` calls start nothing.
+   * Calls still running finish under their own limits.
    */
   async close(): Promise<void> {
     this.#closed = true;
     await this.#warm.close();
+    await Promise.all(this.#exiting);
   }
 
   /**
@@ -689,15 +703,25 @@ export class ExecutorSpawner implements ExecutorRunner {
             "This executor reservation was used or released already; reserve a slot for every call",
           );
         }
+        let run: ChildRun<K>;
         try {
-          return await this.#runPrepared(job, call, {
+          run = await this.#runPrepared(job, call, {
             deadline: Math.min(deadline, started + job.timeoutMs),
             queuedMs,
             warm,
           });
-        } finally {
+        } catch (error) {
           release();
+          throw error;
         }
+        // The slot stays taken until the child has exited, so running
+        // children never outnumber EXECUTOR_MAX_CONCURRENT.
+        this.#exiting.add(run.exited);
+        void run.exited.finally(() => {
+          this.#exiting.delete(run.exited);
+          release();
+        });
+        return run.outcome;
       },
       release,
     };
@@ -773,7 +797,7 @@ export class ExecutorSpawner implements ExecutorRunner {
       queuedMs: number;
       warm: ExecutorProcess | null;
     },
-  ): Promise<ExecutorOutcome<ResultOf<K>>> {
+  ): Promise<ChildRun<K>> {
     if (call.signal?.aborted) {
       void slot.warm?.dispose();
       call.signal.throwIfAborted();
@@ -895,19 +919,29 @@ export class ExecutorSpawner implements ExecutorRunner {
     }
   }
 
+  /**
+   * Runs one call's child. Resolves with the outcome as soon as the child's
+   * response is complete (a whole response line); `exited` settles once the
+   * child has exited and its watchdog and timers are released, and the
+   * call's slot must stay taken until then. A child that answered and then
+   * lingers past the kill grace is killed (it held the secret).
+   */
   async #runChild<K extends Operation["kind"]>(
     job: ChildJob<K>,
-  ): Promise<ExecutorOutcome<ResultOf<K>>> {
+  ): Promise<ChildRun<K>> {
     const { kind, sealed } = job;
     if (this.#stopped) {
       sealed.bytes.fill(0);
       void job.warm?.dispose();
-      return failed("internal", shuttingDown(kind), {
-        queuedMs: job.queuedMs,
-        runMs: 0,
-        executor: "cold",
-        pid: null,
-      });
+      return {
+        outcome: failed("internal", shuttingDown(kind), {
+          queuedMs: job.queuedMs,
+          runMs: 0,
+          executor: "cold",
+          pid: null,
+        }),
+        exited: Promise.resolve(),
+      };
     }
     // The request is written below, and only here: a warm child has had an
     // empty stdin until now.
@@ -927,71 +961,103 @@ export class ExecutorSpawner implements ExecutorRunner {
       () => stop("timeout"),
       Math.max(0, job.deadline - performance.now()) + this.#killGraceMs,
     );
+    let linger: ReturnType<typeof setTimeout> | undefined;
     const onAbort = (): void => stop("abort");
     job.signal?.addEventListener("abort", onAbort, { once: true });
     if (job.signal?.aborted) stop("abort");
 
+    /** Waits for the exit and releases what watched the child. */
+    const exit = async (
+      stdout: ResponseRead | null,
+    ): Promise<{ stderr: CappedBytes; status: Deno.CommandStatus }> => {
+      try {
+        const [stderr, status] = await Promise.all([
+          process.stderr,
+          child.status,
+          stdout?.drained,
+        ]);
+        return { stderr, status };
+      } finally {
+        this.#active.delete(process);
+        clearTimeout(timer);
+        clearTimeout(linger);
+        job.signal?.removeEventListener("abort", onAbort);
+        await process.unwatch();
+      }
+    };
+
     const responseLimit = responseLimitBytes(job.maxOutputBytes);
-    let status: Deno.CommandStatus;
-    let stdout: CappedBytes;
-    let stderr: CappedBytes;
+    let stdout: ResponseRead;
     try {
-      [stdout, stderr, status] = await Promise.all([
-        readCapped(child.stdout, responseLimit, () => stop("overflow")),
-        process.stderr,
-        writeAndClose(child.stdin, sealed.bytes).then(() => child.status),
+      [stdout] = await Promise.all([
+        readResponse(child.stdout, responseLimit, () => stop("overflow")),
+        writeAndClose(child.stdin, sealed.bytes),
       ]);
-    } finally {
-      this.#active.delete(process);
-      clearTimeout(timer);
-      await process.unwatch();
-      job.signal?.removeEventListener("abort", onAbort);
+    } catch (error) {
+      stop("abort");
+      await exit(null);
+      throw error;
     }
-    const stopReason = process.stopReason;
-    const unwatchable = process.unwatchable;
-    const timing: ExecutorTiming = {
+    const timing = (): ExecutorTiming => ({
       queuedMs: job.queuedMs,
       runMs: Math.round(performance.now() - spawnedAt),
       executor,
       pid: child.pid,
-    };
-    this.#observers.ran({ kind, executor, runMs: timing.runMs });
+    });
     const { scrubber } = sealed;
 
+    if (stdout.complete && process.stopReason === null) {
+      // Answered: nothing the child does now changes the outcome, so the
+      // call returns while the process finishes exiting.
+      const answered = timing();
+      this.#observers.ran({ kind, executor, runMs: answered.runMs });
+      job.signal?.removeEventListener("abort", onAbort);
+      linger = setTimeout(() => stop("lingered"), this.#killGraceMs);
+      const exited = exit(stdout).then(
+        ({ stderr }) => this.#logStderr(kind, child.pid, stderr, scrubber),
+        () => {},
+      );
+      return {
+        outcome: this.#outcomeOf(kind, stdout, answered, scrubber, null, job),
+        exited,
+      };
+    }
+
+    const { stderr, status } = await exit(stdout);
+    const stopReason = process.stopReason;
+    const unwatchable = process.unwatchable;
+    const ended = timing();
+    this.#observers.ran({ kind, executor, runMs: ended.runMs });
+    this.#logStderr(kind, child.pid, stderr, scrubber);
     const stderrText = stderr.overflowed
       ? scrubber.scrubCut(decode(stderr.bytes))
       : scrubber.scrub(decode(stderr.bytes));
-    if (stderrText.length > 0) {
-      logger.debug("Executor {kind} (pid {pid}) wrote to stderr: {stderr}", {
-        kind,
-        pid: child.pid,
-        stderr: stderr.overflowed
-          ? `${stderrText}\n[stderr truncated at ${this.#maxStderrBytes} bytes]`
-          : stderrText,
-      });
-    }
+    const done = Promise.resolve();
+    const settled = (
+      outcome: ExecutorOutcome<ResultOf<K>>,
+    ): ChildRun<K> => ({ outcome, exited: done });
 
     if (stopReason === "abort") {
       job.signal?.throwIfAborted();
     }
     if (stopReason === "shutdown") {
-      return failed("internal", shuttingDown(kind), timing);
+      return settled(failed("internal", shuttingDown(kind), ended));
     }
     if (stopReason === "timeout") {
-      return failed(
+      return settled(failed(
         "timeout",
         `The ${kind} operation timed out after ${
           seconds(job.timeoutMs)
         } s and its executor was stopped; raise the timeout or make the operation shorter`,
-        timing,
-      );
+        ended,
+      ));
     }
     if (stopReason === "overflow") {
-      return failed(
+      return settled(failed(
         "internal",
         `The ${kind} executor wrote more than ${responseLimit} bytes and was stopped; lower the output of the operation (its cap is ${job.maxOutputBytes} bytes per stream)`,
-        timing,
-      );
+        ended,
+      ));
     }
     const peakRssMb = process.peakMb;
     logger.debug("Executor {kind} (pid {pid}) peaked at {peakRssMb} MiB", {
@@ -1000,11 +1066,11 @@ export class ExecutorSpawner implements ExecutorRunner {
       peakRssMb,
     });
     if (stopReason === "unwatchable") {
-      return failed(
+      return settled(failed(
         "internal",
         `Cannot watch the memory of the ${kind} executor (${unwatchable}), so it was stopped; the gateway needs --allow-run for deno itself, as deno.json's start task grants, to start executors/children/rss_monitor.ts`,
-        timing,
-      );
+        ended,
+      ));
     }
     const outOfHeap = !status.success && V8_OUT_OF_MEMORY.test(stderrText);
     if (stopReason === "memory" || outOfHeap) {
@@ -1018,21 +1084,61 @@ export class ExecutorSpawner implements ExecutorRunner {
         "Executor {kind} (pid {pid}) passed its memory limit of {limitMb} MiB ({cause}; peak RSS {peakRssMb} MiB) and was stopped",
         { kind, pid: child.pid, limitMb, cause, peakRssMb },
       );
-      return failed(
+      return settled(failed(
         "resource_limit",
         `The ${kind} executor passed its memory limit of ${limitMb} MiB (${cause}) and was stopped; raise EXECUTOR_MAX_MEMORY_MB or make the ${
           DB_KINDS.has(kind)
             ? "query return less (fewer result sets, LIMIT)"
             : "operation return less output"
         }`,
-        timing,
-      );
+        ended,
+      ));
     }
+    return settled(
+      this.#outcomeOf(kind, stdout, ended, scrubber, status, job),
+    );
+  }
+
+  /** Writes what a child wrote to stderr, scrubbed, to the debug log. */
+  #logStderr(
+    kind: string,
+    pid: number,
+    stderr: CappedBytes,
+    scrubber: SealedRequest["scrubber"],
+  ): void {
+    const stderrText = stderr.overflowed
+      ? scrubber.scrubCut(decode(stderr.bytes))
+      : scrubber.scrub(decode(stderr.bytes));
+    if (stderrText.length === 0) return;
+    logger.debug("Executor {kind} (pid {pid}) wrote to stderr: {stderr}", {
+      kind,
+      pid,
+      stderr: stderr.overflowed
+        ? `${stderrText}\n[stderr truncated at ${this.#maxStderrBytes} bytes]`
+        : stderrText,
+    });
+  }
+
+  /**
+   * The outcome a child's response gives: its result or failure, scrubbed
+   * and capped, or `internal` for a missing or malformed response. `status`
+   * is null when the child answered before it exited.
+   */
+  #outcomeOf<K extends Operation["kind"]>(
+    kind: K,
+    stdout: ResponseRead,
+    timing: ExecutorTiming,
+    scrubber: SealedRequest["scrubber"],
+    status: Deno.CommandStatus | null,
+    job: { readonly maxOutputBytes: number },
+  ): ExecutorOutcome<ResultOf<K>> {
     const text = decode(stdout.bytes);
     if (text.trim().length === 0) {
       return failed(
         "internal",
-        status.signal === null
+        status === null
+          ? `The ${kind} executor wrote an empty response; this is a bug in the executor`
+          : status.signal === null
           ? `The ${kind} executor exited with ${
             describeStatus(status)
           } without a response; see the debug log for its stderr`
@@ -1061,7 +1167,7 @@ export class ExecutorSpawner implements ExecutorRunner {
       return failed(
         "internal",
         `The ${kind} executor wrote a response that is not JSON (${
-          describeStatus(status)
+          status === null ? "before it exited" : describeStatus(status)
         }); this is a bug in the executor, see the debug log`,
         timing,
       );
@@ -1124,6 +1230,12 @@ interface PreparedCall<K extends Operation["kind"]> {
   readonly timeoutMs: number;
   readonly maxOutputBytes: number;
   readonly args: string[];
+}
+
+/** A call's outcome, and when its child has exited (its slot frees then). */
+interface ChildRun<K extends Operation["kind"]> {
+  readonly outcome: ExecutorOutcome<ResultOf<K>>;
+  readonly exited: Promise<void>;
 }
 
 interface ChildJob<K extends Operation["kind"]> {

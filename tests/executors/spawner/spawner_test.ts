@@ -29,6 +29,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "../../support/assert.ts";
+import { readResponse } from "../../../executors/spawner/executor_process.ts";
 import { denoInfo } from "./_deno_info.ts";
 
 const SECRET = 's3cr"et-Pa55w0rd';
@@ -466,9 +467,11 @@ Deno.test("ExecutorSpawner.run() scrubs an echoed secret from the result and the
   const spawner = new ExecutorSpawner({
     modules: { probe: testdata("echo_secret_executor.ts") },
   });
-  const { value: outcome, records } = await captureLogs(() =>
-    spawner.run(call(probe("noop")))
-  );
+  const { value: outcome, records } = await captureLogs(async () => {
+    const outcome = await spawner.run(call(probe("noop")));
+    await spawner.settled(); // stderr is logged once the child has exited
+    return outcome;
+  });
   assert(outcome.ok, JSON.stringify(outcome));
   assert(outcome.result.kind === "probe");
   const base64 = btoa(SECRET).replace(/=+$/, "");
@@ -506,9 +509,11 @@ Deno.test("ExecutorSpawner.run() drains a stderr flood and keeps only its cap fo
     modules: { probe: testdata("stderr_flood_executor.ts") },
     maxStderrBytes: 4096,
   });
-  const { value: outcome, records } = await captureLogs(() =>
-    spawner.run(call(probe("noop")))
-  );
+  const { value: outcome, records } = await captureLogs(async () => {
+    const outcome = await spawner.run(call(probe("noop")));
+    await spawner.settled();
+    return outcome;
+  });
   assert(outcome.ok, JSON.stringify(outcome));
   const stderr = String(records[0]?.properties["stderr"]);
   assertStringIncludes(stderr, "[stderr truncated at 4096 bytes]");
@@ -531,6 +536,7 @@ Deno.test("ExecutorSpawner.run() runs at most maxConcurrent children at once", a
   assertEquals(recorder.maxLive, 2);
   assertEquals(maxRunning, 2);
   assert(outcomes.some((o) => o.timing.queuedMs > 0), "no call waited");
+  await spawner.settled();
   assertEquals([spawner.running, spawner.queued], [0, 0]);
 });
 
@@ -635,6 +641,8 @@ Deno.test("ExecutorSpawner.reserve() holds a slot until run or release, and late
   assertEquals(spawner.running, 1);
   const outcome = await held.run(call(probe("noop")));
   assert(outcome.ok, JSON.stringify(outcome));
+  // The slot stays taken until the child that answered has exited.
+  await spawner.settled();
   assertEquals(spawner.running, 0);
   await assertRejects(
     () => held.run(call(probe("noop"))),
@@ -765,4 +773,54 @@ Deno.test("ExecutorSpawner.run() reports a child killed by a signal it did not s
     error.message,
     `The probe executor was killed by signal SIGTERM without a response (a crash, or the system's out-of-memory killer; its own memory limit is ${DEFAULT_EXECUTOR_MEMORY_MB} MiB, EXECUTOR_MAX_MEMORY_MB); see the debug log for its stderr`,
   );
+});
+
+Deno.test("ExecutorSpawner.run() returns at a complete response, holds the slot until the child exits, and kills a child that lingers after answering", async () => {
+  const recorder = new SpawnRecorder();
+  const spawner = new ExecutorSpawner({
+    modules: { probe: testdata("linger_executor.ts") },
+    maxConcurrent: 1,
+    killGraceMs: 300,
+    spawn: recorder.spawn,
+  });
+  const outcome = await spawner.run(call(probe("noop")));
+  assert(
+    outcome.ok && outcome.result.kind === "probe",
+    JSON.stringify(outcome),
+  );
+  assertEquals(outcome.result.detail, "answered");
+  const pid = recorder.children[0]!.pid;
+  // Answered, not exited: the process is still there and keeps its slot.
+  await Deno.stat(`/proc/${pid}`);
+  assertEquals(spawner.running, 1);
+  // It holds the secret it was given, so it is killed after the kill grace.
+  await spawner.settled();
+  await assertProcessGone(pid);
+  assertEquals(spawner.running, 0);
+});
+
+Deno.test("readResponse() stops at the first newline, drains the rest, and reports a response without one as incomplete", async () => {
+  const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+  const streamOf = (...parts: string[]): ReadableStream<Uint8Array> =>
+    ReadableStream.from(parts.map((p) => new TextEncoder().encode(p)));
+  const whole = await readResponse(
+    streamOf('{"a":', '1}\n{"after":', "true}"),
+    1024,
+    () => {
+      throw new Error("no overflow");
+    },
+  );
+  assertEquals([text(whole.bytes), whole.complete], ['{"a":1}', true]);
+  await whole.drained;
+  const cut = await readResponse(streamOf('{"a":1}'), 1024, () => {});
+  assertEquals([text(cut.bytes), cut.complete], ['{"a":1}', false]);
+  let overflowed = false;
+  const big = await readResponse(streamOf("x".repeat(100)), 10, () => {
+    overflowed = true;
+  });
+  assertEquals([big.bytes.length, big.overflowed, overflowed], [
+    10,
+    true,
+    true,
+  ]);
 });
