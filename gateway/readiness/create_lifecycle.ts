@@ -55,7 +55,9 @@ export function createLifecycle(
 ): LifecycleHandle {
   const spawner = options.probeSpawner ?? new ExecutorSpawner({
     maxConcurrent: 1,
-    maxQueued: 0,
+    // A probe answers a few milliseconds before its child has exited and
+    // freed the slot: the next one waits for it rather than failing.
+    maxQueued: 1,
     warmMax: 0,
     maxMemoryMb: options.maxMemoryMb,
     defaultTimeoutMs: EXECUTOR_TIMING.timeoutMs,

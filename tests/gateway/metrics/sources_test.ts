@@ -61,6 +61,8 @@ Deno.test("watchExecutors(): runs by kind and warm or cold, refusals, and the sl
       ...sshCall(),
       operation: { kind: "probe", action: "noop" },
     });
+    // A call answers before its child has exited; the slot frees then.
+    await spawner.settled();
     const held = await spawner.reserve();
     let text = await metrics.scrape();
     assertEquals(sampleValue(text, "mcp_privileged_executors_running"), 1);

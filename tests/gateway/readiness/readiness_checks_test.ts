@@ -45,7 +45,7 @@ function countingSpawner(
   let spawned = 0;
   const spawner = new ExecutorSpawner({
     maxConcurrent: 1,
-    maxQueued: 0,
+    maxQueued: 1,
     warmMax: 0,
     ...(options.module === undefined
       ? {}
