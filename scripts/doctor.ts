@@ -122,8 +122,13 @@ async function main(): Promise<number> {
   }
 
   const uid = Deno.uid() ?? -1;
+  const gid = Deno.gid();
   const name = userName(uid);
-  const user: RunningUser = name === undefined ? { uid } : { uid, name };
+  const user: RunningUser = {
+    uid,
+    ...(gid === null ? {} : { gid }),
+    ...(name === undefined ? {} : { name }),
+  };
   const redis = sharedRedis(config.handleStore);
   const handleStore = redis === undefined
     ? undefined

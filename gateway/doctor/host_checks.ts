@@ -13,13 +13,21 @@ import { fail, pass, warn } from "./_verdicts.ts";
 
 /** Mode and owner of a file, or why it could not be examined. */
 export type FileFacts =
-  | { readonly kind: "file"; readonly mode: number; readonly uid: number }
+  | {
+    readonly kind: "file";
+    readonly mode: number;
+    readonly uid: number;
+    /** The file's group; absent where the platform does not say. */
+    readonly gid?: number;
+  }
   | { readonly kind: "missing" }
   | { readonly kind: "unreadable"; readonly reason: string };
 
 /** The user running the doctor (the service user, when run as documented). */
 export interface RunningUser {
   readonly uid: number;
+  /** Primary group id, when known (a Kubernetes Secret volume's fsGroup). */
+  readonly gid?: number;
   /** Login name from /etc/passwd, when known. */
   readonly name?: string;
 }
@@ -203,13 +211,25 @@ export function checkPfxFile(
       `copy the PFX there, chown it to the service user and chmod 400 ${path}`,
     );
   }
-  if ((facts.mode & 0o077) !== 0) {
+  // A Kubernetes Secret volume cannot give a non-root user a file of its
+  // own: it mounts it root-owned, mode 0440, group fsGroup (the service's
+  // group). Read-only for that group alone is as private as mode 400.
+  const ownGroupRead = (facts.mode & 0o777) === 0o440 &&
+    facts.gid !== undefined && facts.gid === user.gid &&
+    (facts.uid === 0 || facts.uid === user.uid);
+  if ((facts.mode & 0o077) !== 0 && !ownGroupRead) {
     return fail(
       name,
       `${path} has mode ${
         modeText(facts.mode)
       }: other users can copy the client key`,
       `chmod 400 ${path}`,
+    );
+  }
+  if (ownGroupRead) {
+    return pass(
+      name,
+      `${path} has mode 440, group ${facts.gid} (the service's own group, as a Kubernetes Secret volume with fsGroup mounts it)`,
     );
   }
   if ((facts.mode & 0o777) !== 0o400 || facts.uid !== user.uid) {
@@ -242,7 +262,12 @@ export function fileFacts(path: string): FileFacts {
   try {
     const info = Deno.statSync(path);
     if (!info.isFile) return { kind: "unreadable", reason: "not a file" };
-    return { kind: "file", mode: info.mode ?? 0, uid: info.uid ?? -1 };
+    return {
+      kind: "file",
+      mode: info.mode ?? 0,
+      uid: info.uid ?? -1,
+      ...(info.gid === null ? {} : { gid: info.gid }),
+    };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { kind: "missing" };
     return { kind: "unreadable", reason: errorText(error) };

@@ -59,6 +59,18 @@ Deno.test("checkPfxFile() wants mode 400 when a PFX is set", () => {
   assertEquals(statusOf(pfxFile({ kind: "missing" })), "FAIL cyberark-pfx");
 });
 
+Deno.test("checkPfxFile() accepts a Kubernetes Secret file: root-owned, mode 440, the service's own group", () => {
+  const path = "/etc/mcp/ccp/mcp.pfx";
+  const user = { ...USER, gid: 10001 };
+  const secret = (mode: number, uid: number, gid: number): string =>
+    statusOf(checkPfxFile(path, { kind: "file", mode, uid, gid }, user));
+  assertEquals(secret(0o100440, 0, 10001), "PASS cyberark-pfx");
+  assertEquals(secret(0o100440, 0, 0), "FAIL cyberark-pfx");
+  assertEquals(secret(0o100460, 0, 10001), "FAIL cyberark-pfx");
+  assertEquals(secret(0o100444, 0, 10001), "FAIL cyberark-pfx");
+  assertEquals(secret(0o100440, 4242, 10001), "FAIL cyberark-pfx");
+});
+
 Deno.test("checkKnownHosts() fails disable, unreadable or world-writable files, warns when empty", () => {
   const file = { mode: "file" as const, path: "/etc/mcp/ssh_known_hosts" };
   const good = checkKnownHosts(file, {
