@@ -189,6 +189,14 @@ export interface HttpConfig {
   /** Accepted `Host` / `Origin` host names; `["*"]` turns the check off. */
   allowedHosts: string[];
   maxRequestBytes: number;
+  /** `HTTP_MAX_CONNECTIONS`: client connections open at once; more are closed at once. */
+  maxConnections: number;
+  /** `HTTP_HEADER_TIMEOUT_SECONDS`: from a request's first byte until its headers are in. */
+  headerTimeoutSeconds: number;
+  /** `HTTP_BODY_TIMEOUT_SECONDS`: from a request's headers until its body is in. */
+  bodyTimeoutSeconds: number;
+  /** `HTTP_IDLE_TIMEOUT_SECONDS`: a connection with no request in flight and no bytes either way. */
+  idleTimeoutSeconds: number;
 }
 
 /** One rate limit: at most `limit` events per `windowSeconds`; `limit` 0 is off. */

@@ -63,6 +63,16 @@ const APP_ID_FIX =
   "set it to the Application ID registered in PVWA, e.g. MCP-Privileged-Service";
 /** Largest request body a setting may name (64 MiB). */
 const MAX_BYTES_SETTING = 64 * 1024 * 1024;
+/** `HTTP_MAX_CONNECTIONS` when unset: client connections open at once. */
+export const DEFAULT_HTTP_MAX_CONNECTIONS = 1024;
+/** Largest `HTTP_MAX_CONNECTIONS` (each connection holds three descriptors). */
+const MAX_HTTP_CONNECTIONS = 100_000;
+/** `HTTP_HEADER_TIMEOUT_SECONDS` when unset. */
+export const DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS = 10;
+/** `HTTP_BODY_TIMEOUT_SECONDS` when unset. */
+export const DEFAULT_HTTP_BODY_TIMEOUT_SECONDS = 30;
+/** `HTTP_IDLE_TIMEOUT_SECONDS` when unset. */
+export const DEFAULT_HTTP_IDLE_TIMEOUT_SECONDS = 60;
 /** Largest row or character count a `DB_*` setting may name. */
 const MAX_DB_SETTING = 1_000_000;
 const MAX_EXECUTOR_TIMEOUT_SECONDS = MAX_TIMEOUT_MS / 1000;
@@ -252,6 +262,26 @@ const envSchema = z.object({
     min: 1024,
     max: MAX_BYTES_SETTING,
     fallback: 1024 * 1024,
+  }),
+  HTTP_MAX_CONNECTIONS: wholeNumber("connections", {
+    min: 1,
+    max: MAX_HTTP_CONNECTIONS,
+    fallback: DEFAULT_HTTP_MAX_CONNECTIONS,
+  }),
+  HTTP_HEADER_TIMEOUT_SECONDS: wholeNumber("seconds", {
+    min: 1,
+    max: 300,
+    fallback: DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS,
+  }),
+  HTTP_BODY_TIMEOUT_SECONDS: wholeNumber("seconds", {
+    min: 1,
+    max: 3600,
+    fallback: DEFAULT_HTTP_BODY_TIMEOUT_SECONDS,
+  }),
+  HTTP_IDLE_TIMEOUT_SECONDS: wholeNumber("seconds", {
+    min: 1,
+    max: 3600,
+    fallback: DEFAULT_HTTP_IDLE_TIMEOUT_SECONDS,
   }),
   AUTH_FAILURE_LIMIT: wholeNumber("failures (0 turns the limit off)", {
     min: 0,

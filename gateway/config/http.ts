@@ -1,6 +1,8 @@
 /**
  * The HTTP listener section: `HOST`, `PORT`, `TRUSTED_PROXIES`,
- * `ALLOWED_HOSTS`, `MAX_REQUEST_BYTES`.
+ * `ALLOWED_HOSTS`, `MAX_REQUEST_BYTES`, and the connection guard's bounds
+ * (`HTTP_MAX_CONNECTIONS`, `HTTP_HEADER_TIMEOUT_SECONDS`,
+ * `HTTP_BODY_TIMEOUT_SECONDS`, `HTTP_IDLE_TIMEOUT_SECONDS`).
  *
  * @module
  */
@@ -50,6 +52,10 @@ export function parseHttpConfig(
     trustedProxies: values.TRUSTED_PROXIES,
     allowedHosts: values.ALLOWED_HOSTS.map(unbracket),
     maxRequestBytes: values.MAX_REQUEST_BYTES,
+    maxConnections: values.HTTP_MAX_CONNECTIONS,
+    headerTimeoutSeconds: values.HTTP_HEADER_TIMEOUT_SECONDS,
+    bodyTimeoutSeconds: values.HTTP_BODY_TIMEOUT_SECONDS,
+    idleTimeoutSeconds: values.HTTP_IDLE_TIMEOUT_SECONDS,
   };
 }
 

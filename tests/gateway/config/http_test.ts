@@ -30,8 +30,48 @@ Deno.test("loadConfig() reads listener settings: bracketed IPv6, CIDR proxies, l
     trustedProxies: ["127.0.0.1", "10.0.0.0/24", "::ffff:10.1.0.0/112"],
     allowedHosts: ["mcp.example.internal", "::1"],
     maxRequestBytes: 1024 * 1024,
+    maxConnections: 1024,
+    headerTimeoutSeconds: 10,
+    bodyTimeoutSeconds: 30,
+    idleTimeoutSeconds: 60,
   });
   assertEquals(load({}).http.allowedHosts, ["localhost", "127.0.0.1", "::1"]);
+});
+
+Deno.test("loadConfig() reads the connection guard's bounds, each in its range", () => {
+  const http = load({
+    HTTP_MAX_CONNECTIONS: "20",
+    HTTP_HEADER_TIMEOUT_SECONDS: "1",
+    HTTP_BODY_TIMEOUT_SECONDS: "2",
+    HTTP_IDLE_TIMEOUT_SECONDS: "3",
+  }).http;
+  assertEquals(
+    [
+      http.maxConnections,
+      http.headerTimeoutSeconds,
+      http.bodyTimeoutSeconds,
+      http.idleTimeoutSeconds,
+    ],
+    [20, 1, 2, 3],
+  );
+  assertOneLineErrors([
+    [{ HTTP_MAX_CONNECTIONS: "0" }, "HTTP_MAX_CONNECTIONS", "from 1 to"],
+    [
+      { HTTP_HEADER_TIMEOUT_SECONDS: "0" },
+      "HTTP_HEADER_TIMEOUT_SECONDS",
+      "from 1 to 300",
+    ],
+    [
+      { HTTP_BODY_TIMEOUT_SECONDS: "soon" },
+      "HTTP_BODY_TIMEOUT_SECONDS",
+      "not a whole number of seconds",
+    ],
+    [
+      { HTTP_IDLE_TIMEOUT_SECONDS: "3601" },
+      "HTTP_IDLE_TIMEOUT_SECONDS",
+      "from 1 to 3600",
+    ],
+  ]);
 });
 
 Deno.test("loadConfig() refuses proxies the IP parser refuses: zone ids, brackets, leading zeros", () => {
