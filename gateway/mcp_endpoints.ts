@@ -7,18 +7,29 @@
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js";
 import { ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { refusalResponse, refuseMalformed } from "./json_rpc_guard.ts";
 import type { ToolContext } from "./tool_context.ts";
-import { registerDbQuery } from "./tools/db_query.ts";
-import { registerGetCredential } from "./tools/get_credential.ts";
-import { registerPsExecute } from "./tools/ps_execute.ts";
-import { registerSshExecute } from "./tools/ssh_execute.ts";
+import { DB_QUERY, registerDbQuery } from "./tools/db_query.ts";
+import {
+  GET_CREDENTIAL,
+  registerGetCredential,
+} from "./tools/get_credential.ts";
+import { PS_EXECUTE, registerPsExecute } from "./tools/ps_execute.ts";
+import { registerSshExecute, SSH_EXECUTE } from "./tools/ssh_execute.ts";
 
 /** Service version reported to MCP clients. */
 export const SERVICE_VERSION = "0.1.0";
 
 /** Registers one tool on a per-request server. */
 export type ToolRegistrar = (server: McpServer, context: ToolContext) => void;
+
+/** A tool an endpoint serves: its name and how it is registered. */
+export interface EndpointTool {
+  readonly name: string;
+  readonly register: ToolRegistrar;
+}
 
 /** The endpoint names, as in the operations manual (section 9.1). */
 export const ENDPOINT_NAMES = [
@@ -31,11 +42,11 @@ export const ENDPOINT_NAMES = [
 export type EndpointName = typeof ENDPOINT_NAMES[number];
 
 /** The tools each endpoint serves. */
-export const ENDPOINT_TOOLS: Record<EndpointName, readonly ToolRegistrar[]> = {
-  cyberark: [registerGetCredential],
-  ssh: [registerSshExecute],
-  powershell: [registerPsExecute],
-  database: [registerDbQuery],
+export const ENDPOINT_TOOLS: Record<EndpointName, readonly EndpointTool[]> = {
+  cyberark: [{ name: GET_CREDENTIAL, register: registerGetCredential }],
+  ssh: [{ name: SSH_EXECUTE, register: registerSshExecute }],
+  powershell: [{ name: PS_EXECUTE, register: registerPsExecute }],
+  database: [{ name: DB_QUERY, register: registerDbQuery }],
 };
 
 const INSTRUCTIONS: Record<EndpointName, string> = {
@@ -49,17 +60,30 @@ const INSTRUCTIONS: Record<EndpointName, string> = {
     "Runs SQL on PostgreSQL, MySQL and SQL Server with a handle from get_credential.",
 };
 
-/** Answers one MCP HTTP request on an endpoint. */
+/**
+ * Answers one MCP HTTP request on an endpoint. A malformed JSON-RPC body
+ * is refused here with a readable JSON-RPC error (`json_rpc_guard.ts`);
+ * everything else is the SDK's.
+ */
 export async function handleMcpRequest(
   endpoint: EndpointName,
   request: Request,
   context: ToolContext,
 ): Promise<Response> {
+  const tools = ENDPOINT_TOOLS[endpoint];
+  const body = await readBody(request);
+  // Header problems keep the SDK's answers (406, 415), as before.
+  if (body.ok && transportTakes(request)) {
+    const refusal = refuseMalformed(
+      body.value,
+      tools.map((tool) => tool.name),
+    );
+    if (refusal !== undefined) return refusalResponse(refusal);
+  }
   const server = new McpServer(
     { name: `mcp-privileged-${endpoint}`, version: SERVICE_VERSION },
     { instructions: INSTRUCTIONS[endpoint] },
   );
-  const tools = ENDPOINT_TOOLS[endpoint];
   if (tools.length === 0) {
     // Answer tools/list with an empty list until this endpoint gets its tools.
     server.server.registerCapabilities({ tools: {} });
@@ -68,8 +92,7 @@ export async function handleMcpRequest(
       () => ({ tools: [] }),
     );
   }
-  for (const register of tools) register(server, context);
-  const body = await readBody(request);
+  for (const tool of tools) tool.register(server, context);
   // A tool call that asked for progress gets an event stream, so that its
   // progress notifications (and keep-alive comments) reach the client while
   // it waits; everything else is answered with plain JSON.
@@ -105,6 +128,19 @@ export async function handleMcpRequest(
     status: response.status,
     headers: response.headers,
   });
+}
+
+/**
+ * Whether the SDK's transport reads this request's body: it answers a
+ * request that does not accept both JSON and event streams (406), or whose
+ * body is not declared JSON (415), before looking at the body. The same
+ * tests as the SDK's.
+ */
+function transportTakes(request: Request): boolean {
+  const accept = request.headers.get("accept") ?? "";
+  return accept.includes("application/json") &&
+    accept.includes("text/event-stream") &&
+    isJsonContentType(request.headers.get("content-type"));
 }
 
 /** The request body as text, and as JSON when it parses. */

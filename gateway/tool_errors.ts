@@ -10,6 +10,7 @@ import {
   ExecutorBusyError,
   ExecutorWaitTimeoutError,
 } from "../executors/spawner/mod.ts";
+import { CcpQueryError } from "../vault/ccp_client.ts";
 import { CyberArkError } from "../vault/cyberark_error.ts";
 import { HandleStoreError } from "../vault/handle_store_error.ts";
 import { HandleError } from "../vault/handle_vault.ts";
@@ -217,8 +218,9 @@ function mapError(
     }
     return toolError(error.message);
   }
-  if (error instanceof InputError) {
-    // The message names the argument and the fix.
+  if (error instanceof InputError || error instanceof CcpQueryError) {
+    // The message names the argument and the fix. A query the CCP client
+    // refuses is bad input too, wherever in the call it was caught.
     return toolError(error.message);
   }
   if (error instanceof SetupError) {

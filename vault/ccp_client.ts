@@ -76,27 +76,67 @@ const PASSPHRASE_PROPERTY = /^(ssh)?(key)?passphrase$/i;
 const NAME_PATTERN = /^[^\\/:*?"<>|&+%;=\u0000-\u001f\u007f]+$/;
 
 /**
+ * A query the CCP cannot be asked: a field that breaks CyberArk's naming
+ * rules or cannot be written into a URL (a lone UTF-16 surrogate). Bad
+ * input, never a bug: the message names the caller's argument
+ * ({@linkcode CcpQueryError.argument}) and the fix.
+ */
+export class CcpQueryError extends TypeError {
+  /** The argument at fault, as a caller names it: `safe`, `object_name`, `folder`, `reason`. */
+  readonly argument: string;
+
+  /** Creates the error for `argument`. */
+  constructor(argument: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CcpQueryError";
+    this.argument = argument;
+  }
+}
+
+/** The caller's name of each query parameter of the CCP request. */
+const ARGUMENT_OF: Readonly<Record<string, string>> = {
+  AppID: "CYBERARK_APP_ID",
+  Safe: "safe",
+  Folder: "folder",
+  Object: "object_name",
+  Reason: "reason",
+};
+
+/**
  * Validates the caller-supplied parts of a CCP query.
  *
- * @throws {TypeError} naming the field and the fix
+ * @throws {CcpQueryError} naming the field and the fix
  */
 export function validateCcpQuery(query: CcpQuery): void {
+  const wellFormed = (field: string, value: string | undefined): void => {
+    // Checked first: a lone surrogate cannot be percent-encoded into the
+    // request URL (encodeURIComponent throws), nor logged faithfully.
+    if (value !== undefined && !value.isWellFormed()) {
+      throw new CcpQueryError(field, loneSurrogateMessage(field));
+    }
+  };
   const check = (
     field: string,
     value: string | undefined,
     max: number,
   ): void => {
     if (value === undefined) return;
+    wellFormed(field, value);
     if (value.trim() === "" || value !== value.trim()) {
-      throw new TypeError(
+      throw new CcpQueryError(
+        field,
         `Invalid ${field}: it is empty or has leading or trailing spaces; pass the exact name as shown in PVWA`,
       );
     }
     if (value.length > max) {
-      throw new TypeError(`Invalid ${field}: longer than ${max} characters`);
+      throw new CcpQueryError(
+        field,
+        `Invalid ${field}: longer than ${max} characters`,
+      );
     }
     if (!NAME_PATTERN.test(value)) {
-      throw new TypeError(
+      throw new CcpQueryError(
+        field,
         `Invalid ${field}: it contains a character CyberArk does not allow in names (\\ / : * ? " < > | & + % ; = or a control character)`,
       );
     }
@@ -105,14 +145,39 @@ export function validateCcpQuery(query: CcpQuery): void {
   check("object_name", query.object, 256);
   check("folder", query.folder, 256);
   if (query.reason !== undefined) {
+    wellFormed("reason", query.reason);
     if (
       // deno-lint-ignore no-control-regex
       query.reason.length > 512 || /[\u0000-\u001f\u007f]/.test(query.reason)
     ) {
-      throw new TypeError(
+      throw new CcpQueryError(
+        "reason",
         "Invalid reason: use at most 512 characters of plain text without control characters",
       );
     }
+  }
+}
+
+function loneSurrogateMessage(argument: string): string {
+  return `Invalid ${argument}: it contains a lone UTF-16 surrogate (not valid Unicode); send it as well-formed Unicode text`;
+}
+
+/**
+ * `value` percent-encoded for the query string. `encodeURIComponent`, not
+ * URLSearchParams: IIS reads '+' as a space.
+ *
+ * @throws {CcpQueryError} when `value` is not well-formed Unicode (its
+ * `URIError` never escapes as one)
+ */
+function encodeParameter(name: string, value: string): string {
+  try {
+    return encodeURIComponent(value);
+  } catch (error) {
+    if (!(error instanceof URIError)) throw error;
+    const argument = ARGUMENT_OF[name] ?? name;
+    throw new CcpQueryError(argument, loneSurrogateMessage(argument), {
+      cause: error,
+    });
   }
 }
 
@@ -198,7 +263,7 @@ export class CcpClient {
   /**
    * Retrieves one account.
    *
-   * @throws {TypeError} for an invalid safe, object, folder or reason
+   * @throws {CcpQueryError} for an invalid safe, object, folder or reason
    * @throws {CyberArkError} for every CCP or transport failure, with the fix in its message
    */
   async retrieve(query: CcpQuery): Promise<CcpAccount> {
@@ -245,7 +310,11 @@ export class CcpClient {
     }
   }
 
-  /** The request URL for a query (exposed for tests and diagnostics; holds no secret). */
+  /**
+   * The request URL for a query (exposed for tests and diagnostics; holds no secret).
+   *
+   * @throws {CcpQueryError} for a value that cannot be written into a URL
+   */
   requestUrl(query: CcpQuery): URL {
     const params: [string, string][] = [
       ["AppID", this.#options.appId],
@@ -257,8 +326,7 @@ export class CcpClient {
       params.push(["Reason", query.reason]);
     }
     const url = new URL(this.#options.url);
-    // encodeURIComponent, not URLSearchParams: IIS reads '+' as a space.
-    url.search = params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join(
+    url.search = params.map(([k, v]) => `${k}=${encodeParameter(k, v)}`).join(
       "&",
     );
     return url;

@@ -4,6 +4,7 @@
  *
  * 0. count the call against the principal's `TOOL_CALL_LIMIT` (over it, the
  *    call is refused before anything else);
+ * 0a. check the characters of every string argument (`_string_rules.ts`);
  * 1. validate the target (a bad host or port is an input error);
  * 2. the tool's own checks and settings ({@linkcode TargetTool.prepare}),
  *    which may refuse the call;
@@ -63,6 +64,7 @@ import { limitToolCall } from "../rate_limits.ts";
 import { callerFields, type ToolContext } from "../tool_context.ts";
 import { mapToolError, toolError } from "../tool_errors.ts";
 import { operationOutcome, withOutcome } from "../tool_outcome.ts";
+import { checkStringArguments } from "./_string_rules.ts";
 
 /**
  * Seconds a held handle outlives the approval timeout besides the
@@ -136,6 +138,11 @@ export interface TargetCall {
   readonly timeoutSeconds: number | undefined;
   /** Fields for the audit line of a call refused before it ran (besides host and port). */
   readonly refusalFields?: AuditFields;
+  /**
+   * Every argument as the model sent them: their strings are checked
+   * against the tool's character rules first (`_string_rules.ts`).
+   */
+  readonly args: Readonly<Record<string, unknown>>;
 }
 
 /** What the policy granted a call beyond running it. */
@@ -227,6 +234,7 @@ export async function runTargetOperation<K extends TargetKind, P>(
       context.services.rateLimits.toolCalls,
       context.principal.name,
     );
+    checkStringArguments(tool.name, call.args);
     const target = validateInput(() => validateTarget(call.host, call.port));
     const prepared = await tool.prepare(target);
     const { config, vault, executors } = context.services;

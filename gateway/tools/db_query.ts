@@ -108,6 +108,7 @@ export function registerDbQuery(server: McpServer, context: ToolContext): void {
             port: args.port ?? DEFAULT_DB_PORTS[args.db_type],
             secretHandle: args.secret_handle,
             timeoutSeconds: args.timeout_seconds,
+            args,
             refusalFields: { db_type: args.db_type },
           },
           context,

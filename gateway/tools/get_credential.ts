@@ -41,6 +41,7 @@ import { callerFields, type ToolContext } from "../tool_context.ts";
 import { observedToolCall } from "../call_events.ts";
 import { mapToolError } from "../tool_errors.ts";
 import type { TargetKind } from "./_operation.ts";
+import { checkStringArguments } from "./_string_rules.ts";
 
 const log = getLogger(["gateway", "executors"]);
 
@@ -125,6 +126,7 @@ async function getCredential(
       context.services.rateLimits.toolCalls,
       context.principal.name,
     );
+    checkStringArguments(GET_CREDENTIAL, args);
     const query: CcpQuery = {
       safe: args.safe,
       object: args.object_name,

@@ -105,6 +105,7 @@ export function registerPsExecute(
           port: args.port ?? (useSsl ? WINRM_HTTPS_PORT : WINRM_HTTP_PORT),
           secretHandle: args.secret_handle,
           timeoutSeconds: args.timeout_seconds,
+          args,
         },
         context,
         callControl(extra),

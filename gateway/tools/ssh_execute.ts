@@ -91,6 +91,7 @@ export function registerSshExecute(
             port: args.port ?? SSH_PORT,
             secretHandle: args.secret_handle,
             timeoutSeconds: args.timeout_seconds,
+            args,
           },
           context,
           callControl(extra),

@@ -2,10 +2,12 @@
  * End to end: the real gateway process (`deno task start` with a .env file)
  * against the CCP emulator over HTTPS, driven by the MCP SDK client.
  */
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import {
   assert,
   assertEquals,
   assertMatch,
+  assertRejects,
   assertStringIncludes,
 } from "../support/assert.ts";
 import { startGateway } from "../support/gateway_process.ts";
@@ -210,17 +212,22 @@ Deno.test("gateway end to end: tools, get_credential, audit lines, 401s, and no 
           name: "get_credential",
           arguments: { safe: "PROD;LINUX", object_name: "x" },
         });
-        const unknownTool = await client.callTool({
-          name: "nope",
-          arguments: {},
-        });
+        // An unknown tool is a protocol error (MCP's tools spec), not a result.
+        const unknownTool = await assertRejects<McpError>(
+          () => client.callTool({ name: "nope", arguments: {} }),
+          McpError,
+        );
         await client.close();
         assertEquals(result.isError, true);
         assertStringIncludes(resultText(result), "APPAP004E");
         assertStringIncludes(resultText(result), "check the spelling and case");
         assertEquals(invalid.isError, true);
         assertStringIncludes(resultText(invalid), "Invalid safe");
-        assertEquals(unknownTool.isError, true);
+        assertEquals(unknownTool.code, ErrorCode.InvalidParams);
+        assertStringIncludes(
+          unknownTool.message,
+          'Unknown tool: "nope"; this endpoint serves get_credential',
+        );
         const line = await gateway.waitFor((e) => e.event === "cyberark_error");
         assertEquals(line.error_code, "APPAP004E");
         assertEquals(line.logger, "audit");

@@ -83,6 +83,7 @@ function call(handle: string, extra: Partial<TargetCall> = {}): TargetCall {
     port: 2222,
     secretHandle: handle,
     timeoutSeconds: 5,
+    args: {},
     ...extra,
   };
 }
@@ -348,6 +349,7 @@ Deno.test("runTargetOperation() on a real spawner with every slot taken: each re
             port: 2222,
             secretHandle,
             timeoutSeconds: 5,
+            args: {},
           }, context)
         ),
       );

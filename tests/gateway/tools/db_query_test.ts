@@ -90,6 +90,7 @@ Deno.test("db_query audits a result cut at the result-set cap: why, how the quer
           port: h.bound.port,
           secretHandle: h.handle,
           timeoutSeconds: 5,
+          args: {},
         },
         h.context,
       );

@@ -54,12 +54,14 @@ function target(h: Harness): {
   port: number;
   secretHandle: string;
   timeoutSeconds: number;
+  args: Record<string, unknown>;
 } {
   return {
     host: h.bound.host,
     port: h.bound.port,
     secretHandle: h.handle,
     timeoutSeconds: 5,
+    args: {},
   };
 }
 

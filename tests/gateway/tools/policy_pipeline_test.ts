@@ -73,6 +73,7 @@ function sshCall(h: Harness, handle = h.handle): TargetCall {
     port: 2222,
     secretHandle: handle,
     timeoutSeconds: undefined,
+    args: {},
   };
 }
 
@@ -295,6 +296,7 @@ Deno.test("policy: a read_only rule makes db_query send readOnly to the executor
           port: 5432,
           secretHandle: h.handle,
           timeoutSeconds: undefined,
+          args: {},
         },
         h.context,
       );
@@ -349,6 +351,7 @@ Deno.test("policy: a failed write in a read-only session says which rule made it
           port: 5432,
           secretHandle: h.handle,
           timeoutSeconds: undefined,
+          args: {},
         },
         h.context,
       );
@@ -389,6 +392,7 @@ Deno.test("policy: without read_only db_query stays read-write", async () => {
           port: 5432,
           secretHandle: h.handle,
           timeoutSeconds: undefined,
+          args: {},
         },
         h.context,
       );
