@@ -1,10 +1,10 @@
 /**
  * `drainGuard()`, the first step on `/mcp/*`: counts every MCP request in
  * flight until its response has been sent to the end (an event stream
- * until it closes), and once the drain has started (SIGTERM) refuses new
- * ones with 503, a JSON-RPC error that says to retry on another replica,
- * `Retry-After` and `Connection: close`, before anything else looks at
- * them.
+ * until it closes; a HEAD request until its headers are ready), and once
+ * the drain has started (SIGTERM) refuses new ones with 503, a JSON-RPC
+ * error that says to retry on another replica, `Retry-After` and
+ * `Connection: close`, before anything else looks at them.
  *
  * @module
  */
@@ -42,6 +42,13 @@ export function drainGuard(lifecycle: Lifecycle): MiddlewareHandler {
     } catch (error) {
       end();
       throw error;
+    }
+    // Hono answers HEAD with the GET route's response and drops its body
+    // unread (neither read nor cancelled): the request ends here, or the
+    // count would wait for it until the drain's grace runs out.
+    if (c.req.method === "HEAD") {
+      end();
+      return;
     }
     c.res = InFlightRequests.endingWith(c.res, end);
   };

@@ -201,6 +201,24 @@ Deno.test("in flight: an MCP request counts until its response body has been rea
   });
 });
 
+Deno.test("in flight: a HEAD request on an MCP endpoint ends with its answer, whose body is never sent", async () => {
+  await withApp({}, async (app, services) => {
+    const { inFlight } = services.lifecycle;
+    const before = inFlight.finished;
+    // Hono answers HEAD with the GET route (405 here) and drops its body
+    // unread; the count must not wait for a body that is never sent.
+    const response = await send(app, "/mcp/cyberark", {
+      method: "HEAD",
+      headers: { "x-api-key": KEY },
+    });
+    assertEquals(response.status, 405);
+    assertEquals(response.body, null);
+    assertEquals(inFlight.count, 0);
+    assertEquals(inFlight.finished, before + 1);
+    await inFlight.idle();
+  });
+});
+
 Deno.test("InFlightRequests.endingWith(): a stream ends when read to the end, when cancelled, or at once without a body", async () => {
   const inFlight = new InFlightRequests();
   const stream = (): ReadableStream<Uint8Array> =>
