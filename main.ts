@@ -1,6 +1,7 @@
 /**
  * Composition root: config -> services (`gateway/services.ts`) -> gateway
- * app -> Deno.serve.
+ * app -> the guarded listener (`gateway/http/connection_guard/`: Deno.serve
+ * behind a cap on connections and header, body and idle timeouts).
  *
  * `deno task start` runs the service; `deno task check-config` (this file
  * with `--check-config`) validates the configuration and exits.
@@ -11,6 +12,11 @@ import { getLogger } from "@logtape/logtape";
 import { createApp } from "./gateway/app.ts";
 import { closeAuditChain } from "./gateway/audit_chain/mod.ts";
 import { createCcpClient } from "./gateway/ccp_setup.ts";
+import {
+  fileLimitWarning,
+  ownOpenFileLimit,
+  serveGuarded,
+} from "./gateway/http/connection_guard/mod.ts";
 import { ConfigError, loadConfig } from "./gateway/config/mod.ts";
 import { setupLogging } from "./gateway/logging.ts";
 import { SERVICE_VERSION } from "./gateway/mcp_endpoints.ts";
@@ -51,6 +57,12 @@ async function main(): Promise<void> {
   setupLogging({ ...config.log, auditChain: config.auditChain });
   const log = getLogger(["gateway"]);
   for (const warning of config.warnings) log.warn(warning);
+  const fileLimit = fileLimitWarning(
+    ownOpenFileLimit(),
+    config.http.maxConnections,
+    config.executors.maxConcurrent,
+  );
+  if (fileLimit !== undefined) log.warn(fileLimit);
 
   const running = await createServices(config, ccp);
   // METRICS_PORT: /metrics on its own listener (prom-client loaded only then).
@@ -61,9 +73,15 @@ async function main(): Promise<void> {
     )
     : undefined;
   const app = createApp(running.services);
-  const server = Deno.serve({
-    hostname: config.http.hostname,
-    port: config.http.port,
+  const { http } = config;
+  const server = serveGuarded({
+    hostname: http.hostname,
+    port: http.port,
+    maxConnections: http.maxConnections,
+    headerTimeoutSeconds: http.headerTimeoutSeconds,
+    bodyTimeoutSeconds: http.bodyTimeoutSeconds,
+    idleTimeoutSeconds: http.idleTimeoutSeconds,
+    log: getLogger(["gateway", "http"]),
     onListen: ({ hostname, port }) => {
       log.info("service_started", {
         version: SERVICE_VERSION,
@@ -86,11 +104,12 @@ async function main(): Promise<void> {
         approval_timeout_seconds: config.approvals.timeoutSeconds,
         audit_chain: config.auditChain.key === undefined ? "off" : "hmac",
         metrics: metrics?.address ?? null,
+        max_connections: http.maxConnections,
       });
       // /ready says starting until the handle store and an executor answer.
       running.services.lifecycle.start();
     },
-  }, app.fetch);
+  }, (request, env) => app.fetch(request, env));
 
   // SIGTERM/SIGINT: /ready says draining and new MCP requests are refused
   // at once; those in flight get SHUTDOWN_GRACE_SECONDS to finish, then

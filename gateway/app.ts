@@ -35,8 +35,9 @@ import type { GatewayServices } from "./tool_context.ts";
 const log = getLogger(["gateway", "http"]);
 
 /**
- * Builds the Hono application. `Deno.serve(app.fetch)` binds the socket peer
- * as `c.env.remoteAddr`; tests pass it as the third argument of
+ * Builds the Hono application. The guarded listener (`serveGuarded()` in
+ * `http/connection_guard/`) binds the client's socket address as
+ * `c.env.remoteAddr`; tests pass it as the third argument of
  * `app.request()`.
  *
  * @throws {RangeError} when `services.config.apiKeys` holds no principal

@@ -65,6 +65,12 @@ export { checkPolicy } from "./policy.ts";
 export { checkApprovals, type CheckApprovalsOptions } from "./approvals.ts";
 export { checkAuditChain } from "./audit_chain.ts";
 export {
+  checkConnectionLimits,
+  type FileLimitFacts,
+  fileLimitFacts,
+  SYSTEMD_UNIT_PATH,
+} from "./connection_limits.ts";
+export {
   checkMetrics,
   type MetricsPortFacts,
   metricsPortFacts,

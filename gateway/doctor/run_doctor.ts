@@ -12,6 +12,11 @@ import { approveRuleNames, type Config } from "../config/mod.ts";
 import { checkApiKeys, checkChangeme } from "./api_keys.ts";
 import { checkApprovals } from "./approvals.ts";
 import { checkAuditChain } from "./audit_chain.ts";
+import {
+  checkConnectionLimits,
+  type FileLimitFacts,
+  fileLimitFacts,
+} from "./connection_limits.ts";
 import { probeCcp } from "./ccp_probe.ts";
 import type { CheckResult } from "./check_result.ts";
 import { checkExecutorMemory, hostMemoryMb } from "./executor_memory.ts";
@@ -57,6 +62,8 @@ export interface DoctorOptions {
   readonly hostMemoryMb?: number;
   /** How the OAuth check reaches the issuer (default: as the gateway does). */
   readonly oauth?: CheckOAuthOptions;
+  /** The service's open-file limit (default: the systemd unit's, or this process's). */
+  readonly fileLimits?: FileLimitFacts;
 }
 
 /** Runs every check in the order of the manual's checklist. */
@@ -102,6 +109,11 @@ export async function runDoctor(
     ),
     checkAllowedHosts(config.http),
     checkListener(config.http),
+    checkConnectionLimits(
+      config.http,
+      config.executors,
+      options.fileLimits ?? fileLimitFacts(),
+    ),
     await probeMetrics(config.metrics),
     checkRateLimits(config),
     checkServiceUser(options.user),

@@ -1,6 +1,7 @@
 /**
- * The Hono environment every gateway middleware shares: what `Deno.serve`
- * binds to a request and what the middleware chain records about it.
+ * The Hono environment every gateway middleware shares: what the guarded
+ * listener (`connection_guard/`) binds to a request and what the middleware
+ * chain records about it.
  *
  * @module
  */
@@ -9,8 +10,9 @@ import type { Principal } from "../tool_context.ts";
 /** Bindings and per-request variables of the gateway's Hono app. */
 export interface GatewayEnv {
   /**
-   * `Deno.serve` passes its handler info as the env; tests pass
-   * `{ remoteAddr }` as the third argument of `app.request()`.
+   * The guarded listener passes the client's socket address (not its
+   * loopback relay's) as `remoteAddr`; tests pass `{ remoteAddr }` as the
+   * third argument of `app.request()`.
    */
   Bindings: { remoteAddr?: Deno.NetAddr | Deno.Addr };
   Variables: {

@@ -30,6 +30,7 @@ Deno.test("runDoctor() runs the checks in the order of the manual's checklist, p
     "env-file",
     "allowed-hosts",
     "listener",
+    "connection-limits",
     "metrics",
     "rate-limits",
     "service-user",
