@@ -15,6 +15,16 @@ import { createTlsFixtures } from "../support/tls_fixtures.ts";
 import { EXECUTORS } from "../../executors/spawner/mod.ts";
 import { freePort } from "../support/free_port.ts";
 import { loadConfig } from "../../gateway/config/mod.ts";
+import {
+  checkConnectionLimits,
+  fileLimitFacts,
+} from "../../gateway/doctor/mod.ts";
+import {
+  BASE_FDS,
+  FDS_PER_CONNECTION,
+  FDS_PER_EXECUTOR,
+  neededFileDescriptors,
+} from "../../gateway/http/connection_guard/mod.ts";
 
 const DENO = "<deno>";
 const read = (path: string): Promise<string> =>
@@ -190,6 +200,71 @@ Deno.test("the systemd unit and compose give the drain on shutdown its time", as
       period[1]
     } s) must exceed SHUTDOWN_GRACE_SECONDS (${grace} s) by 5 s or more`,
   );
+});
+
+Deno.test("the systemd unit's LimitNOFILE covers the default HTTP_MAX_CONNECTIONS and executors, and the doctor reads it", async () => {
+  const config = loadConfig({
+    env: {
+      MCP_API_KEYS: "k".repeat(40),
+      CYBERARK_CCP_URL:
+        "https://cyberark.example.internal/AIMWebService/api/Accounts",
+      CYBERARK_APP_ID: "MCP-Privileged-Service",
+    },
+    home: "/nonexistent",
+  });
+  const unit = (await read("deploy/mcp-privileged.service")).split("\n");
+  const lines = unit.filter((l) => l.startsWith("LimitNOFILE="));
+  assertEquals(lines.length, 1, "one LimitNOFILE= line");
+  const limit = Number(/^LimitNOFILE=(\d+)$/.exec(lines[0]!)?.[1]);
+  const needed = neededFileDescriptors(
+    config.http.maxConnections,
+    config.executors.maxConcurrent,
+  );
+  assert(
+    limit >= needed,
+    `LimitNOFILE=${limit} is below the ${needed} descriptors of the defaults`,
+  );
+  // The comment's arithmetic is the code's.
+  const text = unit.join("\n");
+  assert(
+    text.includes(
+      `${FDS_PER_CONNECTION} x ${config.http.maxConnections} + ${FDS_PER_EXECUTOR} x ${config.executors.maxConcurrent} + ${BASE_FDS} = ${needed}`,
+    ),
+    "the unit's comment shows the sum of the defaults",
+  );
+  const facts = fileLimitFacts(`${PROJECT_ROOT}deploy/mcp-privileged.service`);
+  assertEquals(facts.limit, limit);
+  assertEquals(
+    checkConnectionLimits(config.http, config.executors, facts).status,
+    "PASS",
+  );
+});
+
+Deno.test("the nginx site cuts slow clients no later than the service would, and caps connections per address", async () => {
+  const site = await read("deploy/nginx-mcp-privileged.conf");
+  const seconds = (directive: string): number => {
+    const match = new RegExp(`^\\s*${directive}\\s+(\\d+)s;$`, "m").exec(site);
+    assert(match !== null, `the site sets no ${directive}`);
+    return Number(match[1]);
+  };
+  const { http } = loadConfig({
+    env: {
+      MCP_API_KEYS: "k".repeat(40),
+      CYBERARK_CCP_URL:
+        "https://cyberark.example.internal/AIMWebService/api/Accounts",
+      CYBERARK_APP_ID: "MCP-Privileged-Service",
+    },
+    home: "/nonexistent",
+  });
+  assert(seconds("client_header_timeout") <= http.headerTimeoutSeconds);
+  assert(seconds("client_body_timeout") <= http.bodyTimeoutSeconds);
+  assert(seconds("keepalive_timeout") <= http.idleTimeoutSeconds);
+  assert(seconds("send_timeout") > 0);
+  assertMatch(
+    site,
+    /^limit_conn_zone \$binary_remote_addr zone=mcp_privileged_per_ip:\d+m;$/m,
+  );
+  assertMatch(site, /^\s*limit_conn mcp_privileged_per_ip \d+;$/m);
 });
 
 const systemdAnalyze = await (async () => {
