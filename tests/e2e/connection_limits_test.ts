@@ -94,6 +94,19 @@ const GET_CREDENTIAL = JSON.stringify({
   },
 });
 
+/** The lines of the gateway's output that are not one JSON object. */
+function notJson(gateway: GatewayProcess): string[] {
+  return gateway.lines.filter((line) => {
+    if (line.trim() === "") return false;
+    try {
+      const value = JSON.parse(line);
+      return typeof value !== "object" || value === null;
+    } catch {
+      return true;
+    }
+  });
+}
+
 /** The TCP ports a process listens on, from /proc (Linux). */
 function listeningPorts(pid: number): { hostname: string; port: number }[] {
   const inodes = new Set<string>();
@@ -210,6 +223,10 @@ Deno.test({
         const client = await connectMcp(`${gateway.baseUrl}/mcp/cyberark`, key);
         await issueHandle(client, { safe: "LINUX", object_name: "web-root" });
         await client.close();
+      });
+
+      await t.step("every line the gateway wrote is JSON", () => {
+        assertEquals(notJson(gateway), []);
       });
     } finally {
       await setup.close();
@@ -379,6 +396,7 @@ Deno.test({
             bypass.close();
           }
           assertEquals(fetched(), before, "the refused call fetched nothing");
+          assertEquals(notJson(gateway), [], "every line is JSON");
         },
       );
     } finally {
