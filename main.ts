@@ -12,11 +12,7 @@ import { getLogger } from "@logtape/logtape";
 import { createApp } from "./gateway/app.ts";
 import { closeAuditChain } from "./gateway/audit_chain/mod.ts";
 import { createCcpClient } from "./gateway/ccp_setup.ts";
-import {
-  fileLimitWarning,
-  ownOpenFileLimit,
-  serveGuarded,
-} from "./gateway/http/connection_guard/mod.ts";
+import { serveGuarded } from "./gateway/http/connection_guard/mod.ts";
 import { ConfigError, loadConfig } from "./gateway/config/mod.ts";
 import { setupLogging } from "./gateway/logging.ts";
 import { SERVICE_VERSION } from "./gateway/mcp_endpoints.ts";
@@ -57,12 +53,6 @@ async function main(): Promise<void> {
   setupLogging({ ...config.log, auditChain: config.auditChain });
   const log = getLogger(["gateway"]);
   for (const warning of config.warnings) log.warn(warning);
-  const fileLimit = fileLimitWarning(
-    ownOpenFileLimit(),
-    config.http.maxConnections,
-    config.executors.maxConcurrent,
-  );
-  if (fileLimit !== undefined) log.warn(fileLimit);
 
   const running = await createServices(config, ccp);
   // METRICS_PORT: /metrics on its own listener (prom-client loaded only then).

@@ -3,7 +3,8 @@
  * the descriptors `HTTP_MAX_CONNECTIONS` and `EXECUTOR_MAX_CONCURRENT` can
  * need (`gateway/http/connection_guard/fd_budget.ts`). On a systemd host
  * the limit is the unit's `LimitNOFILE=`; elsewhere (a container, where the
- * doctor runs with the service's own limits) the doctor's own.
+ * doctor runs with the service's own limits) the doctor's own, when Deno
+ * lets it read that (only with `--allow-all`).
  *
  * @module
  */
@@ -67,7 +68,10 @@ export function checkConnectionLimits(
         `${settings}; ${facts.path} sets no LimitNOFILE (systemd's default soft limit is 1024)`,
         `add LimitNOFILE=${needed} or more to the unit, as deploy/mcp-privileged.service does`,
       )
-      : pass(name, `${settings}; the open-file limit is unknown or unlimited`);
+      : pass(
+        name,
+        `${settings}; this process's open-file limit cannot be read here (make sure the service's is at least ${needed}; it logs connection_limit_lowered when it runs out)`,
+      );
   }
   if (facts.limit < needed) {
     return warn(

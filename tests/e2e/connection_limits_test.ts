@@ -28,9 +28,17 @@ import {
   issueHandle,
 } from "../support/mcp_client.ts";
 import { RawConnection } from "../support/raw_http.ts";
+import { announceSkip, missingToolReason } from "../support/skip.ts";
 import { announceSshdSkip, sshdAccount, startSshd } from "../support/sshd.ts";
 
 const skipSsh = await announceSshdSkip();
+const PRLIMIT = "/usr/bin/prlimit";
+const skipPrlimit = await announceSkip(
+  missingToolReason(PRLIMIT, {
+    aptPackage: "util-linux",
+    suite: "Descriptor exhaustion",
+  }),
+);
 
 /** A loopback address other than the relay's 127.0.0.1. */
 const OTHER_LOOPBACK = "127.0.0.7";
@@ -40,6 +48,7 @@ const HEALTH = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 /** A gateway with the CCP emulator, for the tests that need no sshd. */
 async function startWithCcp(
   env: Record<string, string>,
+  wrap?: () => string[],
 ): Promise<{ gateway: GatewayProcess; key: string; close(): Promise<void> }> {
   const ccp = await startCcpFixture("LINUX", [{
     Name: "web-root",
@@ -50,7 +59,10 @@ async function startWithCcp(
   }]);
   let gateway: GatewayProcess;
   try {
-    gateway = await startGateway({ ...ccp.gatewayEnv, ...env });
+    gateway = await startGateway(
+      { ...ccp.gatewayEnv, ...env },
+      wrap === undefined ? {} : { wrap },
+    );
   } catch (error) {
     await ccp.close();
     throw error;
@@ -458,6 +470,66 @@ Deno.test({
       await gateway?.stop();
       await ccp.close();
       await sshd.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "connection guard: out of file descriptors below HTTP_MAX_CONNECTIONS, the gateway lowers its cap, logs it and goes on serving",
+  ignore: skipPrlimit !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // 120 descriptors: about 30 connections at 3 each, far below the cap.
+    const setup = await startWithCcp(
+      { HTTP_MAX_CONNECTIONS: "1000" },
+      () => [PRLIMIT, "--nofile=120", "--"],
+    );
+    const { gateway } = setup;
+    const open: RawConnection[] = [];
+    try {
+      for (let i = 0; i < 60; i++) {
+        const conn = await RawConnection.open(gateway.port).catch(() => null);
+        if (conn === null) break;
+        open.push(conn);
+        await conn.send(HEALTH).catch(() => {});
+        await conn.readResponse(2_000).catch(() => {});
+      }
+      const lowered = await gateway.waitFor((e) =>
+        e.event === "connection_limit_lowered"
+      );
+      assertEquals(lowered.level, "error");
+      assertEquals(lowered.reason, "out_of_file_descriptors");
+      assert(Number(lowered.limit) < 60, JSON.stringify(lowered));
+      assertStringIncludes(String(lowered.message), "LimitNOFILE");
+      for (const conn of open.splice(0)) conn.close();
+      // Still running, and answering once descriptors are free again.
+      const answered = await (async () => {
+        for (let attempt = 0; attempt < 100; attempt++) {
+          const conn = await RawConnection.open(gateway.port);
+          await conn.send(HEALTH).catch(() => {});
+          try {
+            return (await conn.readResponse(2_000)).status;
+          } catch {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          } finally {
+            conn.close();
+          }
+        }
+        return undefined;
+      })();
+      assertEquals(answered, 200, gateway.lines.join("\n"));
+      const client = await connectMcp(
+        `${gateway.baseUrl}/mcp/cyberark`,
+        setup.key,
+      );
+      await issueHandle(client, { safe: "LINUX", object_name: "web-root" });
+      await client.close();
+      assertEquals(notJson(gateway), [], "every line is JSON");
+    } finally {
+      for (const conn of open) conn.close();
+      await setup.close();
     }
   },
 });

@@ -21,7 +21,7 @@ import {
 export interface ConnectionGuardOptions {
   /** The public listener; the guard accepts from it and closes it. */
   readonly listener: Deno.Listener;
-  /** The internal server's loopback port. */
+  /** The internal server's loopback port (see {@linkcode ConnectionGuard.upstreamPort}). */
   readonly upstreamPort: number;
   /** `HTTP_MAX_CONNECTIONS`. */
   readonly maxConnections: number;
@@ -35,6 +35,14 @@ export interface ConnectionGuardOptions {
 export const INTERNAL_HOST = "127.0.0.1";
 /** Pause after a failed accept (e.g. out of file descriptors), in ms. */
 const ACCEPT_RETRY_MS = 100;
+/** Share of the open connections the cap falls to when descriptors run out. */
+const CAP_AFTER_EXHAUSTION = 0.9;
+
+/** Whether `error` says the process (or system) is out of file descriptors. */
+export function isOutOfDescriptors(error: unknown): boolean {
+  const text = error instanceof Error ? error.message : String(error);
+  return /os error 2[34]\b|too many open files/i.test(text);
+}
 
 /** Accepts, bounds and relays the client connections of one listener. */
 export class ConnectionGuard {
@@ -42,12 +50,16 @@ export class ConnectionGuard {
   readonly #open = new Set<GuardedConnection>();
   readonly #byRelayPort = new Map<number, GuardedConnection>();
   readonly #sweeper: ReturnType<typeof setInterval>;
+  #maxConnections: number;
+  #upstreamPort: number;
   #accepting = true;
   #accepted: Promise<void> | undefined;
 
   /** Starts checking timeouts; call {@linkcode ConnectionGuard.serve} to accept. */
   constructor(options: ConnectionGuardOptions) {
     this.#options = options;
+    this.#maxConnections = options.maxConnections;
+    this.#upstreamPort = options.upstreamPort;
     const { headerMs, idleMs } = options.timeouts;
     const sweepMs = options.sweepMs ??
       Math.max(50, Math.min(1000, Math.min(headerMs, idleMs) / 4));
@@ -57,6 +69,31 @@ export class ConnectionGuard {
   /** Client connections open now. */
   get open(): number {
     return this.#open.size;
+  }
+
+  /** The cap in force: `HTTP_MAX_CONNECTIONS`, or lower once descriptors ran out. */
+  get maxConnections(): number {
+    return this.#maxConnections;
+  }
+
+  /** Where new relays go (a restarted internal server has a new port). */
+  set upstreamPort(port: number) {
+    this.#upstreamPort = port;
+  }
+
+  /**
+   * The process ran out of file descriptors: the cap falls below the
+   * connections open now, so that the connections already relayed keep
+   * theirs, and a warning names the fix.
+   */
+  outOfDescriptors(): void {
+    const lowered = Math.max(
+      1,
+      Math.floor(this.#open.size * CAP_AFTER_EXHAUSTION),
+    );
+    if (lowered >= this.#maxConnections) return;
+    this.#maxConnections = lowered;
+    this.#options.log.outOfDescriptors(this.#open.size, lowered);
   }
 
   /** The rate-limited log and its counts. */
@@ -128,6 +165,7 @@ export class ConnectionGuard {
         if (!this.#accepting || error instanceof Deno.errors.BadResource) {
           return;
         }
+        if (isOutOfDescriptors(error)) this.outOfDescriptors();
         // Out of file descriptors or a connection reset before accept:
         // keep serving the connections already open.
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
@@ -140,14 +178,19 @@ export class ConnectionGuard {
   /** Relays `client`, or closes it at once when the limit is reached. */
   #admit(client: Deno.Conn): void {
     const now = performance.now();
-    if (this.#open.size >= this.#options.maxConnections) {
+    if (this.#open.size >= this.#maxConnections) {
       const peer = client.remoteAddr as Deno.NetAddr;
       try {
         client.close();
       } catch {
         // Gone already.
       }
-      this.#options.log.refused(peer.hostname, this.#open.size, now);
+      this.#options.log.refused(
+        peer.hostname,
+        this.#open.size,
+        this.#maxConnections,
+        now,
+      );
       return;
     }
     const connection = new GuardedConnection(client, now);
@@ -161,10 +204,12 @@ export class ConnectionGuard {
     try {
       relay = await Deno.connect({
         hostname: INTERNAL_HOST,
-        port: this.#options.upstreamPort,
+        port: this.#upstreamPort,
       });
-    } catch {
-      // The internal server is gone (shutting down): so is this connection.
+    } catch (error) {
+      // Out of descriptors, or the internal server is gone (shutting down,
+      // or being started again): so is this connection.
+      if (isOutOfDescriptors(error)) this.outOfDescriptors();
       connection.close();
       return;
     }

@@ -35,25 +35,16 @@ export function parseOpenFileLimit(limits: string): number | undefined {
   return Number(line[1]);
 }
 
-/** This process's open-file limit (Linux), or `undefined` when unknown. */
+/**
+ * This process's open-file limit (Linux), or `undefined` when unknown: Deno
+ * lets a program read `/proc/self/limits` only with `--allow-all`, so the
+ * service itself never knows it (it finds out when descriptors run out, and
+ * then lowers its cap: `ConnectionGuard.outOfDescriptors()`).
+ */
 export function ownOpenFileLimit(): number | undefined {
   try {
     return parseOpenFileLimit(Deno.readTextFileSync("/proc/self/limits"));
   } catch {
     return undefined;
   }
-}
-
-/**
- * A warning for the start-up log when `limit` is below what the settings
- * need, naming both and the fix; `undefined` when it is enough or unknown.
- */
-export function fileLimitWarning(
-  limit: number | undefined,
-  maxConnections: number,
-  maxExecutors: number,
-): string | undefined {
-  const needed = neededFileDescriptors(maxConnections, maxExecutors);
-  if (limit === undefined || limit >= needed) return undefined;
-  return `The open-file limit is ${limit}, below the ${needed} descriptors HTTP_MAX_CONNECTIONS=${maxConnections} and EXECUTOR_MAX_CONCURRENT=${maxExecutors} can need (${FDS_PER_CONNECTION} per connection, ${FDS_PER_EXECUTOR} per executor, ${BASE_FDS} more): new connections fail before the cap is reached; raise LimitNOFILE (systemd) or the container's nofile ulimit to ${needed} or more, or lower HTTP_MAX_CONNECTIONS`;
 }

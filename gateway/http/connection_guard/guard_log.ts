@@ -72,18 +72,24 @@ export class GuardLog {
     };
   }
 
-  /** A connection closed at once: `HTTP_MAX_CONNECTIONS` were open. */
-  refused(clientIp: string, open: number, now: number): void {
+  /**
+   * A connection closed at once: `limit` were open (`HTTP_MAX_CONNECTIONS`,
+   * or the lower cap after descriptors ran out).
+   */
+  refused(clientIp: string, open: number, limit: number, now: number): void {
     this.#refused++;
     if (!this.#first("refused", now)) return;
+    const lowered = limit < this.#limits.maxConnections
+      ? `, lowered from HTTP_MAX_CONNECTIONS=${this.#limits.maxConnections} when file descriptors ran out`
+      : ` (HTTP_MAX_CONNECTIONS)`;
     this.#log.warn("connection_refused", {
       reason: "max_connections",
       client_ip: clientIp,
       open,
-      limit: this.#limits.maxConnections,
+      limit,
       setting: "HTTP_MAX_CONNECTIONS",
       message:
-        `${open} client connections are open (HTTP_MAX_CONNECTIONS=${this.#limits.maxConnections}); new ones are closed at once until some end. Further refusals within a minute are only counted`,
+        `${open} client connections are open, the limit is ${limit}${lowered}; new ones are closed at once until some end. Further refusals within a minute are only counted`,
     });
   }
 
@@ -114,6 +120,18 @@ export class GuardLog {
       message: reason === "header_timeout"
         ? `A request's headers did not arrive within ${seconds} s (HTTP_HEADER_TIMEOUT_SECONDS): connection closed with 408. Further ones within a minute are only counted`
         : `A request's body did not arrive within ${seconds} s (HTTP_BODY_TIMEOUT_SECONDS): answered 408 and closed. Further ones within a minute are only counted`,
+    });
+  }
+
+  /** File descriptors ran out with `open` connections; the cap is now `cap`. */
+  outOfDescriptors(open: number, cap: number): void {
+    this.#log.error("connection_limit_lowered", {
+      reason: "out_of_file_descriptors",
+      open,
+      limit: cap,
+      setting: "HTTP_MAX_CONNECTIONS",
+      message:
+        `The process ran out of file descriptors with ${open} client connections open (HTTP_MAX_CONNECTIONS=${this.#limits.maxConnections}); at most ${cap} are taken from now until a restart. Raise LimitNOFILE (systemd) or the container's nofile ulimit to 3 x HTTP_MAX_CONNECTIONS + 8 x EXECUTOR_MAX_CONCURRENT + 128, or lower HTTP_MAX_CONNECTIONS`,
     });
   }
 

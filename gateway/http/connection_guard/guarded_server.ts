@@ -28,7 +28,11 @@
  */
 import type { Logger } from "@logtape/logtape";
 import { BodyTimeoutError, withBodyDeadline } from "./body_deadline.ts";
-import { ConnectionGuard, INTERNAL_HOST } from "./connection_guard.ts";
+import {
+  ConnectionGuard,
+  INTERNAL_HOST,
+  isOutOfDescriptors,
+} from "./connection_guard.ts";
 import { type GuardCounts, GuardLog } from "./guard_log.ts";
 
 /** The bounds of {@linkcode serveGuarded}, as the configuration names them. */
@@ -69,7 +73,7 @@ export interface ServeGuardedOptions extends ConnectionLimits {
 export interface GuardedServer {
   /** The public address. */
   readonly addr: Deno.NetAddr;
-  /** Resolves once the listener and every connection are closed. */
+  /** Resolves once {@linkcode GuardedServer.shutdown} has closed everything. */
   readonly finished: Promise<void>;
   /** Client connections open now. */
   readonly open: number;
@@ -82,6 +86,8 @@ export interface GuardedServer {
   shutdown(): Promise<void>;
 }
 
+/** Pause between attempts to start a failed internal server again (ms). */
+const RESTART_RETRY_MS = 100;
 /** How long relays get to pass on the last answers at shutdown (ms). */
 const RELAY_DRAIN_MS = 1000;
 
@@ -108,20 +114,10 @@ export function serveGuarded(
   });
   // Set once the internal server's port is known, right below.
   const ref: { guard?: ConnectionGuard } = {};
-  const inner = Deno.serve({
-    hostname: INTERNAL_HOST,
-    port: 0,
-    // No "Listening on" line: every line of the service is a log record.
-    onListen: () => {},
-    onError: (error) => {
-      log.error("Unhandled error in the HTTP handler: {name}", {
-        name: error instanceof Error ? error.name : typeof error,
-      });
-      return Response.json({ error: "internal", message: "Internal error" }, {
-        status: 500,
-      });
-    },
-  }, async (request, info) => {
+  const handle = async (
+    request: Request,
+    info: Deno.ServeHandlerInfo,
+  ): Promise<Response> => {
     const connection = ref.guard?.lookup(info.remoteAddr);
     if (connection === undefined) {
       await request.body?.cancel().catch(() => {});
@@ -156,7 +152,23 @@ export function serveGuarded(
       performance.now(),
     );
     return bodyTimeoutResponse(bodyTimeoutSeconds);
-  });
+  };
+  const startInner = (): Deno.HttpServer<Deno.NetAddr> =>
+    Deno.serve({
+      hostname: INTERNAL_HOST,
+      port: 0,
+      // No "Listening on" line: every line of the service is a log record.
+      onListen: () => {},
+      onError: (error) => {
+        log.error("Unhandled error in the HTTP handler: {name}", {
+          name: error instanceof Error ? error.name : typeof error,
+        });
+        return Response.json({ error: "internal", message: "Internal error" }, {
+          status: 500,
+        });
+      },
+    }, handle);
+  let inner = startInner();
   const guard = new ConnectionGuard({
     listener,
     upstreamPort: inner.addr.port,
@@ -168,24 +180,53 @@ export function serveGuarded(
     log: new GuardLog(log, options),
   });
   ref.guard = guard;
+  let stopping: Promise<void> | undefined;
+
+  // Deno.serve stops for good when its accept fails (out of file
+  // descriptors); the guard has lowered its cap by then, and a new server
+  // takes the relays from here on.
+  const watch = (server: Deno.HttpServer<Deno.NetAddr>): void => {
+    server.finished.then(undefined, async (error: unknown) => {
+      if (stopping !== undefined) return;
+      if (isOutOfDescriptors(error)) guard.outOfDescriptors();
+      log.error("http_server_failed", {
+        error: error instanceof Error ? error.message : String(error),
+        message:
+          "The HTTP server behind the connection guard stopped; starting a new one (its connections were closed)",
+      });
+      while (stopping === undefined) {
+        try {
+          inner = startInner();
+          guard.upstreamPort = inner.addr.port;
+          watch(inner);
+          return;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, RESTART_RETRY_MS));
+        }
+      }
+    });
+  };
+  watch(inner);
+
   const accepting = guard.serve();
   const addr = listener.addr as Deno.NetAddr;
   options.onListen?.(addr);
-  let stopping: Promise<void> | undefined;
+  const finished = Promise.withResolvers<void>();
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
       guard.stopAccepting();
       await accepting;
       // In-flight requests finish; the server closes its connections, and
       // each relay ends once it has passed on the last bytes.
-      await inner.shutdown();
+      await inner.shutdown().catch(() => {});
       await guard.close(RELAY_DRAIN_MS);
+      finished.resolve();
     })();
     return stopping;
   };
   return {
     addr,
-    finished: Promise.all([inner.finished, accepting]).then(() => stopping),
+    finished: finished.promise,
     get open(): number {
       return guard.open;
     },

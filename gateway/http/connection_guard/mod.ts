@@ -15,12 +15,12 @@ export {
   ConnectionGuard,
   type ConnectionGuardOptions,
   INTERNAL_HOST,
+  isOutOfDescriptors,
 } from "./connection_guard.ts";
 export {
   BASE_FDS,
   FDS_PER_CONNECTION,
   FDS_PER_EXECUTOR,
-  fileLimitWarning,
   neededFileDescriptors,
   ownOpenFileLimit,
   parseOpenFileLimit,

@@ -4,7 +4,6 @@ import {
   fileLimitFacts,
 } from "../../../gateway/doctor/mod.ts";
 import {
-  fileLimitWarning,
   neededFileDescriptors,
   parseOpenFileLimit,
 } from "../../../gateway/http/connection_guard/fd_budget.ts";
@@ -24,11 +23,6 @@ Deno.test("the descriptor budget: 3 per connection, 8 per executor, 128 more", (
     parseOpenFileLimit(LIMITS.replace(/1024 +524288/, "unlimited unlimited")),
     undefined,
   );
-  assertEquals(fileLimitWarning(8192, 1024, 8), undefined);
-  assertEquals(fileLimitWarning(undefined, 1024, 8), undefined);
-  const warning = fileLimitWarning(1024, 1024, 8)!;
-  assertStringIncludes(warning, "The open-file limit is 1024, below the 3264");
-  assertStringIncludes(warning, "raise LimitNOFILE");
 });
 
 Deno.test("connection-limits: PASS within the limit, WARN below it or without LimitNOFILE in the unit", () => {
@@ -81,10 +75,12 @@ Deno.test("connection-limits reads the unit's LimitNOFILE, else this process's l
     assertEquals(fileLimitFacts(unit), { source: "unit", path: unit });
     const own = fileLimitFacts(`${dir}/none.service`);
     assertEquals(own.source, "process");
-    assertEquals(
-      own.limit,
-      parseOpenFileLimit(await Deno.readTextFile("/proc/self/limits")),
+    // Deno lets a program read its own limits only with --allow-all.
+    const readable = await Deno.readTextFile("/proc/self/limits").then(
+      parseOpenFileLimit,
+      () => undefined,
     );
+    assertEquals(own.limit, readable);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

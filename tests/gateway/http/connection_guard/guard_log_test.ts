@@ -18,11 +18,11 @@ Deno.test("GuardLog: the first refusal of a burst is a warning naming HTTP_MAX_C
   let log: GuardLog | undefined;
   const lines = await captureLogLines(() => {
     log = guardLog();
-    log.refused("192.0.2.1", 20, 0);
-    for (let i = 1; i <= 5; i++) log.refused("192.0.2.2", 20, i * 10);
+    log.refused("192.0.2.1", 20, 20, 0);
+    for (let i = 1; i <= 5; i++) log.refused("192.0.2.2", 20, 20, i * 10);
     log.flush(500); // the window is not over yet
     log.flush(1100);
-    log.refused("192.0.2.3", 20, 2500); // a new burst
+    log.refused("192.0.2.3", 18, 18, 2500); // a new burst
     return Promise.resolve();
   });
   assertEquals(lines.map((l) => l.event), [
