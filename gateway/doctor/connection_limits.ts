@@ -65,12 +65,12 @@ export function checkConnectionLimits(
     return facts.source === "unit"
       ? warn(
         name,
-        `${settings}; ${facts.path} sets no LimitNOFILE (systemd's default soft limit is 1024)`,
+        `${settings}, but ${facts.path} sets no LimitNOFILE (systemd's default soft limit is 1024)`,
         `add LimitNOFILE=${needed} or more to the unit, as deploy/mcp-privileged.service does`,
       )
       : pass(
         name,
-        `${settings}; this process's open-file limit cannot be read here (make sure the service's is at least ${needed}; it logs connection_limit_lowered when it runs out)`,
+        `${settings} (this process's open-file limit cannot be read here: keep the service's at ${needed} or more, it logs connection_limit_lowered when it runs out)`,
       );
   }
   if (facts.limit < needed) {

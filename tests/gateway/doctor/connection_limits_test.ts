@@ -1,4 +1,8 @@
-import { assertEquals, assertStringIncludes } from "../../support/assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+} from "../../support/assert.ts";
 import {
   checkConnectionLimits,
   fileLimitFacts,
@@ -33,6 +37,8 @@ Deno.test("connection-limits: PASS within the limit, WARN below it or without Li
     limit: 8192,
   });
   assertEquals(within.status, "PASS");
+  // The report's format: a PASS line is one clause, no "; fix".
+  assert(!within.detail.includes(";"), within.detail);
   assertStringIncludes(within.detail, "HTTP_MAX_CONNECTIONS=1024");
   assertStringIncludes(within.detail, "LimitNOFILE=8192");
 
@@ -59,6 +65,9 @@ Deno.test("connection-limits: PASS within the limit, WARN below it or without Li
     }).status,
     "PASS",
   );
+  const unknown = checkConnectionLimits(http, executors, { source: "process" });
+  assertEquals(unknown.status, "PASS");
+  assert(!unknown.detail.includes(";"), unknown.detail);
 });
 
 Deno.test("connection-limits reads the unit's LimitNOFILE, else this process's limit", async () => {
