@@ -76,10 +76,22 @@ export const loneSurrogate: fc.Arbitrary<string> = fc.oneof(
 
 /**
  * Strings with control characters, NUL, lone surrogates, astral and
- * direction-changing characters, quotes and escapes; sometimes long.
+ * direction-changing characters, quotes and escapes, the names of
+ * Object.prototype's members; sometimes long.
  */
 export const hostileString: fc.Arbitrary<string> = fc.oneof(
   { weight: 3, arbitrary: fc.string({ maxLength: 40 }) },
+  // Names an object lookup may find on Object.prototype.
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      "__proto__",
+      "constructor",
+      "toString",
+      "hasOwnProperty",
+      "prototype",
+    ),
+  },
   { weight: 4, arbitrary: fc.string({ unit: hostileUnit, maxLength: 40 }) },
   { weight: 2, arbitrary: fc.string({ unit: "binary", maxLength: 40 }) },
   {
@@ -182,6 +194,8 @@ export const junkHandle: fc.Arbitrary<string> = fc.oneof(
       "SECRET://AAAA",
       "secret://../../etc/passwd",
       "secret://" + "A".repeat(100),
+      "secret://__proto__",
+      "secret://constructor",
     ),
   },
 );

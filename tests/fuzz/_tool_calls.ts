@@ -36,7 +36,7 @@ export type Placeholder = keyof typeof PLACEHOLDERS;
 
 /** Whether a generated value names a real handle. */
 export function isPlaceholder(value: unknown): value is Placeholder {
-  return typeof value === "string" && value in PLACEHOLDERS;
+  return typeof value === "string" && Object.hasOwn(PLACEHOLDERS, value);
 }
 
 /** What a tool call came back with. */
