@@ -14,6 +14,7 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
+import { mayCarryBody, rebuildRequest } from "./rebuild_request.ts";
 import {
   BodyTimeoutError,
   bodyTimeoutResponse,
@@ -45,7 +46,7 @@ export function requestBodyLimit(
     }, { status: 413 });
   return async (c, next): Promise<Response | void> => {
     const request = c.req.raw;
-    if (request.body === null) return await next();
+    if (request.body === null || !mayCarryBody(request)) return await next();
     const declared = request.headers.get("content-length");
     if (
       declared !== null && !request.headers.has("transfer-encoding") &&
@@ -64,11 +65,9 @@ export function requestBodyLimit(
       }
       throw error;
     }
-    c.req.raw = new Request(request.url, {
-      method: request.method,
-      headers: request.headers,
-      body: bytes,
-    });
+    const copy = rebuildRequest(request, bytes);
+    if (copy instanceof Response) return copy;
+    c.req.raw = copy;
     return await next();
   };
 }

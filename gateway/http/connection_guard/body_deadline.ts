@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { mayCarryBody, rebuildRequest } from "../rebuild_request.ts";
 
 /** The body of a request did not arrive within `HTTP_BODY_TIMEOUT_SECONDS`. */
 export class BodyTimeoutError extends Error {
@@ -32,6 +33,8 @@ export class BodyTimeoutError extends Error {
 export interface DeadlinedRequest {
   /** The request to hand to the application. */
   readonly request: Request;
+  /** The answer instead, for a request no copy can be made of (`rebuild_request.ts`). */
+  readonly refusal?: Response;
   /** Whether the deadline passed before the body had been read to its end. */
   readonly expired: boolean;
   /** Stops the clock (the handler has answered). */
@@ -48,7 +51,7 @@ export function withBodyDeadline(
   seconds: number,
 ): DeadlinedRequest {
   const source = request.body;
-  if (source === null) {
+  if (source === null || !mayCarryBody(request)) {
     return { request, expired: false, release: () => {} };
   }
   const reader = source.getReader();
@@ -91,11 +94,12 @@ export function withBodyDeadline(
       return reader.cancel(reason).catch(() => {});
     },
   });
-  const copy = new Request(request.url, {
-    method: request.method,
-    headers: request.headers,
-    body,
-  });
+  const copy = rebuildRequest(request, body);
+  if (copy instanceof Response) {
+    finish();
+    reader.cancel().catch(() => {});
+    return { request, refusal: copy, expired: false, release: () => {} };
+  }
   return {
     request: copy,
     get expired(): boolean {

@@ -130,6 +130,11 @@ export function serveGuarded(
     const ended = (): void => connection.requestEnded(performance.now());
     info.completed.then(ended, ended);
     const deadlined = withBodyDeadline(request, bodyTimeoutSeconds);
+    if (deadlined.refusal !== undefined) {
+      await request.body?.cancel().catch(() => {});
+      connection.closeAfterResponse(performance.now());
+      return deadlined.refusal;
+    }
     let response: Response;
     try {
       response = await handler(deadlined.request, {
