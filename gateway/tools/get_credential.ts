@@ -228,15 +228,27 @@ async function issue(
  * Starts the executor of the handle's one predicted call, when its scope
  * leaves no doubt which: one protocol, exactly one port, and an Address the
  * sandbox accepts. Speculative: nothing here can fail the call.
+ *
+ * Not while the gateway is busy: with more MCP requests in flight than
+ * executors may run at once (`EXECUTOR_MAX_CONCURRENT`), a warm start's
+ * CPU (a Deno start, about 90 ms) is taken from the calls being answered,
+ * and a model that waits seconds between calls is not what is calling.
  */
 function warmExecutor(context: ToolContext, issued: IssuedHandle): void {
-  const { executors } = context.services;
+  const { executors, lifecycle, config } = context.services;
   const { protocol, ports } = issued.scope;
   const port = ports[0];
   if (
     executors.warm === undefined || protocol === null || ports.length !== 1 ||
     port === undefined || issued.address === ""
   ) {
+    return;
+  }
+  if (lifecycle.inFlight.count > config.executors.maxConcurrent) {
+    log.debug(
+      "No warm executor for handle {handle_id}: {in_flight} requests in flight",
+      { handle_id: issued.handleId, in_flight: lifecycle.inFlight.count },
+    );
     return;
   }
   try {
