@@ -24,6 +24,7 @@ import {
   createPostgresFixture,
   postgresSkipReason,
 } from "../tests/support/databases.ts";
+import { freePort } from "../tests/support/free_port.ts";
 import { startGateway } from "../tests/support/gateway_process.ts";
 import { processTree, vmRssKb } from "./process_memory.ts";
 import {
@@ -101,6 +102,7 @@ async function soak(): Promise<number> {
     Port: String(postgres.port),
   }]);
   cleanups.push(() => ccp.close());
+  const metricsPort = freePort();
   const gateway = await startGateway({
     ...ccp.gatewayEnv,
     PG_SSLMODE: "disable",
@@ -109,6 +111,8 @@ async function soak(): Promise<number> {
     // Wrong keys come "through" the loopback proxy from addresses of their
     // own, so that the failed-authentication limit leaves the others be.
     TRUSTED_PROXIES: "127.0.0.1",
+    // The V8 heap beside the RSS: tells a growing heap from allocator slack.
+    METRICS_PORT: String(metricsPort),
   });
   cleanups.push(() => gateway.stop());
   const target: SoakTarget = {
@@ -132,7 +136,7 @@ async function soak(): Promise<number> {
     `deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs; mix: get_credential 60%, get_credential + db_query 25%, bad requests 15%`,
   );
   say(
-    "elapsed | gateway RSS | requests | unexpected errors | refused | p50 / p99 (window)",
+    "elapsed | gateway RSS | V8 heap | requests | unexpected errors | refused | p50 / p99 (window)",
   );
 
   // ------------------------------------------------------------ the load
@@ -195,10 +199,13 @@ async function soak(): Promise<number> {
   };
 
   const rss: number[] = [vmRssKb(gateway.pid)];
-  const report = (): void => {
+  const heaps: number[] = [];
+  const report = async (): Promise<void> => {
     drainLogs();
     const kb = vmRssKb(gateway.pid);
     rss.push(kb);
+    const heap = await heapUsedMb(metricsPort);
+    if (heap !== null) heaps.push(heap);
     const samples = window;
     window = [];
     const errors = samples.filter((s) => s.outcome === "error").length;
@@ -208,6 +215,8 @@ async function soak(): Promise<number> {
     say(
       `${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s | ${
         mb(kb)
+      } MB | ${
+        heap === null ? "?" : heap.toFixed(1)
       } MB | ${done} (+${samples.length}) | ${
         percent(errors, samples.length)
       } (${errors}) | ${refused} | ${fmt(quantile(ms, 0.5))} / ${
@@ -215,11 +224,11 @@ async function soak(): Promise<number> {
       } ms`,
     );
   };
-  const timer = setInterval(report, WINDOW_MS);
+  const timer = setInterval(() => void report(), WINDOW_MS);
   await Promise.all(Array.from({ length: options.clients }, client));
   clearInterval(timer);
   Deno.removeSignalListener("SIGINT", stopEarly);
-  report();
+  await report();
 
   // ----------------------------------------------------------- the end
   // Warm executors of handles never used end with the handle's TTL.
@@ -256,7 +265,9 @@ async function soak(): Promise<number> {
   say(
     `gateway RSS: first ${mb(rss[0]!)} MB, last ${mb(rss.at(-1)!)} MB, max ${
       mb(Math.max(...rss))
-    } MB`,
+    } MB; V8 heap in use: first ${fmtMb(heaps[0])}, last ${
+      fmtMb(heaps.at(-1))
+    }, max ${fmtMb(heaps.length === 0 ? undefined : Math.max(...heaps))}`,
   );
   say(
     `gateway log: ${logs.lines} lines, ${logs.notJson} not JSON${
@@ -285,4 +296,20 @@ function fmt(ms: number): string {
 
 function percent(part: number, whole: number): string {
   return `${whole === 0 ? "0.00" : ((100 * part) / whole).toFixed(2)}%`;
+}
+
+/** `mcp_privileged_heap_used_bytes` from the gateway's metrics (MB), or null. */
+async function heapUsedMb(port: number): Promise<number | null> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+    const text = await response.text();
+    const match = /^mcp_privileged_heap_used_bytes (\S+)$/m.exec(text);
+    return match === null ? null : Number(match[1]) / 1024 / 1024;
+  } catch {
+    return null;
+  }
+}
+
+function fmtMb(value: number | undefined): string {
+  return value === undefined ? "?" : `${value.toFixed(1)} MB`;
 }
