@@ -195,13 +195,7 @@ export async function readCapped(
   } finally {
     reader.releaseLock();
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return { bytes, overflowed };
+  return { bytes: concat(chunks, size), overflowed };
 }
 
 /** A child's response, read up to its end, and the rest of its stdout. */

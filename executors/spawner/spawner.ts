@@ -1014,7 +1014,9 @@ export class ExecutorSpawner implements ExecutorRunner {
       job.signal?.removeEventListener("abort", onAbort);
       linger = setTimeout(() => stop("lingered"), this.#killGraceMs);
       const exited = exit(stdout).then(
-        ({ stderr }) => this.#logStderr(kind, child.pid, stderr, scrubber),
+        ({ stderr }) => {
+          this.#logStderr(kind, child.pid, stderr, scrubber);
+        },
         () => {},
       );
       return {
@@ -1028,10 +1030,7 @@ export class ExecutorSpawner implements ExecutorRunner {
     const unwatchable = process.unwatchable;
     const ended = timing();
     this.#observers.ran({ kind, executor, runMs: ended.runMs });
-    this.#logStderr(kind, child.pid, stderr, scrubber);
-    const stderrText = stderr.overflowed
-      ? scrubber.scrubCut(decode(stderr.bytes))
-      : scrubber.scrub(decode(stderr.bytes));
+    const stderrText = this.#logStderr(kind, child.pid, stderr, scrubber);
     const done = Promise.resolve();
     const settled = (
       outcome: ExecutorOutcome<ResultOf<K>>,
@@ -1099,17 +1098,17 @@ export class ExecutorSpawner implements ExecutorRunner {
     );
   }
 
-  /** Writes what a child wrote to stderr, scrubbed, to the debug log. */
+  /** Writes what a child wrote to stderr, scrubbed, to the debug log; returns that text. */
   #logStderr(
     kind: string,
     pid: number,
     stderr: CappedBytes,
     scrubber: SealedRequest["scrubber"],
-  ): void {
+  ): string {
     const stderrText = stderr.overflowed
       ? scrubber.scrubCut(decode(stderr.bytes))
       : scrubber.scrub(decode(stderr.bytes));
-    if (stderrText.length === 0) return;
+    if (stderrText.length === 0) return stderrText;
     logger.debug("Executor {kind} (pid {pid}) wrote to stderr: {stderr}", {
       kind,
       pid,
@@ -1117,6 +1116,7 @@ export class ExecutorSpawner implements ExecutorRunner {
         ? `${stderrText}\n[stderr truncated at ${this.#maxStderrBytes} bytes]`
         : stderrText,
     });
+    return stderrText;
   }
 
   /**
