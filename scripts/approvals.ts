@@ -22,6 +22,7 @@ import type {
   ApprovalRequest,
   ApprovalState,
 } from "../gateway/approvals/approval.ts";
+import { complain, say, UsageError } from "./_cli.ts";
 
 const STATES: readonly ApprovalState[] = [
   "pending",
@@ -48,16 +49,6 @@ Exit code: 0 done, 1 refused by the gateway or unreachable, 2 usage error`;
 
 const EXIT_REFUSED = 1;
 const EXIT_USAGE = 2;
-
-// deno-lint-ignore no-console
-const say = console.log;
-// deno-lint-ignore no-console
-const complain = console.error;
-
-/** A usage error: the problem, then the usage. */
-class UsageError extends Error {
-  override readonly name = "UsageError";
-}
 
 /** The gateway refused, or could not be reached. */
 class RefusedError extends Error {

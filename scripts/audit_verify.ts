@@ -28,6 +28,7 @@ import {
   verifyAuditLog,
 } from "../gateway/audit_chain/mod.ts";
 import type { Secret } from "../vault/secret.ts";
+import { complain, say, UsageError } from "./_cli.ts";
 
 const USAGE =
   `usage: deno task audit-verify [--key-file F ...] [--checkpoint CHAIN:SEGMENT:SEQ:MAC ...] [--no-key] FILE...
@@ -42,16 +43,6 @@ FILE          the gateway's JSON log as written, oldest file first; - reads stdi
 Exit code: 0 intact, 1 broken (the first bad line of each segment is named), 2 usage`;
 const EXIT_BROKEN = 1;
 const EXIT_USAGE = 2;
-
-// deno-lint-ignore no-console
-const say = console.log;
-// deno-lint-ignore no-console
-const complain = console.error;
-
-/** A usage error: the problem, then the usage. */
-class UsageError extends Error {
-  override readonly name = "UsageError";
-}
 
 interface Cli {
   help: boolean;

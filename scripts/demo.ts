@@ -13,9 +13,8 @@ import {
   loadEmulatorData,
   startCcpEmulator,
 } from "../emulator/ccp_emulator.ts";
+import { say } from "./_cli.ts";
 
-// deno-lint-ignore no-console
-const say = console.log;
 const root = fileURLToPath(new URL("..", import.meta.url));
 const port = Number(Deno.env.get("DEMO_PORT") ?? "8443");
 if (!Number.isInteger(port) || port < 1 || port > 65535) {

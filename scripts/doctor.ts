@@ -32,15 +32,11 @@ import {
 import { ExecutorSpawner } from "../executors/spawner/mod.ts";
 import type { CcpClient } from "../vault/ccp_client.ts";
 import { RedisHandleStore } from "../vault/redis_handle_store.ts";
+import { complain, say } from "./_cli.ts";
 
 const USAGE =
   "usage: deno task doctor [--probe-safe SAFE] [--probe-object OBJECT] [--skip-ccp] [--skip-sandbox]";
 const EXIT_CONFIG = 2;
-
-// deno-lint-ignore no-console
-const say = console.log;
-// deno-lint-ignore no-console
-const complain = console.error;
 
 interface Cli {
   probeSafe: string;

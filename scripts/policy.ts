@@ -30,6 +30,7 @@ import {
   type PolicyTool,
 } from "../gateway/policy/policy.ts";
 import { PolicyError } from "../gateway/policy/policy_error.ts";
+import { complain, say, UsageError } from "./_cli.ts";
 
 const USAGE =
   `usage: deno task policy explain --principal P --tool T [--safe S] [--object O] [--host H] [--command C] [--group G ...] [--file F]
@@ -43,16 +44,6 @@ check    validates the policy file and prints its rule count and SHA-256
 --file   the policy file (default: POLICY_FILE from the environment or .env)`;
 const EXIT_DENIED = 1;
 const EXIT_USAGE = 2;
-
-// deno-lint-ignore no-console
-const say = console.log;
-// deno-lint-ignore no-console
-const complain = console.error;
-
-/** A usage error: the problem, then the usage. */
-class UsageError extends Error {
-  override readonly name = "UsageError";
-}
 
 interface Cli {
   command: "explain" | "check" | "help";
