@@ -31,6 +31,7 @@ import {
   type SshdFixture,
   startSshd,
 } from "../support/sshd.ts";
+import { commandLine, descendantsOf, isAlive } from "../support/proc_tree.ts";
 
 const skip = await announceSshdSkip();
 
@@ -157,30 +158,13 @@ async function newToolsCall(setup: Setup): Promise<Response> {
 
 /** The pids of the gateway's executor children running the ssh executor. */
 function sshExecutorPids(parent: number): number[] {
-  const pids: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
+  return descendantsOf(parent).filter((pid) => {
     try {
-      const status = Deno.readTextFileSync(`/proc/${entry.name}/status`);
-      const ppid = Number(/^PPid:\s+(\d+)$/m.exec(status)?.[1]);
-      if (ppid !== parent) continue;
-      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
-      if (cmdline.includes("ssh_executor.ts")) pids.push(Number(entry.name));
+      return commandLine(pid).some((arg) => arg.endsWith("ssh_executor.ts"));
     } catch {
-      // Gone while we looked.
+      return false; // Gone while we looked.
     }
-  }
-  return pids;
-}
-
-/** Whether a process exists (and is not a zombie waiting to be reaped). */
-function alive(pid: number): boolean {
-  try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return !/^State:\s+Z/m.test(status);
-  } catch {
-    return false;
-  }
+  });
 }
 
 Deno.test({
@@ -342,7 +326,7 @@ Deno.test({
         assert(!text.includes("done"), text);
       }
       for (const pid of executors) {
-        assert(!alive(pid), `executor ${pid} is still running`);
+        assert(!isAlive(pid), `executor ${pid} is still running`);
       }
       const stopped = gateway.events().find((e) =>
         e.event === "service_stopped"

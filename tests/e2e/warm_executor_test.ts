@@ -23,19 +23,10 @@ import {
   connectMcp,
   issueHandle,
 } from "../support/mcp_client.ts";
+import { isAlive } from "../support/proc_tree.ts";
 
 const pgSkip = await announceDbSkip(postgresSkipReason());
 const SAFE = "DB";
-
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return !/^\d+ \(.*\) Z /.test(stat);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
 
 Deno.test({
   name:
@@ -128,7 +119,7 @@ Deno.test({
         assertEquals(line.executor, "warm");
         await warmLine(handleId, "used");
         const pid = Number(started.pid);
-        await eventually(() => assert(!alive(pid), `pid ${pid} still runs`));
+        await eventually(() => assert(!isAlive(pid), `pid ${pid} still runs`));
       });
 
       await t.step(
@@ -147,7 +138,9 @@ Deno.test({
           const discarded = await warmLine(handleId, "discarded");
           assertEquals(discarded.reason, "mismatch");
           const pid = Number(started.pid);
-          await eventually(() => assert(!alive(pid), `pid ${pid} still runs`));
+          await eventually(() =>
+            assert(!isAlive(pid), `pid ${pid} still runs`)
+          );
         },
       );
 
@@ -175,13 +168,13 @@ Deno.test({
         const { handleId } = await issue();
         const started = await warmLine(handleId, "started");
         const pid = Number(started.pid);
-        assert(alive(pid));
+        assert(isAlive(pid));
         await cyberark?.close();
         await database?.close();
         cyberark = undefined;
         database = undefined;
         await gateway.stop();
-        await eventually(() => assert(!alive(pid), `pid ${pid} still runs`));
+        await eventually(() => assert(!isAlive(pid), `pid ${pid} still runs`));
         // Killed by the services' close, not only by its stdin closing.
         assert(
           gateway.events().some((e) =>

@@ -6,6 +6,21 @@
  * @module
  */
 
+/**
+ * Whether a process exists and has not exited: a zombie (state Z) has
+ * exited, only its parent has not reaped it yet.
+ */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // pid (comm) state ...; comm may hold spaces and parentheses.
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
 /** The parent pid in `/proc/<pid>/stat`, or undefined once it has gone. */
 function parentOf(pid: number): number | undefined {
   try {

@@ -16,6 +16,7 @@ import {
 } from "../../../executors/spawner/mod.ts";
 import { assert, assertEquals, assertThrows } from "../../support/assert.ts";
 import { eventually } from "../../support/eventually.ts";
+import { isAlive } from "../../support/proc_tree.ts";
 
 const SECRET = "warm-Pa55w0rd-never-early";
 const TARGET = { host: "127.0.0.1", port: 9 };
@@ -116,23 +117,12 @@ async function runFor(
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // A zombie (state Z) has exited; its parent has not reaped it yet.
-    return !/^\d+ \(.*\) Z /.test(stat);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 function assertFalse(condition: boolean, message = "expected false"): void {
   assert(!condition, message);
 }
 
 async function gone(pid: number): Promise<void> {
-  await eventually(() => assertFalse(alive(pid), `pid ${pid} still runs`));
+  await eventually(() => assertFalse(isAlive(pid), `pid ${pid} still runs`));
 }
 
 /** Process ids whose parent is this test process. */
@@ -144,7 +134,7 @@ async function childPids(): Promise<number[]> {
   }).output();
   return new TextDecoder().decode(output.stdout).split("\n")
     .map((line) => line.trim()).filter((line) => line !== "").map(Number)
-    .filter((pid) => alive(pid));
+    .filter((pid) => isAlive(pid));
 }
 
 async function withSpawner(
@@ -181,7 +171,7 @@ Deno.test("ExecutorSpawner.warm() starts a child whose stdin stays empty until t
     // Let the child load its modules and block on stdin: it must still be
     // there, with nothing written to it.
     await new Promise((resolve) => setTimeout(resolve, 300));
-    assert(alive(pid), "the warm child exited while waiting");
+    assert(isAlive(pid), "the warm child exited while waiting");
     assertEquals(warm.stdinBytes, 0);
 
     const outcome = await runFor(spawner, "h-match");
@@ -239,7 +229,7 @@ Deno.test("ExecutorSpawner: a call on another port, of another kind or with anot
     // Another handle: cold, and the warm child of h-other keeps waiting.
     const otherHandle = await runFor(spawner, "h-unknown");
     assertEquals(otherHandle.timing.executor, "cold");
-    assert(alive(otherPid));
+    assert(isAlive(otherPid));
     assertEquals(spawner.warmPids(), [otherPid]);
 
     // A call without a handle id never takes a warm child.
@@ -287,7 +277,7 @@ Deno.test("ExecutorSpawner: EXECUTOR_WARM_MAX bounds the warm children and evict
     const [, third] = spawner.warmPids();
     assert(third !== undefined);
     assertEquals(spawner.warmPids(), [second, third]);
-    assert(alive(second) && alive(third));
+    assert(isAlive(second) && isAlive(third));
     const evicted = await runFor(spawner, "h-1");
     assertEquals(evicted.timing.executor, "cold");
     const kept = await runFor(spawner, "h-2");
@@ -339,7 +329,9 @@ Deno.test("ExecutorSpawner.close() kills every warm child and leaves no process 
   const pids = spawner.warmPids();
   assertEquals(pids.length, 2);
   await spawner.close();
-  for (const pid of pids) assertFalse(alive(pid), `pid ${pid} survived close`);
+  for (const pid of pids) {
+    assertFalse(isAlive(pid), `pid ${pid} survived close`);
+  }
   // Nor the memory monitor: no child of this process is left.
   await eventually(async () =>
     assertEquals(
