@@ -55,6 +55,7 @@ import {
 import { announceSkip } from "../support/skip.ts";
 import { announceSshdSkip, sshdAccount, startSshd } from "../support/sshd.ts";
 import { treeDifferences, treeState } from "../support/tree_state.ts";
+import { writeProbeScript } from "../support/write_probe.ts";
 
 const buildSkip = await announceContainerSkip();
 const runSkip = buildSkip === null
@@ -311,12 +312,7 @@ Deno.test({
               "/written",
               "/tmp/written",
             ];
-            const script = `const out = {};
-for (const path of ${JSON.stringify(targets)}) {
-  try { Deno.writeTextFileSync(path, "x"); Deno.removeSync(path); out[path] = "written"; }
-  catch (error) { out[path] = error.name; }
-}
-console.log(JSON.stringify(out));`;
+            const script = writeProbeScript(targets);
             const probe = await runInContainer(spec, ["deno", "eval", script]);
             assertEquals(probe.code, 0, decode(probe.stderr));
             const seen = JSON.parse(decode(probe.stdout)) as Record<

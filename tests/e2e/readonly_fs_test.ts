@@ -24,6 +24,7 @@ import {
 } from "../support/mcp_client.ts";
 import { dirname, PROJECT_ROOT } from "../support/paths.ts";
 import { announceSshdSkip, sshdAccount, startSshd } from "../support/sshd.ts";
+import { writeProbeScript } from "../support/write_probe.ts";
 
 const bwrapSkip = await announceBwrapSkip();
 const sshdSkip = bwrapSkip === null ? await announceSshdSkip() : null;
@@ -250,12 +251,7 @@ Deno.test({
               "/written",
               "/tmp/written",
             ];
-            const script = `const out = {};
-  for (const path of ${JSON.stringify(targets)}) {
-    try { Deno.writeTextFileSync(path, "x"); Deno.removeSync(path); out[path] = "written"; }
-    catch (error) { out[path] = error.name; }
-  }
-  console.log(JSON.stringify(out));`;
+            const script = writeProbeScript(targets);
             const seen = JSON.parse(
               await run(BWRAP, [
                 ...sandbox([]),
